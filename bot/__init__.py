@@ -1,0 +1,1 @@
+"""Access Review Bot: Microsoft Entra ID access reviews done in Microsoft Teams."""

@@ -1,0 +1,28 @@
+"""Persistence: the :class:`Store` protocol and its SQL implementation (SQLite or PostgreSQL)."""
+
+from bot.store.protocol import (
+    AssignmentChange,
+    AuditEvent,
+    InstanceRecord,
+    ItemRecord,
+    Lease,
+    OutboxMessage,
+    SentMessage,
+    Store,
+    StoreError,
+)
+from bot.store.sql import SqlStore, open_store
+
+__all__ = [
+    "AssignmentChange",
+    "AuditEvent",
+    "InstanceRecord",
+    "ItemRecord",
+    "Lease",
+    "OutboxMessage",
+    "SentMessage",
+    "SqlStore",
+    "Store",
+    "StoreError",
+    "open_store",
+]

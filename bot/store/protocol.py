@@ -1,0 +1,261 @@
+"""The ``Store`` protocol: everything the product keeps, behind keyword-only async methods.
+
+The store is the bot's only memory. Every replica reads and writes it, so each method is safe under
+concurrency: inserts that must happen once use uniqueness (``enqueue_outbox``, ``mark_reminder_sent``,
+``remember_once``), claims are conditional updates (or ``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
+and leases carry a fencing token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "AssignmentChange",
+    "AuditEvent",
+    "InstanceRecord",
+    "ItemRecord",
+    "Lease",
+    "OutboxMessage",
+    "OutboxStatus",
+    "SentMessage",
+    "Store",
+    "StoreError",
+]
+
+OutboxStatus = Literal["pending", "in_flight", "done", "failed"]
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, constraint broken in a way callers must see)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """One access review instance (or the active stage of one) as last seen in Graph."""
+
+    instance_id: str
+    definition_id: str
+    display_name: str
+    status: str
+    start_at: datetime | None
+    end_at: datetime | None
+    stage_id: str | None = None
+    # Everything else the cards and reminders need (settings, resource, default decision, …).
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One decision item of an instance (principal, resource, recommendation, current decision)."""
+
+    instance_id: str
+    item_id: str
+    decision: str = "NotReviewed"
+    recommendation: str = "NotAvailable"
+    stage_id: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    justification: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentChange:
+    """What ``replace_assignments`` changed for one instance."""
+
+    added: frozenset[tuple[str, str]]  # (reviewer_oid, item_id)
+    removed: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A durable unit of outgoing work (a card to send or edit, a decision to write)."""
+
+    id: int
+    key: str
+    kind: str
+    payload: Mapping[str, Any]
+    status: OutboxStatus
+    attempts: int
+    not_before: datetime
+    result: Mapping[str, Any] | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message the bot sent, kept so later changes edit it instead of sending a new one."""
+
+    reviewer_oid: str
+    instance_id: str
+    kind: str
+    conversation_id: str
+    activity_id: str
+    sent_at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One line of the audit trail: who did what to which item, when, and how it went."""
+
+    action: str
+    actor: str
+    at: datetime | None = None  # filled by the store from its clock when None
+    instance_id: str | None = None
+    item_id: str | None = None
+    result: str = "ok"
+    request_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A named, expiring lease. ``fence`` grows each time the lease changes hands."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+    fence: int
+
+
+class Store(Protocol):
+    """Persistence for the whole product. Implementations: SQLite (default) and PostgreSQL."""
+
+    # -- lifecycle and health -------------------------------------------------------------------
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    # -- conversation references ---------------------------------------------------------------
+    async def save_conversation_reference(
+        self, *, tenant_id: str, user_oid: str, reference: Mapping[str, Any]
+    ) -> bool:
+        """Store or refresh a user's 1:1 conversation reference. True if it changed."""
+        ...
+
+    async def get_conversation_reference(
+        self, *, tenant_id: str, user_oid: str
+    ) -> dict[str, Any] | None: ...
+
+    async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None: ...
+
+    # -- review snapshot ----------------------------------------------------------------------
+    async def upsert_instances(self, *, instances: Iterable[InstanceRecord]) -> None: ...
+
+    async def get_instance(self, *, instance_id: str) -> InstanceRecord | None: ...
+
+    async def list_instances(self, *, status: str | None = None) -> list[InstanceRecord]: ...
+
+    async def upsert_items(self, *, items: Iterable[ItemRecord]) -> None: ...
+
+    async def get_item(self, *, instance_id: str, item_id: str) -> ItemRecord | None: ...
+
+    async def list_items(
+        self, *, instance_id: str, item_ids: Sequence[str] | None = None
+    ) -> list[ItemRecord]: ...
+
+    # -- assignments (reviewer ↔ decision item) -----------------------------------------------
+    async def replace_assignments(
+        self, *, instance_id: str, pairs: Iterable[tuple[str, str]]
+    ) -> AssignmentChange:
+        """Make ``pairs`` (reviewer_oid, item_id) the whole set for the instance; report the diff."""
+        ...
+
+    async def list_assignments(
+        self, *, instance_id: str | None = None, reviewer_oid: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(reviewer_oid, instance_id, item_id) rows matching the filters."""
+        ...
+
+    async def is_reviewer(
+        self, *, reviewer_oid: str, instance_id: str, item_ids: Sequence[str]
+    ) -> bool:
+        """True only if the reviewer is assigned every named item of the instance."""
+        ...
+
+    # -- outbox --------------------------------------------------------------------------------
+    async def enqueue_outbox(
+        self,
+        *,
+        key: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        not_before: datetime | None = None,
+    ) -> bool:
+        """Add a message unless one with ``key`` exists. True if this call added it."""
+        ...
+
+    async def claim_outbox(
+        self, *, worker: str, limit: int, lease_s: float, kinds: Sequence[str] | None = None
+    ) -> list[OutboxMessage]:
+        """Claim up to ``limit`` due messages for ``lease_s``; an expired claim can be taken again."""
+        ...
+
+    async def complete_outbox(
+        self, *, message_id: int, worker: str, result: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Mark a claimed message done. False if the claim was lost to another worker."""
+        ...
+
+    async def retry_outbox(
+        self, *, message_id: int, worker: str, error: str, not_before: datetime
+    ) -> bool:
+        """Give a claimed message back to be tried again at ``not_before``."""
+        ...
+
+    async def fail_outbox(self, *, message_id: int, worker: str, error: str) -> bool:
+        """Mark a claimed message failed for good (the error is kept and reported)."""
+        ...
+
+    async def get_outbox(self, *, key: str) -> OutboxMessage | None: ...
+
+    async def count_outbox(self, *, status: OutboxStatus) -> int: ...
+
+    # -- sent messages -------------------------------------------------------------------------
+    async def record_sent_message(self, *, message: SentMessage) -> None: ...
+
+    async def get_sent_message(
+        self, *, reviewer_oid: str, instance_id: str, kind: str
+    ) -> SentMessage | None: ...
+
+    # -- reminders and one-time keys -----------------------------------------------------------
+    async def mark_reminder_sent(
+        self, *, reminder_id: str, recipient_oid: str, instance_id: str, kind: str
+    ) -> bool:
+        """Record a reminder/escalation slot. True only for the first caller for that id."""
+        ...
+
+    async def remember_once(self, *, key: str, ttl_s: float) -> bool:
+        """True the first time ``key`` is seen within ``ttl_s``; False for duplicates."""
+        ...
+
+    # -- audit trail ---------------------------------------------------------------------------
+    async def append_audit(self, *, event: AuditEvent) -> int: ...
+
+    async def list_audit(
+        self, *, instance_id: str | None = None, limit: int = 1000, after_id: int = 0
+    ) -> list[AuditEvent]: ...
+
+    # -- leases --------------------------------------------------------------------------------
+    async def acquire_lease(self, *, name: str, holder: str, ttl_s: float) -> Lease | None:
+        """Take or renew the lease. None if another holder has it and it has not expired."""
+        ...
+
+    async def release_lease(self, *, name: str, holder: str) -> None: ...
+
+    async def get_lease(self, *, name: str) -> Lease | None: ...
+
+    # -- token cache (encrypted by the caller) -------------------------------------------------
+    async def get_token_cache(self, *, key: str) -> bytes | None: ...
+
+    async def put_token_cache(self, *, key: str, blob: bytes) -> None: ...

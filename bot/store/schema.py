@@ -1,0 +1,184 @@
+"""Tables and versioned migrations, defined once for both SQLite and PostgreSQL.
+
+Tables are SQLAlchemy Core objects, so one definition yields each dialect's DDL. A migration is a
+numbered function run inside one transaction; ``schema_migrations`` records what has been applied,
+and a process refuses to start on a database newer than it knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+metadata = sa.MetaData()
+
+# Timestamps are stored as timezone-aware UTC; JSON as text (portable, and the store owns encoding).
+_TS = sa.DateTime(timezone=True)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", _TS, nullable=False),
+)
+
+conversation_refs = sa.Table(
+    "conversation_refs",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("user_oid", sa.String(64), primary_key=True),
+    sa.Column("service_url", sa.Text, nullable=False),
+    sa.Column("conversation_id", sa.Text, nullable=False),
+    sa.Column("reference", sa.Text, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("definition_id", sa.String(64), nullable=False, index=True),
+    sa.Column("stage_id", sa.String(64)),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(40), nullable=False, index=True),
+    sa.Column("start_at", _TS),
+    sa.Column("end_at", _TS),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("stage_id", sa.String(64)),
+    sa.Column("decision", sa.String(40), nullable=False),
+    sa.Column("recommendation", sa.String(40), nullable=False),
+    sa.Column("reviewed_by", sa.String(64)),
+    sa.Column("reviewed_at", _TS),
+    sa.Column("justification", sa.Text),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("reviewer_oid", sa.String(64), primary_key=True),
+    sa.Column("assigned_at", _TS, nullable=False),
+    sa.Index("ix_assignments_reviewer", "reviewer_oid", "instance_id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("key", sa.String(400), nullable=False, unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("not_before", _TS, nullable=False),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_until", _TS),
+    sa.Column("result", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.Index("ix_outbox_due", "status", "not_before"),
+)
+
+sent_messages = sa.Table(
+    "sent_messages",
+    metadata,
+    sa.Column("reviewer_oid", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("conversation_id", sa.Text, nullable=False),
+    sa.Column("activity_id", sa.Text, nullable=False),
+    sa.Column("sent_at", _TS, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+reminders_sent = sa.Table(
+    "reminders_sent",
+    metadata,
+    sa.Column("reminder_id", sa.String(400), primary_key=True),
+    sa.Column("recipient_oid", sa.String(64), nullable=False),
+    sa.Column("instance_id", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("sent_at", _TS, nullable=False),
+)
+
+once_keys = sa.Table(
+    "once_keys",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("expires_at", _TS, nullable=False, index=True),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", _TS, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(80), nullable=False),
+    sa.Column("instance_id", sa.String(64), index=True),
+    sa.Column("item_id", sa.String(64)),
+    sa.Column("result", sa.String(80), nullable=False),
+    sa.Column("request_id", sa.String(100)),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", _TS, nullable=False),
+    sa.Column("fence", sa.BigInteger, nullable=False),
+)
+
+token_cache = sa.Table(
+    "token_cache",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("blob", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+# The tables created by migration 1 (all of the above except the bookkeeping table).
+_V1_TABLES = [
+    conversation_refs,
+    instances,
+    items,
+    assignments,
+    outbox,
+    sent_messages,
+    reminders_sent,
+    once_keys,
+    audit,
+    leases,
+    token_cache,
+]
+
+
+async def _migration_1_initial(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync_conn: metadata.create_all(sync_conn, tables=_V1_TABLES))
+
+
+Migration = tuple[int, str, Callable[[AsyncConnection], Awaitable[None]]]
+
+# Append new migrations here; never edit one that has shipped.
+MIGRATIONS: list[Migration] = [
+    (1, "initial schema", _migration_1_initial),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,793 @@
+"""The :class:`~bot.store.protocol.Store` on SQLAlchemy Core: SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+One class serves both dialects; the few places where they differ (upserts, claiming outbox rows)
+branch on ``self._dialect``. SQLite runs in WAL mode and every transaction starts with
+``BEGIN IMMEDIATE``, so read-modify-write sequences (claims, leases) are serialised by the database
+and a second process on the same file is safe. PostgreSQL claims rows with
+``SELECT … FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.clock import Clock, SystemClock
+from bot.store import schema as t
+from bot.store.protocol import (
+    AssignmentChange,
+    AuditEvent,
+    InstanceRecord,
+    ItemRecord,
+    Lease,
+    OutboxMessage,
+    OutboxStatus,
+    SentMessage,
+    StoreError,
+)
+
+__all__ = ["SqlStore", "open_store"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500  # rows per multi-row statement (SQLite allows 32766 bound parameters)
+
+
+def _dumps(value: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(value or {}), separators=(",", ":"), default=str)
+
+
+def _loads(text: str | None) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(text)) if text else {}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Datetimes come back naive from SQLite; everything in this store is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _require_utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("datetimes given to the store must be timezone-aware")
+    return value
+
+
+class SqlStore:
+    """The store on an SQLAlchemy async engine. Create with :func:`open_store`."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._dialect = engine.dialect.name
+        self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the schema version. Safe to run from many processes."""
+        async with self._engine.begin() as conn:
+            if self._dialect == "postgresql":
+                # Replicas starting together: one migrates, the others wait for it.
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(4711002)"))
+            await conn.run_sync(lambda c: t.metadata.create_all(c, tables=[t.schema_migrations]))
+            applied = set((await conn.execute(sa.select(t.schema_migrations.c.version))).scalars())
+            if applied and max(applied) > t.LATEST_VERSION:
+                raise StoreError(
+                    f"the database schema is version {max(applied)}, newer than this program "
+                    f"knows ({t.LATEST_VERSION}); upgrade the program"
+                )
+            for version, name, migration in t.MIGRATIONS:
+                if version in applied:
+                    continue
+                log.info("applying store migration %d: %s", version, name)
+                await migration(conn)
+                await conn.execute(
+                    sa.insert(t.schema_migrations).values(
+                        version=version, name=name, applied_at=self._now()
+                    )
+                )
+        return await self.schema_version()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def ping(self) -> None:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(sa.select(1))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"store unreachable: {type(exc).__name__}") from exc
+
+    async def schema_version(self) -> int:
+        try:
+            async with self._engine.connect() as conn:
+                version = (
+                    await conn.execute(sa.select(sa.func.max(t.schema_migrations.c.version)))
+                ).scalar()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store unreachable: {type(exc).__name__}") from exc
+        return int(version or 0)
+
+    def _now(self) -> datetime:
+        return self._clock.now().astimezone(UTC)
+
+    # -- conversation references ----------------------------------------------------------------
+    async def save_conversation_reference(
+        self, *, tenant_id: str, user_oid: str, reference: Mapping[str, Any]
+    ) -> bool:
+        service_url = str(reference.get("serviceUrl") or reference.get("service_url") or "")
+        conversation = reference.get("conversation") or {}
+        conversation_id = str(conversation.get("id") or "")
+        if not service_url or not conversation_id:
+            raise ValueError("a conversation reference needs serviceUrl and conversation.id")
+        text = _dumps(reference)
+        async with self._engine.begin() as conn:
+            current = (
+                await conn.execute(
+                    sa.select(t.conversation_refs.c.reference).where(
+                        t.conversation_refs.c.tenant_id == tenant_id,
+                        t.conversation_refs.c.user_oid == user_oid,
+                    )
+                )
+            ).scalar()
+            if current == text:
+                return False
+            values = {
+                "service_url": service_url,
+                "conversation_id": conversation_id,
+                "reference": text,
+                "updated_at": self._now(),
+            }
+            stmt = self._insert(t.conversation_refs).values(
+                tenant_id=tenant_id, user_oid=user_oid, **values
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(index_elements=["tenant_id", "user_oid"], set_=values)
+            )
+        return True
+
+    async def get_conversation_reference(
+        self, *, tenant_id: str, user_oid: str
+    ) -> dict[str, Any] | None:
+        async with self._engine.connect() as conn:
+            text = (
+                await conn.execute(
+                    sa.select(t.conversation_refs.c.reference).where(
+                        t.conversation_refs.c.tenant_id == tenant_id,
+                        t.conversation_refs.c.user_oid == user_oid,
+                    )
+                )
+            ).scalar()
+        return _loads(text) if text else None
+
+    async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.delete(t.conversation_refs).where(
+                    t.conversation_refs.c.tenant_id == tenant_id,
+                    t.conversation_refs.c.user_oid == user_oid,
+                )
+            )
+
+    # -- snapshot ---------------------------------------------------------------------------
+    async def upsert_instances(self, *, instances: Iterable[InstanceRecord]) -> None:
+        now = self._now()
+        rows = [
+            {
+                "instance_id": i.instance_id,
+                "definition_id": i.definition_id,
+                "stage_id": i.stage_id,
+                "display_name": i.display_name,
+                "status": i.status,
+                "start_at": _require_utc(i.start_at),
+                "end_at": _require_utc(i.end_at),
+                "data": _dumps(i.data),
+                "updated_at": now,
+            }
+            for i in instances
+        ]
+        await self._upsert(t.instances, rows, ["instance_id"])
+
+    async def get_instance(self, *, instance_id: str) -> InstanceRecord | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.instances).where(t.instances.c.instance_id == instance_id)
+                )
+            ).first()
+        return _instance(row) if row else None
+
+    async def list_instances(self, *, status: str | None = None) -> list[InstanceRecord]:
+        query = sa.select(t.instances).order_by(t.instances.c.instance_id)
+        if status is not None:
+            query = query.where(t.instances.c.status == status)
+        async with self._engine.connect() as conn:
+            return [_instance(row) for row in await conn.execute(query)]
+
+    async def upsert_items(self, *, items: Iterable[ItemRecord]) -> None:
+        now = self._now()
+        rows = [
+            {
+                "instance_id": i.instance_id,
+                "item_id": i.item_id,
+                "stage_id": i.stage_id,
+                "decision": i.decision,
+                "recommendation": i.recommendation,
+                "reviewed_by": i.reviewed_by,
+                "reviewed_at": _require_utc(i.reviewed_at),
+                "justification": i.justification,
+                "data": _dumps(i.data),
+                "updated_at": now,
+            }
+            for i in items
+        ]
+        await self._upsert(t.items, rows, ["instance_id", "item_id"])
+
+    async def get_item(self, *, instance_id: str, item_id: str) -> ItemRecord | None:
+        found = await self.list_items(instance_id=instance_id, item_ids=[item_id])
+        return found[0] if found else None
+
+    async def list_items(
+        self, *, instance_id: str, item_ids: Sequence[str] | None = None
+    ) -> list[ItemRecord]:
+        query = (
+            sa.select(t.items)
+            .where(t.items.c.instance_id == instance_id)
+            .order_by(t.items.c.item_id)
+        )
+        result: list[ItemRecord] = []
+        async with self._engine.connect() as conn:
+            if item_ids is None:
+                return [_item(row) for row in await conn.execute(query)]
+            ids = list(dict.fromkeys(item_ids))
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                result.extend(
+                    _item(row)
+                    for row in await conn.execute(query.where(t.items.c.item_id.in_(chunk)))
+                )
+        return sorted(result, key=lambda item: item.item_id)
+
+    # -- assignments ------------------------------------------------------------------------
+    async def replace_assignments(
+        self, *, instance_id: str, pairs: Iterable[tuple[str, str]]
+    ) -> AssignmentChange:
+        wanted = set(pairs)
+        now = self._now()
+        a = t.assignments
+        async with self._engine.begin() as conn:
+            existing = {
+                (row.reviewer_oid, row.item_id)
+                for row in await conn.execute(
+                    sa.select(a.c.reviewer_oid, a.c.item_id).where(a.c.instance_id == instance_id)
+                )
+            }
+            added = wanted - existing
+            removed = existing - wanted
+            removed_list = sorted(removed)
+            for start in range(0, len(removed_list), _CHUNK):
+                for reviewer, item in removed_list[start : start + _CHUNK]:
+                    await conn.execute(
+                        sa.delete(a).where(
+                            a.c.instance_id == instance_id,
+                            a.c.reviewer_oid == reviewer,
+                            a.c.item_id == item,
+                        )
+                    )
+            added_rows = [
+                {"instance_id": instance_id, "reviewer_oid": r, "item_id": i, "assigned_at": now}
+                for r, i in sorted(added)
+            ]
+            for start in range(0, len(added_rows), _CHUNK):
+                await conn.execute(sa.insert(a), added_rows[start : start + _CHUNK])
+        return AssignmentChange(added=frozenset(added), removed=frozenset(removed))
+
+    async def list_assignments(
+        self, *, instance_id: str | None = None, reviewer_oid: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        a = t.assignments
+        query = sa.select(a.c.reviewer_oid, a.c.instance_id, a.c.item_id).order_by(
+            a.c.reviewer_oid, a.c.instance_id, a.c.item_id
+        )
+        if instance_id is not None:
+            query = query.where(a.c.instance_id == instance_id)
+        if reviewer_oid is not None:
+            query = query.where(a.c.reviewer_oid == reviewer_oid)
+        async with self._engine.connect() as conn:
+            return [(r.reviewer_oid, r.instance_id, r.item_id) for r in await conn.execute(query)]
+
+    async def is_reviewer(
+        self, *, reviewer_oid: str, instance_id: str, item_ids: Sequence[str]
+    ) -> bool:
+        wanted = set(item_ids)
+        if not wanted:
+            return False
+        a = t.assignments
+        found: set[str] = set()
+        ids = sorted(wanted)
+        async with self._engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                found.update(
+                    (
+                        await conn.execute(
+                            sa.select(a.c.item_id).where(
+                                a.c.instance_id == instance_id,
+                                a.c.reviewer_oid == reviewer_oid,
+                                a.c.item_id.in_(ids[start : start + _CHUNK]),
+                            )
+                        )
+                    ).scalars()
+                )
+        return found == wanted
+
+    # -- outbox -----------------------------------------------------------------------------
+    async def enqueue_outbox(
+        self,
+        *,
+        key: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        not_before: datetime | None = None,
+    ) -> bool:
+        now = self._now()
+        stmt = (
+            self._insert(t.outbox)
+            .values(
+                key=key,
+                kind=kind,
+                payload=_dumps(payload),
+                status="pending",
+                attempts=0,
+                not_before=_require_utc(not_before) or now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def claim_outbox(
+        self, *, worker: str, limit: int, lease_s: float, kinds: Sequence[str] | None = None
+    ) -> list[OutboxMessage]:
+        now = self._now()
+        until = now + timedelta(seconds=lease_s)
+        o = t.outbox
+        due = sa.or_(
+            sa.and_(o.c.status == "pending", o.c.not_before <= now),
+            sa.and_(o.c.status == "in_flight", o.c.claimed_until < now),
+        )
+        candidates = sa.select(o.c.id).where(due).order_by(o.c.not_before, o.c.id).limit(limit)
+        if kinds is not None:
+            candidates = candidates.where(o.c.kind.in_(list(kinds)))
+        if self._dialect == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        async with self._engine.begin() as conn:
+            ids = list((await conn.execute(candidates)).scalars())
+            if not ids:
+                return []
+            # The conditional WHERE repeats `due`, so on SQLite a row claimed in between is skipped.
+            await conn.execute(
+                sa.update(o)
+                .where(o.c.id.in_(ids), due)
+                .values(
+                    status="in_flight",
+                    claimed_by=worker,
+                    claimed_until=until,
+                    attempts=o.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            rows = await conn.execute(
+                sa.select(o)
+                .where(o.c.id.in_(ids), o.c.claimed_by == worker, o.c.claimed_until == until)
+                .order_by(o.c.not_before, o.c.id)
+            )
+            return [_outbox(row) for row in rows]
+
+    async def _finish_claim(self, message_id: int, worker: str, **values: Any) -> bool:
+        o = t.outbox
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(o)
+                .where(o.c.id == message_id, o.c.claimed_by == worker, o.c.status == "in_flight")
+                .values(claimed_until=None, updated_at=self._now(), **values)
+            )
+        return bool(result.rowcount)
+
+    async def complete_outbox(
+        self, *, message_id: int, worker: str, result: Mapping[str, Any] | None = None
+    ) -> bool:
+        return await self._finish_claim(
+            message_id, worker, status="done", result=_dumps(result), last_error=None
+        )
+
+    async def retry_outbox(
+        self, *, message_id: int, worker: str, error: str, not_before: datetime
+    ) -> bool:
+        return await self._finish_claim(
+            message_id,
+            worker,
+            status="pending",
+            not_before=_require_utc(not_before),
+            last_error=error[:2000],
+            claimed_by=None,
+        )
+
+    async def fail_outbox(self, *, message_id: int, worker: str, error: str) -> bool:
+        return await self._finish_claim(
+            message_id, worker, status="failed", last_error=error[:2000]
+        )
+
+    async def get_outbox(self, *, key: str) -> OutboxMessage | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.outbox).where(t.outbox.c.key == key))).first()
+        return _outbox(row) if row else None
+
+    async def count_outbox(self, *, status: OutboxStatus) -> int:
+        async with self._engine.connect() as conn:
+            count = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t.outbox)
+                    .where(t.outbox.c.status == status)
+                )
+            ).scalar()
+        return int(count or 0)
+
+    # -- sent messages ----------------------------------------------------------------------
+    async def record_sent_message(self, *, message: SentMessage) -> None:
+        values = {
+            "conversation_id": message.conversation_id,
+            "activity_id": message.activity_id,
+            "sent_at": _require_utc(message.sent_at),
+            "data": _dumps(message.data),
+        }
+        stmt = self._insert(t.sent_messages).values(
+            reviewer_oid=message.reviewer_oid,
+            instance_id=message.instance_id,
+            kind=message.kind,
+            **values,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["reviewer_oid", "instance_id", "kind"], set_=values
+                )
+            )
+
+    async def get_sent_message(
+        self, *, reviewer_oid: str, instance_id: str, kind: str
+    ) -> SentMessage | None:
+        s = t.sent_messages
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(s).where(
+                        s.c.reviewer_oid == reviewer_oid,
+                        s.c.instance_id == instance_id,
+                        s.c.kind == kind,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return SentMessage(
+            reviewer_oid=row.reviewer_oid,
+            instance_id=row.instance_id,
+            kind=row.kind,
+            conversation_id=row.conversation_id,
+            activity_id=row.activity_id,
+            sent_at=cast(datetime, _utc(row.sent_at)),
+            data=_loads(row.data),
+        )
+
+    # -- reminders and one-time keys --------------------------------------------------------
+    async def mark_reminder_sent(
+        self, *, reminder_id: str, recipient_oid: str, instance_id: str, kind: str
+    ) -> bool:
+        stmt = (
+            self._insert(t.reminders_sent)
+            .values(
+                reminder_id=reminder_id,
+                recipient_oid=recipient_oid,
+                instance_id=instance_id,
+                kind=kind,
+                sent_at=self._now(),
+            )
+            .on_conflict_do_nothing(index_elements=["reminder_id"])
+        )
+        async with self._engine.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def remember_once(self, *, key: str, ttl_s: float) -> bool:
+        now = self._now()
+        k = t.once_keys
+        async with self._engine.begin() as conn:
+            # An expired key may be reused; delete it first so the insert below decides.
+            await conn.execute(sa.delete(k).where(k.c.key == key, k.c.expires_at <= now))
+            result = await conn.execute(
+                self._insert(k)
+                .values(key=key, expires_at=now + timedelta(seconds=ttl_s))
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+        return bool(result.rowcount)
+
+    # -- audit ------------------------------------------------------------------------------
+    async def append_audit(self, *, event: AuditEvent) -> int:
+        stmt = sa.insert(t.audit).values(
+            at=_require_utc(event.at) or self._now(),
+            actor=event.actor,
+            action=event.action,
+            instance_id=event.instance_id,
+            item_id=event.item_id,
+            result=event.result,
+            request_id=event.request_id,
+            detail=_dumps(event.detail),
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(stmt.returning(t.audit.c.id))
+            return int(result.scalar_one())
+
+    async def list_audit(
+        self, *, instance_id: str | None = None, limit: int = 1000, after_id: int = 0
+    ) -> list[AuditEvent]:
+        a = t.audit
+        query = sa.select(a).where(a.c.id > after_id).order_by(a.c.id).limit(limit)
+        if instance_id is not None:
+            query = query.where(a.c.instance_id == instance_id)
+        async with self._engine.connect() as conn:
+            return [
+                AuditEvent(
+                    id=row.id,
+                    at=_utc(row.at),
+                    actor=row.actor,
+                    action=row.action,
+                    instance_id=row.instance_id,
+                    item_id=row.item_id,
+                    result=row.result,
+                    request_id=row.request_id,
+                    detail=_loads(row.detail),
+                )
+                for row in await conn.execute(query)
+            ]
+
+    # -- leases -----------------------------------------------------------------------------
+    async def acquire_lease(self, *, name: str, holder: str, ttl_s: float) -> Lease | None:
+        now = self._now()
+        expires = now + timedelta(seconds=ttl_s)
+        lease_table = t.leases
+        async with self._engine.begin() as conn:
+            query = sa.select(lease_table).where(lease_table.c.name == name)
+            if self._dialect == "postgresql":
+                query = query.with_for_update()
+            row = (await conn.execute(query)).first()
+            if row is None:
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(
+                            sa.insert(lease_table).values(
+                                name=name, holder=holder, expires_at=expires, fence=1
+                            )
+                        )
+                except IntegrityError:
+                    return None  # another process created it in between
+                return Lease(name=name, holder=holder, expires_at=expires, fence=1)
+            current_expiry = cast(datetime, _utc(row.expires_at))
+            if row.holder != holder and current_expiry > now:
+                return None
+            fence = (
+                int(row.fence)
+                if row.holder == holder and current_expiry > now
+                else int(row.fence) + 1
+            )
+            await conn.execute(
+                sa.update(lease_table)
+                .where(lease_table.c.name == name, lease_table.c.fence == row.fence)
+                .values(holder=holder, expires_at=expires, fence=fence)
+            )
+        return Lease(name=name, holder=holder, expires_at=expires, fence=fence)
+
+    async def release_lease(self, *, name: str, holder: str) -> None:
+        lease_table = t.leases
+        async with self._engine.begin() as conn:
+            # Expire rather than delete, so the fence keeps growing across holders.
+            await conn.execute(
+                sa.update(lease_table)
+                .where(lease_table.c.name == name, lease_table.c.holder == holder)
+                .values(expires_at=self._now())
+            )
+
+    async def get_lease(self, *, name: str) -> Lease | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.leases).where(t.leases.c.name == name))).first()
+        if row is None:
+            return None
+        return Lease(
+            name=row.name,
+            holder=row.holder,
+            expires_at=cast(datetime, _utc(row.expires_at)),
+            fence=int(row.fence),
+        )
+
+    # -- token cache ------------------------------------------------------------------------
+    async def get_token_cache(self, *, key: str) -> bytes | None:
+        async with self._engine.connect() as conn:
+            blob = (
+                await conn.execute(
+                    sa.select(t.token_cache.c.blob).where(t.token_cache.c.key == key)
+                )
+            ).scalar()
+        return bytes(blob) if blob is not None else None
+
+    async def put_token_cache(self, *, key: str, blob: bytes) -> None:
+        values = {"blob": blob, "updated_at": self._now()}
+        stmt = self._insert(t.token_cache).values(key=key, **values)
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+
+    # -- helpers ----------------------------------------------------------------------------
+    async def _upsert(self, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        async with self._engine.begin() as conn:
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                stmt = self._insert(table).values(chunk)
+                update = {
+                    c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys
+                }
+                await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+
+
+def _instance(row: Any) -> InstanceRecord:
+    return InstanceRecord(
+        instance_id=row.instance_id,
+        definition_id=row.definition_id,
+        stage_id=row.stage_id,
+        display_name=row.display_name,
+        status=row.status,
+        start_at=_utc(row.start_at),
+        end_at=_utc(row.end_at),
+        data=_loads(row.data),
+    )
+
+
+def _item(row: Any) -> ItemRecord:
+    return ItemRecord(
+        instance_id=row.instance_id,
+        item_id=row.item_id,
+        stage_id=row.stage_id,
+        decision=row.decision,
+        recommendation=row.recommendation,
+        reviewed_by=row.reviewed_by,
+        reviewed_at=_utc(row.reviewed_at),
+        justification=row.justification,
+        data=_loads(row.data),
+    )
+
+
+def _outbox(row: Any) -> OutboxMessage:
+    return OutboxMessage(
+        id=int(row.id),
+        key=row.key,
+        kind=row.kind,
+        payload=_loads(row.payload),
+        status=row.status,
+        attempts=int(row.attempts),
+        not_before=cast(datetime, _utc(row.not_before)),
+        result=_loads(row.result) if row.result else None,
+        last_error=row.last_error,
+    )
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    path = url.removeprefix("sqlite:///")
+    if path and path != ":memory:":
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}",
+        connect_args={"timeout": 30},
+        pool_size=5,
+        max_overflow=0,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE below is what runs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(
+    url: str, *, pool_size: int, statement_timeout_ms: int, schema: str | None
+) -> AsyncEngine:
+    parsed = make_url(url).set(drivername="postgresql+asyncpg")
+    server_settings = {"statement_timeout": str(statement_timeout_ms)}
+    if schema:
+        server_settings["search_path"] = schema
+    return create_async_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": server_settings},
+    )
+
+
+async def open_store(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    pool_size: int = 10,
+    statement_timeout_ms: int = 15_000,
+    schema: str | None = None,
+) -> SqlStore:
+    """Open the store named by ``url`` (``sqlite:///path`` or ``postgresql://…``), migrated.
+
+    ``schema`` (PostgreSQL only) keeps the tables in their own schema, created if missing — so
+    several test runs, or several deployments, can share one database without colliding.
+    """
+    if url.startswith("sqlite:///"):
+        engine = _sqlite_engine(url)
+    elif url.startswith(("postgresql://", "postgres://")):
+        engine = _postgres_engine(
+            url.replace("postgres://", "postgresql://", 1),
+            pool_size=pool_size,
+            statement_timeout_ms=statement_timeout_ms,
+            schema=schema,
+        )
+        if schema:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+                raise StoreError("a PostgreSQL schema name must be lower-case letters, digits, _")
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    else:
+        raise StoreError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    store = SqlStore(engine, clock=clock or SystemClock())
+    if migrate:
+        try:
+            await store.migrate()
+        except (SQLAlchemyError, OSError) as exc:
+            await store.close()
+            shown = make_url(url.replace("sqlite:///", "sqlite+aiosqlite:///", 1))
+            raise StoreError(
+                f"cannot open the store at {shown.render_as_string(hide_password=True)}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            ) from exc
+        except BaseException:
+            await store.close()
+            raise
+    return store

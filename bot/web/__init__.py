@@ -1,0 +1,1 @@
+"""The aiohttp side: routes, middleware, typed application keys."""

@@ -1,0 +1,39 @@
+"""Prometheus metrics of one application, in a registry of its own (tests run several apps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["Metrics"]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    http_requests: Counter
+    http_duration_s: Histogram
+    rejected_activities: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> Metrics:
+        return cls(
+            http_requests=Counter(
+                "bot_http_requests",
+                "HTTP requests served, by route and status.",
+                ["route", "method", "status"],
+                registry=registry,
+            ),
+            http_duration_s=Histogram(
+                "bot_http_request_duration_seconds",
+                "Time to answer an HTTP request.",
+                ["route"],
+                registry=registry,
+            ),
+            rejected_activities=Counter(
+                "bot_rejected_activities",
+                "Inbound activities refused before reaching the bot, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+        )

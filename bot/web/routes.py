@@ -1,0 +1,96 @@
+"""HTTP routes: the bot endpoint and the operations endpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.store import StoreError
+from bot.store.schema import LATEST_VERSION
+from bot.teams import InboundAuthError, activity_problem, process_request
+from bot.web.keys import ADAPTER, BOT, METRICS, REGISTRY, STORE
+
+__all__ = ["routes"]
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+
+def _reject(request: web.Request, status: int, reason: str) -> web.Response:
+    """A 4xx with a reason for the sender and a log line for us; nothing reaches the bot."""
+    log.warning("activity rejected: %s", reason, extra={"status": status})
+    request.app[METRICS].rejected_activities.labels(reason.split(":")[0]).inc()
+    return web.json_response({"error": reason}, status=status)
+
+
+async def _read_activity(request: web.Request) -> dict[str, Any] | web.Response:
+    if request.content_type != "application/json":
+        return _reject(request, 415, "unsupported media type: send application/json")
+    try:
+        # aiohttp enforces client_max_size here (413 for a body over the cap).
+        body = await request.json()
+    except web.HTTPRequestEntityTooLarge:
+        return _reject(request, 413, "body too large")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _reject(request, 400, "body is not valid JSON")
+    if not isinstance(body, dict):
+        return _reject(request, 400, "body must be a JSON object (an activity)")
+    if not isinstance(body.get("type"), str) or not body["type"]:
+        return _reject(request, 400, "activity has no type")
+    return body
+
+
+@routes.post("/api/messages")
+async def messages(request: web.Request) -> web.StreamResponse:
+    """The Bot Framework endpoint. Validates the envelope, then hands over to the CloudAdapter."""
+    body = await _read_activity(request)
+    if isinstance(body, web.Response):
+        return body
+    problem = activity_problem(body)
+    if problem:
+        return _reject(request, 400, problem)
+    try:
+        return await process_request(request.app[ADAPTER], request, request.app[BOT])
+    except InboundAuthError:
+        return _reject(request, 401, "unauthorized: missing or invalid bearer token")
+
+
+@routes.get("/healthz")
+async def healthz(_request: web.Request) -> web.Response:
+    """The process is alive and serving."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store answers and its schema is the one this program expects."""
+    store = request.app[STORE]
+    checks: dict[str, Any] = {}
+    ready = True
+    try:
+        await store.ping()
+        version = await store.schema_version()
+        checks["store"] = "ok"
+        checks["schema"] = version
+        if version != LATEST_VERSION:
+            ready = False
+            checks["store"] = f"schema {version}, expected {LATEST_VERSION}"
+    except StoreError as exc:
+        ready = False
+        checks["store"] = str(exc)
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of this application's registry."""
+    payload = generate_latest(request.app[REGISTRY])
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})

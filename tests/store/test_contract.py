@@ -1,0 +1,400 @@
+"""The Store contract: every backend must behave exactly like this (run on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, SentMessage, SqlStore, open_store
+from bot.store.schema import LATEST_VERSION
+
+TENANT = "11111111-1111-1111-1111-111111111111"
+ALEX = "aaaaaaaa-0000-0000-0000-000000000001"
+MEGAN = "aaaaaaaa-0000-0000-0000-000000000002"
+
+
+def _reference(conversation_id: str, service_url: str = "https://smba.example/teams/") -> dict:
+    return {
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "conversation": {"id": conversation_id, "conversationType": "personal", "tenantId": TENANT},
+        "user": {"id": "29:alex", "aadObjectId": ALEX},
+        "bot": {"id": "28:bot"},
+    }
+
+
+async def test_migrations_are_applied_and_reported(any_store: SqlStore) -> None:
+    assert await any_store.schema_version() == LATEST_VERSION
+    # Running them again is a no-op.
+    assert await any_store.migrate() == LATEST_VERSION
+    await any_store.ping()
+
+
+async def test_conversation_reference_round_trip_and_refresh(any_store: SqlStore) -> None:
+    assert await any_store.get_conversation_reference(tenant_id=TENANT, user_oid=ALEX) is None
+    assert await any_store.save_conversation_reference(
+        tenant_id=TENANT, user_oid=ALEX, reference=_reference("a:1")
+    )
+    # The same reference again changes nothing.
+    assert not await any_store.save_conversation_reference(
+        tenant_id=TENANT, user_oid=ALEX, reference=_reference("a:1")
+    )
+    # A new serviceUrl replaces the old one.
+    assert await any_store.save_conversation_reference(
+        tenant_id=TENANT, user_oid=ALEX, reference=_reference("a:1", "https://smba.example/emea/")
+    )
+    stored = await any_store.get_conversation_reference(tenant_id=TENANT, user_oid=ALEX)
+    assert stored is not None and stored["serviceUrl"] == "https://smba.example/emea/"
+    assert await any_store.get_conversation_reference(tenant_id=TENANT, user_oid=MEGAN) is None
+    await any_store.delete_conversation_reference(tenant_id=TENANT, user_oid=ALEX)
+    assert await any_store.get_conversation_reference(tenant_id=TENANT, user_oid=ALEX) is None
+
+
+async def test_conversation_reference_needs_service_url_and_conversation(
+    any_store: SqlStore,
+) -> None:
+    with pytest.raises(ValueError, match="serviceUrl"):
+        await any_store.save_conversation_reference(
+            tenant_id=TENANT, user_oid=ALEX, reference={"conversation": {"id": "x"}}
+        )
+
+
+async def test_instances_and_items_upsert(any_store: SqlStore, clock: ManualClock) -> None:
+    start = clock.now()
+    instance = InstanceRecord(
+        instance_id="i1",
+        definition_id="d1",
+        display_name="Sales group members",
+        status="InProgress",
+        start_at=start,
+        end_at=start + timedelta(days=14),
+        data={"justificationRequired": True},
+    )
+    await any_store.upsert_instances(instances=[instance])
+    assert await any_store.get_instance(instance_id="i1") == instance
+    await any_store.upsert_instances(
+        instances=[
+            InstanceRecord(
+                instance_id="i1",
+                definition_id="d1",
+                display_name="Sales group members",
+                status="Completed",
+                start_at=start,
+                end_at=start + timedelta(days=14),
+            )
+        ]
+    )
+    assert [i.status for i in await any_store.list_instances()] == ["Completed"]
+    assert await any_store.list_instances(status="InProgress") == []
+    assert await any_store.get_instance(instance_id="nope") is None
+
+    items = [
+        ItemRecord(instance_id="i1", item_id=f"item{n:04d}", recommendation="Deny", data={"n": n})
+        for n in range(1200)  # more than one statement's worth of rows
+    ]
+    await any_store.upsert_items(items=items)
+    listed = await any_store.list_items(instance_id="i1")
+    assert len(listed) == 1200 and listed[5].data == {"n": 5}
+    decided = ItemRecord(
+        instance_id="i1",
+        item_id="item0005",
+        decision="Deny",
+        recommendation="Deny",
+        reviewed_by=ALEX,
+        reviewed_at=start,
+        justification="left the company",
+    )
+    await any_store.upsert_items(items=[decided])
+    assert await any_store.get_item(instance_id="i1", item_id="item0005") == decided
+    picked = await any_store.list_items(instance_id="i1", item_ids=["item0007", "item0005", "zz"])
+    assert [i.item_id for i in picked] == ["item0005", "item0007"]
+
+
+async def test_naive_datetimes_are_refused(any_store: SqlStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await any_store.upsert_instances(
+            instances=[
+                InstanceRecord(
+                    instance_id="i",
+                    definition_id="d",
+                    display_name="x",
+                    status="InProgress",
+                    start_at=datetime(2026, 1, 1),
+                    end_at=None,
+                )
+            ]
+        )
+
+
+async def test_replace_assignments_reports_the_diff(any_store: SqlStore) -> None:
+    change = await any_store.replace_assignments(
+        instance_id="i1", pairs=[(ALEX, "a"), (ALEX, "b"), (MEGAN, "b")]
+    )
+    assert change.added == {(ALEX, "a"), (ALEX, "b"), (MEGAN, "b")} and not change.removed
+    change = await any_store.replace_assignments(
+        instance_id="i1", pairs=[(ALEX, "a"), (MEGAN, "b"), (MEGAN, "c")]
+    )
+    assert change.added == {(MEGAN, "c")} and change.removed == {(ALEX, "b")}
+    # Other instances are untouched.
+    await any_store.replace_assignments(instance_id="i2", pairs=[(ALEX, "x")])
+    assert await any_store.list_assignments(reviewer_oid=ALEX) == [
+        (ALEX, "i1", "a"),
+        (ALEX, "i2", "x"),
+    ]
+    assert await any_store.list_assignments(instance_id="i1") == [
+        (ALEX, "i1", "a"),
+        (MEGAN, "i1", "b"),
+        (MEGAN, "i1", "c"),
+    ]
+    assert await any_store.is_reviewer(reviewer_oid=MEGAN, instance_id="i1", item_ids=["b", "c"])
+    # Every named item must be the reviewer's: one foreign item refuses the whole request.
+    assert not await any_store.is_reviewer(
+        reviewer_oid=MEGAN, instance_id="i1", item_ids=["a", "b"]
+    )
+    assert not await any_store.is_reviewer(reviewer_oid=ALEX, instance_id="i2", item_ids=[])
+    assert not await any_store.is_reviewer(reviewer_oid=ALEX, instance_id="i1", item_ids=["x"])
+
+
+async def test_outbox_is_idempotent_by_key(any_store: SqlStore) -> None:
+    assert await any_store.enqueue_outbox(key="alex|i1|card|0", kind="card", payload={"a": 1})
+    assert not await any_store.enqueue_outbox(key="alex|i1|card|0", kind="card", payload={"a": 2})
+    message = await any_store.get_outbox(key="alex|i1|card|0")
+    assert message is not None and message.payload == {"a": 1} and message.status == "pending"
+    assert await any_store.count_outbox(status="pending") == 1
+
+
+async def test_outbox_claim_complete_retry_fail(any_store: SqlStore, clock: ManualClock) -> None:
+    for n in range(5):
+        await any_store.enqueue_outbox(key=f"k{n}", kind="card", payload={"n": n})
+    await any_store.enqueue_outbox(
+        key="later", kind="card", payload={}, not_before=clock.now() + timedelta(minutes=5)
+    )
+    first = await any_store.claim_outbox(worker="w1", limit=3, lease_s=30)
+    assert [m.key for m in first] == ["k0", "k1", "k2"]
+    assert all(m.status == "in_flight" and m.attempts == 1 for m in first)
+    second = await any_store.claim_outbox(worker="w2", limit=10, lease_s=30)
+    assert [m.key for m in second] == ["k3", "k4"]  # not the claimed ones, not the future one
+    assert await any_store.claim_outbox(worker="w3", limit=10, lease_s=30) == []
+
+    assert await any_store.complete_outbox(
+        message_id=first[0].id, worker="w1", result={"id": "act1"}
+    )
+    # Another worker cannot finish a claim that is not its own.
+    assert not await any_store.complete_outbox(message_id=first[1].id, worker="w2")
+    assert await any_store.retry_outbox(
+        message_id=first[1].id,
+        worker="w1",
+        error="429",
+        not_before=clock.now() + timedelta(seconds=2),
+    )
+    assert await any_store.fail_outbox(message_id=first[2].id, worker="w1", error="403 blocked")
+    done = await any_store.get_outbox(key="k0")
+    assert done is not None and done.status == "done" and done.result == {"id": "act1"}
+    failed = await any_store.get_outbox(key="k2")
+    assert failed is not None and failed.status == "failed" and failed.last_error == "403 blocked"
+
+    # A claim whose worker died expires and is taken again, with the attempt counted.
+    clock.advance(timedelta(seconds=31))
+    again = await any_store.claim_outbox(worker="w4", limit=10, lease_s=30)
+    assert {m.key for m in again} == {"k1", "k3", "k4"}
+    assert {m.key: m.attempts for m in again} == {"k1": 2, "k3": 2, "k4": 2}
+    # The old worker's late completion is refused: its claim was lost.
+    assert not await any_store.complete_outbox(message_id=second[0].id, worker="w2")
+    for message in again:
+        assert await any_store.complete_outbox(message_id=message.id, worker="w4")
+    clock.advance(timedelta(minutes=5))
+    assert [m.key for m in await any_store.claim_outbox(worker="w4", limit=10, lease_s=30)] == [
+        "later"
+    ]
+
+
+async def test_concurrent_claims_never_hand_out_a_message_twice(any_store: SqlStore) -> None:
+    for n in range(60):
+        await any_store.enqueue_outbox(key=f"m{n}", kind="card", payload={})
+
+    async def worker(name: str) -> list[str]:
+        taken: list[str] = []
+        while batch := await any_store.claim_outbox(worker=name, limit=4, lease_s=60):
+            taken.extend(m.key for m in batch)
+        return taken
+
+    results = await asyncio.gather(*(worker(f"w{n}") for n in range(4)))
+    every = [key for taken in results for key in taken]
+    assert sorted(every) == sorted(f"m{n}" for n in range(60))
+    assert len(every) == len(set(every))
+
+
+async def test_claim_can_be_limited_to_kinds(any_store: SqlStore) -> None:
+    await any_store.enqueue_outbox(key="c", kind="card", payload={})
+    await any_store.enqueue_outbox(key="d", kind="decision", payload={})
+    claimed = await any_store.claim_outbox(worker="w", limit=10, lease_s=10, kinds=["decision"])
+    assert [m.key for m in claimed] == ["d"]
+
+
+async def test_sent_messages_are_kept_per_reviewer_instance_kind(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    message = SentMessage(
+        reviewer_oid=ALEX,
+        instance_id="i1",
+        kind="review",
+        conversation_id="a:1",
+        activity_id="act-1",
+        sent_at=clock.now(),
+        data={"page": 0},
+    )
+    await any_store.record_sent_message(message=message)
+    assert (
+        await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="review")
+        == message
+    )
+    assert (
+        await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="reminder")
+        is None
+    )
+    moved = SentMessage(
+        reviewer_oid=ALEX,
+        instance_id="i1",
+        kind="review",
+        conversation_id="a:2",
+        activity_id="act-2",
+        sent_at=clock.now(),
+    )
+    await any_store.record_sent_message(message=moved)
+    assert (
+        await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="review")
+        == moved
+    )
+
+
+async def test_reminders_and_once_keys_are_first_caller_wins(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    results = await asyncio.gather(
+        *(
+            any_store.mark_reminder_sent(
+                reminder_id="alex|i1|halfway", recipient_oid=ALEX, instance_id="i1", kind="reminder"
+            )
+            for _ in range(5)
+        )
+    )
+    assert sorted(results) == [False, False, False, False, True]
+    assert await any_store.remember_once(key="invoke:abc", ttl_s=60)
+    assert not await any_store.remember_once(key="invoke:abc", ttl_s=60)
+    clock.advance(timedelta(seconds=61))
+    assert await any_store.remember_once(key="invoke:abc", ttl_s=60)
+
+
+async def test_audit_trail_appends_in_order(any_store: SqlStore, clock: ManualClock) -> None:
+    first = await any_store.append_audit(
+        event=AuditEvent(
+            action="decision",
+            actor=ALEX,
+            instance_id="i1",
+            item_id="a",
+            detail={"decision": "Deny", "justification": "left"},
+            request_id="req-1",
+        )
+    )
+    clock.advance(timedelta(minutes=1))
+    second = await any_store.append_audit(
+        event=AuditEvent(action="notified", actor="bot", instance_id="i2", result="sent")
+    )
+    assert second > first
+    events = await any_store.list_audit()
+    assert [e.action for e in events] == ["decision", "notified"]
+    assert events[0].detail == {"decision": "Deny", "justification": "left"}
+    assert events[0].at == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert [e.action for e in await any_store.list_audit(instance_id="i2")] == ["notified"]
+    assert [e.id for e in await any_store.list_audit(after_id=first)] == [second]
+
+
+async def test_lease_is_exclusive_until_it_expires(any_store: SqlStore, clock: ManualClock) -> None:
+    lease = await any_store.acquire_lease(name="poll", holder="r1", ttl_s=30)
+    assert lease is not None and lease.fence == 1
+    assert await any_store.acquire_lease(name="poll", holder="r2", ttl_s=30) is None
+    # Renewal by the holder keeps the fence.
+    clock.advance(timedelta(seconds=20))
+    renewed = await any_store.acquire_lease(name="poll", holder="r1", ttl_s=30)
+    assert renewed is not None and renewed.fence == 1
+    clock.advance(timedelta(seconds=31))
+    taken = await any_store.acquire_lease(name="poll", holder="r2", ttl_s=30)
+    assert taken is not None and taken.holder == "r2" and taken.fence == 2
+    current = await any_store.get_lease(name="poll")
+    assert current == taken
+    await any_store.release_lease(name="poll", holder="r2")
+    again = await any_store.acquire_lease(name="poll", holder="r1", ttl_s=30)
+    assert again is not None and again.fence == 3
+
+
+async def test_concurrent_lease_acquisition_has_one_winner(any_store: SqlStore) -> None:
+    results = await asyncio.gather(
+        *(any_store.acquire_lease(name="sched", holder=f"r{n}", ttl_s=30) for n in range(6))
+    )
+    assert len([lease for lease in results if lease is not None]) == 1
+
+
+async def test_token_cache_round_trip(any_store: SqlStore) -> None:
+    assert await any_store.get_token_cache(key="obo:t:u") is None
+    await any_store.put_token_cache(key="obo:t:u", blob=b"\x00secret\xff")
+    await any_store.put_token_cache(key="obo:t:u", blob=b"\x01newer")
+    assert await any_store.get_token_cache(key="obo:t:u") == b"\x01newer"
+
+
+async def test_sqlite_store_survives_a_restart(tmp_path: Path, clock: ManualClock) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'bot.db'}"
+    store = await open_store(url, clock=clock)
+    await store.enqueue_outbox(key="k", kind="card", payload={"x": 1})
+    await store.save_conversation_reference(
+        tenant_id=TENANT, user_oid=ALEX, reference=_reference("c")
+    )
+    await store.close()
+
+    reopened = await open_store(url, clock=clock)
+    try:
+        message = await reopened.get_outbox(key="k")
+        assert message is not None and message.payload == {"x": 1}
+        assert await reopened.get_conversation_reference(tenant_id=TENANT, user_oid=ALEX)
+        assert await reopened.schema_version() == LATEST_VERSION
+    finally:
+        await reopened.close()
+
+
+async def test_two_processes_on_one_sqlite_file_share_claims(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = await open_store(url), await open_store(url)
+    try:
+        for n in range(20):
+            await first.enqueue_outbox(key=f"k{n}", kind="card", payload={})
+        a, b = await asyncio.gather(
+            first.claim_outbox(worker="a", limit=20, lease_s=60),
+            second.claim_outbox(worker="b", limit=20, lease_s=60),
+        )
+        keys = [m.key for m in a] + [m.key for m in b]
+        assert sorted(keys) == sorted(f"k{n}" for n in range(20))
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from bot.store import StoreError
+    from bot.store.schema import schema_migrations
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    store = await open_store(url)
+    async with store._engine.begin() as conn:
+        await conn.execute(
+            sa.insert(schema_migrations).values(
+                version=LATEST_VERSION + 1, name="future", applied_at=datetime.now(UTC)
+            )
+        )
+    await store.close()
+    with pytest.raises(StoreError, match="newer than this program"):
+        await open_store(url)

@@ -1,0 +1,133 @@
+"""Settings: parsing, validation messages, .env handling, and the app's exit on bad values."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError, documented_variables, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_demo_mode_on_port_3978() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings == Settings()
+    assert settings.port == 3978 and settings.demo_mode
+    assert settings.database_url == "sqlite:///data/bot.db"
+
+
+def test_values_are_parsed_and_normalized() -> None:
+    settings = load_settings(
+        {
+            "MicrosoftAppId": "00000000-0000-0000-0000-0000000000b0",
+            "MicrosoftAppPassword": "s3cret",
+            "MicrosoftAppType": "singletenant",
+            "MicrosoftAppTenantId": "tenant",
+            "PORT": "8080",
+            "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "JSON",
+            "POLL_INTERVAL_S": "2.5",
+            "GRAPH_BASE_URL": "https://graph.microsoft.us/",
+        },
+        env_file=None,
+    )
+    assert settings.app_type == "SingleTenant"
+    assert settings.port == 8080 and settings.log_level == "DEBUG" and settings.log_format == "json"
+    assert settings.poll_interval_s == 2.5
+    assert settings.graph_base_url == "https://graph.microsoft.us"
+    assert not settings.demo_mode
+    assert settings.effective_sso_app_id_uri == "api://botid-00000000-0000-0000-0000-0000000000b0"
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "abc", "PORT must be a whole number from 0 to 65535 (got 'abc')"),
+        ("PORT", "70000", "PORT must be a whole number from 0 to 65535"),
+        ("MicrosoftAppType", "Bogus", "MicrosoftAppType must be one of MultiTenant, SingleTenant"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json"),
+        ("POLL_INTERVAL_S", "-1", "POLL_INTERVAL_S must be a positive number of seconds"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL must start with sqlite:/// or postgresql://"),
+        ("GRAPH_BASE_URL", "http://graph", "GRAPH_BASE_URL must be an https:// URL"),
+        ("CA_BUNDLE", "/no/such/file.pem", "CA_BUNDLE must name an existing file"),
+        ("TOKEN_CACHE_KEY", "short", "TOKEN_CACHE_KEY must be 32 bytes in urlsafe base64"),
+    ],
+)
+def test_bad_values_name_the_variable_and_what_is_allowed(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({variable: value}, env_file=None)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_secret_values_are_never_echoed() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"TOKEN_CACHE_KEY": "hunter2-not-base64"}, env_file=None)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_inconsistent_credentials_are_refused() -> None:
+    with pytest.raises(SettingsError, match="MicrosoftAppPassword is required"):
+        load_settings({"MicrosoftAppId": "x"}, env_file=None)
+    with pytest.raises(SettingsError, match="MicrosoftAppTenantId is required"):
+        load_settings(
+            {"MicrosoftAppId": "x", "MicrosoftAppPassword": "p", "MicrosoftAppType": "SingleTenant"},
+            env_file=None,
+        )
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=4000\nLOG_LEVEL=WARNING\n")
+    settings = load_settings({"PORT": "5000"}, env_file=env_file)
+    assert settings.port == 5000 and settings.log_level == "WARNING"
+
+
+def test_env_example_documents_every_variable() -> None:
+    text = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Za-z_]+)=", text, flags=re.MULTILINE))
+    assert set(documented_variables()) <= documented, set(documented_variables()) - documented
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [("PORT", "abc", "PORT must be"), ("MicrosoftAppType", "Bogus", "MicrosoftAppType must be")],
+)
+def test_app_exits_with_one_readable_line(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in documented_variables()}
+    env[variable] = value
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_subcommands(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "serve" in result.stdout
