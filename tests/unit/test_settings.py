@@ -80,7 +80,11 @@ def test_inconsistent_credentials_are_refused() -> None:
         load_settings({"MicrosoftAppId": "x"}, env_file=None)
     with pytest.raises(SettingsError, match="MicrosoftAppTenantId is required"):
         load_settings(
-            {"MicrosoftAppId": "x", "MicrosoftAppPassword": "p", "MicrosoftAppType": "SingleTenant"},
+            {
+                "MicrosoftAppId": "x",
+                "MicrosoftAppPassword": "p",
+                "MicrosoftAppType": "SingleTenant",
+            },
             env_file=None,
         )
 
