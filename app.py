@@ -9,28 +9,94 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 
+import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from bot.clock import Clock, SystemClock
+from bot.graph import (
+    AccessReviewsApi,
+    AppTokenProvider,
+    DirectoryApi,
+    GraphClient,
+    OboTokenProvider,
+    TeamsAppsApi,
+)
 from bot.logs import configure_logging
+from bot.notify.delivery import DeliveryMetrics, OutboxWorker
+from bot.notify.notifier import GraphProvisioner, ReviewNotifier
+from bot.notify.ratelimit import RateLimiter
+from bot.notify.reminders import ReminderScheduler
+from bot.reviews import Discovery, DiscoveryMetrics, Poller, PollerConfig
+from bot.reviews.decisions import DecisionService, DecisionWorker
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError, open_store
-from bot.teams import ReviewBot, create_adapter
-from bot.web.keys import ADAPTER, BOT, CLOCK, METRICS, REGISTRY, SETTINGS, STORE
+from bot.teams.actions import ActionRouter, SsoConfig
+from bot.teams.adapter import create_adapter
+from bot.teams.bot import ReviewBot
+from bot.teams.connector import ConnectorClient
+from bot.teams.credentials import MsalCredentialsFactory
+from bot.web.keys import (
+    ACTIONS,
+    ADAPTER,
+    APP_TOKENS,
+    BOT,
+    CLOCK,
+    CONNECTOR,
+    DECISION_WORKER,
+    DECISIONS,
+    DIRECTORY_API,
+    DISCOVERY,
+    GRAPH,
+    HTTP,
+    LIMITER,
+    METRICS,
+    MICROSOFT,
+    NOTIFIER,
+    OBO_TOKENS,
+    OUTBOX,
+    POLLER,
+    REGISTRY,
+    REMINDERS,
+    REVIEWS_API,
+    SETTINGS,
+    STORE,
+)
 from bot.web.metrics import Metrics
 from bot.web.middleware import request_middleware
+from bot.web.notifications import notifications_routes
 from bot.web.routes import routes
+from bot.web.status import status_routes
+from bot.wiring import MicrosoftSide, check_demo_shortcuts, microsoft_side
 
 log = logging.getLogger("bot.app")
 
+BOT_FRAMEWORK_RESOURCE = "https://api.botframework.com"
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """Build the aiohttp application for ``settings``. Resources open when the app starts."""
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    workers: bool = True,
+    microsoft: MicrosoftSide | None = None,
+) -> web.Application:
+    """Build the aiohttp application for ``settings``. Resources open when the app starts.
+
+    ``microsoft`` says where Graph, Entra ID and the Bot Connector are (default: from the
+    settings; the demo passes the emulator's). ``workers=False`` leaves out the background loops
+    (poller, outbox, decision retries), for tests that drive them.
+    """
+    side = microsoft if microsoft is not None else microsoft_side(settings)
+    check_demo_shortcuts(settings, side)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])
     registry = CollectorRegistry()
     app[SETTINGS] = settings
@@ -38,8 +104,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[REGISTRY] = registry
     app[METRICS] = Metrics.create(registry)
     app.cleanup_ctx.append(_store_ctx)
+    if side is not None:
+        app[MICROSOFT] = side
+        app.cleanup_ctx.append(_http_ctx)
+        app.cleanup_ctx.append(_graph_ctx)
     app.cleanup_ctx.append(_bot_ctx)
+    if side is not None and workers:
+        app.cleanup_ctx.append(_workers_ctx)
     app.add_routes(routes)
+    app.add_routes(notifications_routes)
+    app.add_routes(status_routes)
     return app
 
 
@@ -50,19 +124,183 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    ca_bundle = app[MICROSOFT].ca_bundle
+    # One connection pool for every Graph and connector call.
+    verify: ssl.SSLContext | bool = True
+    if ca_bundle:
+        # The system's CAs plus the configured bundle (the emulator's local CA).
+        verify = ssl.create_default_context()
+        verify.load_verify_locations(cafile=ca_bundle)
+    async with httpx.AsyncClient(verify=verify, limits=httpx.Limits(max_connections=50)) as http:
+        app[HTTP] = http
+        yield
+
+
+async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
+    side = app[MICROSOFT]
+    config = side.graph
+    store = app[STORE]
+    app_tokens = AppTokenProvider(config, store=store)
+    obo_tokens = OboTokenProvider(config, store=store)
+    graph = GraphClient.from_settings(
+        app[HTTP], tokens=app_tokens, settings=config, registry=app[REGISTRY]
+    )
+    app[APP_TOKENS] = app_tokens
+    app[OBO_TOKENS] = obo_tokens
+    app[GRAPH] = graph
+    app[REVIEWS_API] = AccessReviewsApi(graph)
+    app[DIRECTORY_API] = DirectoryApi(graph)
+    app[DISCOVERY] = Discovery(
+        reviews=app[REVIEWS_API],
+        directory=app[DIRECTORY_API],
+        store=store,
+        clock=app[CLOCK],
+        metrics=DiscoveryMetrics(app[REGISTRY]),
+    )
+    app[POLLER] = Poller(
+        discovery=app[DISCOVERY],
+        store=store,
+        clock=app[CLOCK],
+        config=PollerConfig(interval_s=app[SETTINGS].poll_interval_s),
+    )
+    # The Bot Connector takes tokens for https://api.botframework.com from the same app.
+    connector_tokens = AppTokenProvider(
+        replace(config, graph_resource=BOT_FRAMEWORK_RESOURCE), store=store
+    )
+    settings = app[SETTINGS]
+    app[CONNECTOR] = ConnectorClient(
+        app[HTTP],
+        bot_app_id=side.bot_app_id,
+        tokens=connector_tokens if side.connector_auth else None,
+    )
+    app[LIMITER] = RateLimiter()
+    app[OUTBOX] = OutboxWorker(
+        store=store,
+        connector=app[CONNECTOR],
+        limiter=app[LIMITER],
+        clock=app[CLOCK],
+        tenant_id=side.tenant_id,
+        service_url=side.service_url,
+        provisioner=GraphProvisioner(teams_apps=TeamsAppsApi(graph), bot_app_id=side.bot_app_id),
+        metrics=DeliveryMetrics(app[REGISTRY]),
+    )
+    notifier = ReviewNotifier(store=store, tenant_id=side.tenant_id, wake=app[OUTBOX].wake)
+    app[NOTIFIER] = notifier
+    app[DISCOVERY].add_handler(notifier)
+    app[DECISIONS] = DecisionService(
+        store=store,
+        graph=graph,
+        obo=obo_tokens,
+        clock=app[CLOCK],
+        tenant_id=side.tenant_id,
+        on_settled=notifier.items_changed,
+    )
+    app[DECISION_WORKER] = DecisionWorker(store=store, service=app[DECISIONS])
+    app[REMINDERS] = ReminderScheduler(
+        store=store,
+        directory=app[DIRECTORY_API],
+        clock=app[CLOCK],
+        schedule=settings.schedule,
+        tenant_id=side.tenant_id,
+        escalation_fallback=settings.escalation_fallback_user,
+        digest=settings.reminder_digest,
+        wake=app[OUTBOX].wake,
+    )
+    app[ACTIONS] = ActionRouter(
+        store=store,
+        decisions=app[DECISIONS],
+        clock=app[CLOCK],
+        simulated_sso=side.simulated_sso,
+        reminders=app[REMINDERS],
+        tenant_id=side.tenant_id,
+        sso=SsoConfig(
+            app_id=side.bot_app_id,
+            app_id_uri=side.sso_app_id_uri or f"api://botid-{side.bot_app_id}",
+            authority=config.authority,
+            redirect_uri=f"https://{settings.bot_domain}/auth/signed-in"
+            if settings.bot_domain
+            else "",
+        ),
+    )
+    yield
+    await connector_tokens.close()
+    await obo_tokens.close()
+    await app_tokens.close()
+
+
+async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The background loops: discovery under its lease, and the outbox."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(app[POLLER].run_forever(stop), name="poller"),
+        asyncio.create_task(app[OUTBOX].run_forever(stop), name="outbox"),
+        asyncio.create_task(app[DECISION_WORKER].run_forever(stop), name="decisions"),
+        asyncio.create_task(_reminder_loop(app, stop), name="reminders"),
+    ]
+    yield
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+async def _reminder_loop(
+    app: web.Application, stop: asyncio.Event, *, every_s: float = 60.0
+) -> None:
+    """Reminders and escalations, by whichever replica holds the reminder lease."""
+    store, holder = app[STORE], f"reminders-{os.getpid()}-{id(app)}"
+    while not stop.is_set():
+        try:
+            if await store.acquire_lease(name="reminders", holder=holder, ttl_s=every_s * 3):
+                await app[REMINDERS].run_once()
+        except Exception:
+            log.exception("reminder pass failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[ADAPTER] = create_adapter(settings)
-    app[BOT] = ReviewBot(store=app[STORE], clock=app[CLOCK])
+    credentials = None
+    if settings.app_id and settings.app_password:
+        tenant = (
+            settings.app_tenant_id if settings.app_type == "SingleTenant" else "botframework.com"
+        )
+        credentials = MsalCredentialsFactory(
+            app_id=settings.app_id,
+            password=settings.app_password,
+            authority=f"{settings.authority_host}/{tenant}",
+            ca_bundle=settings.ca_bundle or None,
+        )
+    app[ADAPTER] = create_adapter(settings, credentials_factory=credentials)
+    obo = app.get(OBO_TOKENS)
+    side = app.get(MICROSOFT)
+    tenant_id = side.tenant_id if side is not None else settings.app_tenant_id
+
+    async def exchange(user_oid: str, sso_token: str) -> None:
+        assert obo is not None
+        await obo.acquire(user_oid=user_oid, tenant_id=tenant_id, sso_token=sso_token)
+
+    app[BOT] = ReviewBot(
+        store=app[STORE],
+        clock=app[CLOCK],
+        actions=app.get(ACTIONS),
+        tenant_id=tenant_id,
+        token_exchange=exchange if obo is not None else None,
+        on_new_conversation=app[NOTIFIER].conversation_changed if NOTIFIER in app else None,
+    )
     mode = "anonymous (no MicrosoftAppId)" if settings.demo_mode else settings.app_type
     log.info("bot endpoint ready at /api/messages, auth mode: %s", mode)
     yield
+    if credentials is not None:
+        credentials.close()
 
 
 # -- command line -----------------------------------------------------------------------------
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    if settings.demo_mode:
+        return _serve_demo(settings)
     app = create_app(settings)
     print(
         f"Access Review Bot listening on http://{settings.host}:{settings.port} "
@@ -71,6 +309,81 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     )
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+def _serve_demo(settings: Settings) -> int:
+    from bot.demo import banner, start_demo_cloud
+
+    endpoint = f"http://127.0.0.1:{settings.port}/api/messages"
+    demo = start_demo_cloud(settings, bot_endpoint=endpoint)
+    try:
+        app = create_app(demo.settings, microsoft=demo.side)
+        print(banner(demo, port=settings.port), flush=True)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    finally:
+        demo.stop()
+    return 0
+
+
+def _tenant_for(settings: Settings) -> str:
+    side = microsoft_side(settings)
+    return side.tenant_id if side is not None else settings.app_tenant_id
+
+
+def _remind(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.admin import remind_now
+
+    async def run() -> list[str]:
+        store = await open_store(settings.database_url)
+        try:
+            return await remind_now(
+                store,
+                clock=SystemClock(),
+                tenant_id=_tenant_for(settings),
+                instance_id=args.instance,
+                by="cli",
+            )
+        finally:
+            await store.close()
+
+    try:
+        reminded = asyncio.run(run())
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"queued a reminder for {len(reminded)} reviewer(s); the running bot sends them")
+    return 0
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.admin import export_audit
+
+    async def run() -> str:
+        store = await open_store(settings.database_url)
+        try:
+            return await export_audit(store, instance_id=args.instance, fmt=args.format)
+        finally:
+            await store.close()
+
+    text = asyncio.run(run())
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.doctor import run_doctor
+
+    return asyncio.run(run_doctor(settings, out=sys.stdout))
+
+
+def _manifest(_settings: Settings, args: argparse.Namespace) -> int:
+    from manifest import main as manifest_main
+
+    return manifest_main(list(args.manifest_args), os.environ)
 
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -86,13 +399,43 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     commands: dict[str, Command] = {}
     sub.add_parser("serve", help="serve the bot on PORT (the default when no command is given)")
     commands["serve"] = _serve
+    remind = sub.add_parser(
+        "remind", help="queue a reminder now for everyone with pending items in a review"
+    )
+    remind.add_argument("--instance", required=True, help="the access review instance id")
+    commands["remind"] = _remind
+    audit = sub.add_parser(
+        "audit", help="export a review's audit trail (audit export --instance ID)"
+    )
+    audit.add_argument("action", choices=["export"])
+    audit.add_argument("--instance", required=True, help="the access review instance id")
+    audit.add_argument("--format", choices=["csv", "json"], default="csv")
+    audit.add_argument("--out", help="write to this file instead of standard output")
+    commands["audit"] = _audit
+    sub.add_parser(
+        "doctor", help="check the tenant's setup: tokens, permissions, consent, SSO, Teams app"
+    )
+    commands["doctor"] = _doctor
+    manifest = sub.add_parser(
+        "manifest",
+        help="build or validate the Teams app package (python app.py manifest build --out app.zip)",
+        add_help=False,
+    )
+    manifest.add_argument("manifest_args", nargs=argparse.REMAINDER)
+    manifest.set_defaults(passthrough=True)
+    commands["manifest"] = _manifest
     return parser, commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse the command line, load and validate settings, run the command."""
     parser, commands = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", False):
+        # Subcommands with their own parser (manifest) get every argument after their name.
+        args.manifest_args = list(unknown) + list(args.manifest_args)
+    elif unknown:
+        parser.error("unrecognized arguments: " + " ".join(unknown))
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -14,17 +14,17 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from dotenv import dotenv_values
+
+from bot.notify.policy import POLICY_VARIABLES, PolicyError, ScheduleSettings
 
 __all__ = ["APP_TYPES", "LOG_FORMATS", "Settings", "SettingsError", "load_settings"]
 
 APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -66,6 +66,17 @@ class Settings:
     notifications_secret: str = field(default="", repr=False)
     # Where the app is reachable from Teams (for the manifest's validDomains).
     bot_domain: str = ""
+    # Bearer token (or basic-auth password) for the status page and admin routes.
+    admin_token: str = field(default="", repr=False)
+    # Reminders: one digest a day instead of one reminder per review.
+    reminder_digest: bool = False
+    # Who gets escalations for a reviewer without a manager when the review names no fallback
+    # reviewer (a user object id).
+    escalation_fallback_user: str = ""
+    # The reminder policy, working hours and holidays (REMINDER_POLICY, ESCALATION, ...).
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    # Bot Connector base URL for chats the bot starts itself (reviewers who never wrote to it).
+    teams_service_url: str = "https://smba.trafficmanager.net/teams/"
 
     @property
     def demo_mode(self) -> bool:
@@ -112,7 +123,7 @@ def _positive_float(value: str) -> float:
     return number
 
 
-def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(value: str) -> str:
         for choice in choices:
             if value.strip().lower() == choice.lower():
@@ -120,6 +131,15 @@ def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str],
         raise ValueError("must be one of " + ", ".join(choices))
 
     return parse
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _https_url(value: str) -> str:
@@ -187,15 +207,21 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TOKEN_CACHE_KEY": ("token_cache_key", _fernet_key_or_empty),
     "NOTIFICATIONS_SECRET": ("notifications_secret", _str),
     "BOT_DOMAIN": ("bot_domain", _str),
+    "TEAMS_SERVICE_URL": ("teams_service_url", _url_or_empty),
+    "ADMIN_TOKEN": ("admin_token", _str),
+    "REMINDER_DIGEST": ("reminder_digest", _bool),
+    "ESCALATION_FALLBACK_USER": ("escalation_fallback_user", _str),
 }
 
 # Variables whose values are secrets: never echoed in an error message.
-SECRET_VARIABLES = frozenset({"MicrosoftAppPassword", "TOKEN_CACHE_KEY", "NOTIFICATIONS_SECRET"})
+SECRET_VARIABLES = frozenset(
+    {"MicrosoftAppPassword", "TOKEN_CACHE_KEY", "NOTIFICATIONS_SECRET", "ADMIN_TOKEN"}
+)
 
 
 def documented_variables() -> tuple[str, ...]:
     """Every variable the settings read (``.env.example`` must document each; a test checks it)."""
-    return tuple(_VARIABLES)
+    return (*_VARIABLES, *POLICY_VARIABLES)
 
 
 def load_settings(
@@ -221,6 +247,10 @@ def load_settings(
             shown = "" if variable in SECRET_VARIABLES else f" (got {raw!r})"
             raise SettingsError(f"{variable} {exc}{shown}") from None
 
+    try:
+        parsed["schedule"] = ScheduleSettings.from_env(values)
+    except PolicyError as exc:
+        raise SettingsError(str(exc)) from None
     settings = Settings(**parsed)
     _check_consistency(settings)
     return settings
@@ -228,12 +258,19 @@ def load_settings(
 
 def _check_consistency(settings: Settings) -> None:
     if settings.app_id:
-        if settings.app_type == "SingleTenant" and not settings.app_tenant_id:
+        if not settings.app_tenant_id:
             raise SettingsError(
-                "MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant"
+                "MicrosoftAppTenantId is required when MicrosoftAppId is set "
+                "(the tenant whose access reviews the bot works on)"
             )
         if settings.app_type != "UserAssignedMSI" and not settings.app_password:
             raise SettingsError("MicrosoftAppPassword is required when MicrosoftAppId is set")
+        if not settings.token_cache_key:
+            raise SettingsError(
+                "TOKEN_CACHE_KEY is required when MicrosoftAppId is set (it encrypts stored "
+                'sign-ins); make one with: python -c "import base64,os;'
+                'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+            )
     elif settings.app_password:
         raise SettingsError("MicrosoftAppPassword is set but MicrosoftAppId is empty")
 

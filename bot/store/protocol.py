@@ -201,6 +201,12 @@ class Store(Protocol):
         """Claim up to ``limit`` due messages for ``lease_s``; an expired claim can be taken again."""
         ...
 
+    async def claim_outbox_key(
+        self, *, key: str, worker: str, lease_s: float
+    ) -> OutboxMessage | None:
+        """Claim the message with ``key`` if it is due (or its claim expired); None otherwise."""
+        ...
+
     async def complete_outbox(
         self, *, message_id: int, worker: str, result: Mapping[str, Any] | None = None
     ) -> bool:
@@ -239,11 +245,33 @@ class Store(Protocol):
         """True the first time ``key`` is seen within ``ttl_s``; False for duplicates."""
         ...
 
+    async def first_assigned_at(self, *, instance_id: str, reviewer_oid: str) -> datetime | None:
+        """When the reviewer was first given an item of the instance (None if never)."""
+        ...
+
+    async def set_snooze(self, *, reviewer_oid: str, instance_id: str, until: datetime) -> None: ...
+
+    async def get_snooze(self, *, reviewer_oid: str, instance_id: str) -> datetime | None: ...
+
+    async def record_escalation(
+        self, *, instance_id: str, reviewer_oid: str, recipient_oid: str
+    ) -> bool:
+        """Remember who was told about a reviewer's pending work. True the first time."""
+        ...
+
+    async def escalation_recipients(self, *, instance_id: str, reviewer_oid: str) -> list[str]: ...
+
     # -- audit trail ---------------------------------------------------------------------------
     async def append_audit(self, *, event: AuditEvent) -> int: ...
 
     async def list_audit(
-        self, *, instance_id: str | None = None, limit: int = 1000, after_id: int = 0
+        self,
+        *,
+        instance_id: str | None = None,
+        limit: int = 1000,
+        after_id: int = 0,
+        actions: Sequence[str] | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]: ...
 
     # -- leases --------------------------------------------------------------------------------

@@ -154,6 +154,23 @@ token_cache = sa.Table(
     sa.Column("updated_at", _TS, nullable=False),
 )
 
+snoozes = sa.Table(
+    "snoozes",
+    metadata,
+    sa.Column("reviewer_oid", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("until", _TS, nullable=False),
+)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("reviewer_oid", sa.String(64), primary_key=True),
+    sa.Column("recipient_oid", sa.String(64), primary_key=True),
+    sa.Column("sent_at", _TS, nullable=False),
+)
+
 # The tables created by migration 1 (all of the above except the bookkeeping table).
 _V1_TABLES = [
     conversation_refs,
@@ -174,11 +191,18 @@ async def _migration_1_initial(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync_conn: metadata.create_all(sync_conn, tables=_V1_TABLES))
 
 
+async def _migration_2_reminders(conn: AsyncConnection) -> None:
+    await conn.run_sync(
+        lambda sync_conn: metadata.create_all(sync_conn, tables=[snoozes, escalations])
+    )
+
+
 Migration = tuple[int, str, Callable[[AsyncConnection], Awaitable[None]]]
 
 # Append new migrations here; never edit one that has shipped.
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _migration_1_initial),
+    (2, "snoozes and escalations", _migration_2_reminders),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -405,6 +405,33 @@ class SqlStore:
             )
             return [_outbox(row) for row in rows]
 
+    async def claim_outbox_key(
+        self, *, key: str, worker: str, lease_s: float
+    ) -> OutboxMessage | None:
+        now = self._now()
+        until = now + timedelta(seconds=lease_s)
+        o = t.outbox
+        due = sa.or_(
+            sa.and_(o.c.status == "pending", o.c.not_before <= now),
+            sa.and_(o.c.status == "in_flight", o.c.claimed_until < now),
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(o)
+                .where(o.c.key == key, due)
+                .values(
+                    status="in_flight",
+                    claimed_by=worker,
+                    claimed_until=until,
+                    attempts=o.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            if not result.rowcount:
+                return None
+            row = (await conn.execute(sa.select(o).where(o.c.key == key))).first()
+        return _outbox(row) if row else None
+
     async def _finish_claim(self, message_id: int, worker: str, **values: Any) -> bool:
         o = t.outbox
         async with self._engine.begin() as conn:
@@ -533,6 +560,71 @@ class SqlStore:
             )
         return bool(result.rowcount)
 
+    async def first_assigned_at(self, *, instance_id: str, reviewer_oid: str) -> datetime | None:
+        a = t.assignments
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    sa.select(sa.func.min(a.c.assigned_at)).where(
+                        a.c.instance_id == instance_id, a.c.reviewer_oid == reviewer_oid
+                    )
+                )
+            ).scalar()
+        return _utc(value)
+
+    async def set_snooze(self, *, reviewer_oid: str, instance_id: str, until: datetime) -> None:
+        values = {"until": _require_utc(until)}
+        stmt = self._insert(t.snoozes).values(
+            reviewer_oid=reviewer_oid, instance_id=instance_id, **values
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["reviewer_oid", "instance_id"], set_=values
+                )
+            )
+
+    async def get_snooze(self, *, reviewer_oid: str, instance_id: str) -> datetime | None:
+        z = t.snoozes
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    sa.select(z.c.until).where(
+                        z.c.reviewer_oid == reviewer_oid, z.c.instance_id == instance_id
+                    )
+                )
+            ).scalar()
+        return _utc(value)
+
+    async def record_escalation(
+        self, *, instance_id: str, reviewer_oid: str, recipient_oid: str
+    ) -> bool:
+        stmt = (
+            self._insert(t.escalations)
+            .values(
+                instance_id=instance_id,
+                reviewer_oid=reviewer_oid,
+                recipient_oid=recipient_oid,
+                sent_at=self._now(),
+            )
+            .on_conflict_do_nothing(index_elements=["instance_id", "reviewer_oid", "recipient_oid"])
+        )
+        async with self._engine.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def escalation_recipients(self, *, instance_id: str, reviewer_oid: str) -> list[str]:
+        e = t.escalations
+        async with self._engine.connect() as conn:
+            return list(
+                (
+                    await conn.execute(
+                        sa.select(e.c.recipient_oid)
+                        .where(e.c.instance_id == instance_id, e.c.reviewer_oid == reviewer_oid)
+                        .order_by(e.c.recipient_oid)
+                    )
+                ).scalars()
+            )
+
     # -- audit ------------------------------------------------------------------------------
     async def append_audit(self, *, event: AuditEvent) -> int:
         stmt = sa.insert(t.audit).values(
@@ -550,12 +642,21 @@ class SqlStore:
             return int(result.scalar_one())
 
     async def list_audit(
-        self, *, instance_id: str | None = None, limit: int = 1000, after_id: int = 0
+        self,
+        *,
+        instance_id: str | None = None,
+        limit: int = 1000,
+        after_id: int = 0,
+        actions: Sequence[str] | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
         a = t.audit
-        query = sa.select(a).where(a.c.id > after_id).order_by(a.c.id).limit(limit)
+        order = a.c.id.desc() if newest_first else a.c.id
+        query = sa.select(a).where(a.c.id > after_id).order_by(order).limit(limit)
         if instance_id is not None:
             query = query.where(a.c.instance_id == instance_id)
+        if actions is not None:
+            query = query.where(a.c.action.in_(list(actions)))
         async with self._engine.connect() as conn:
             return [
                 AuditEvent(

@@ -1,19 +1,7 @@
-"""The botbuilder boundary: the only package that imports botbuilder."""
+"""The botbuilder boundary: the only package that imports botbuilder.
 
-from bot.teams.adapter import (
-    BotAdapter,
-    InboundAuthError,
-    activity_problem,
-    create_adapter,
-    process_request,
-)
-from bot.teams.bot import ReviewBot
-
-__all__ = [
-    "BotAdapter",
-    "InboundAuthError",
-    "ReviewBot",
-    "activity_problem",
-    "create_adapter",
-    "process_request",
-]
+Modules: :mod:`bot.teams.adapter` (CloudAdapter set-up, request hand-over), :mod:`bot.teams.bot`
+(``ReviewBot``), :mod:`bot.teams.actions` (the card verb table), :mod:`bot.teams.connector`
+(proactive Bot Connector calls), :mod:`bot.teams.credentials` (outbound auth for botbuilder).
+Nothing is imported here, so importing one module does not drag in the others.
+"""

@@ -131,12 +131,18 @@ class InboundAuthError(Exception):
     """The request's bearer token is missing, malformed or not valid for this bot."""
 
 
-async def process_request(adapter: CloudAdapter, request: web.Request, bot: Any) -> web.Response:
+async def process_request(
+    adapter: CloudAdapter, request: web.Request, bot: Any, *, require_auth: bool = True
+) -> web.Response:
     """Hand one validated-envelope request to the adapter; map auth failures to one error type.
 
     botbuilder raises ``PermissionError`` for a refused token but lets PyJWT's ``DecodeError``
     escape for a bearer that is not a JWT at all; both mean 401 to the caller.
     """
+    if require_auth and not request.headers.get("Authorization", "").strip():
+        # With an app id every request must carry a channel token. (botbuilder's parameterized
+        # mode crashes on a missing header instead of refusing it.)
+        raise InboundAuthError("no Authorization header")
     try:
         response = await adapter.process(request, bot)
     except (PermissionError, jwt.PyJWTError, web.HTTPUnauthorized) as exc:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ChannelAccount
+from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, ChannelAccount
 
 from bot.clock import Clock
+from bot.graph import TokenAcquisitionError
+from bot.notify.views import ReviewerContext, pending_list_view
 from bot.store import Store
+from bot.teams.actions import CARD_TYPE, MESSAGE_TYPE, ActionContext, ActionResult, ActionRouter
 from bot.teams.commands import HELP_TEXT, normalize_command
+from cards import render_pending_list_card
 
 __all__ = ["ReviewBot", "activity_tenant_id"]
 
@@ -36,14 +41,41 @@ def activity_tenant_id(activity: Activity) -> str:
     return ""
 
 
+def _invoke(http_status: int, result: ActionResult) -> InvokeResponse:
+    """The invoke answer: an msrest model body, serialised once by the adapter."""
+    return InvokeResponse(
+        status=http_status,
+        body=AdaptiveCardInvokeResponse(
+            status_code=result.status_code, type=result.type, value=result.value
+        ),
+    )
+
+
 class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
     """Answers chat commands, greets on install, and remembers where to reach each user."""
 
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        actions: ActionRouter | None = None,
+        tenant_id: str = "",
+        token_exchange: Callable[[str, str], Awaitable[None]] | None = None,
+        on_new_conversation: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
+        self._actions = actions
+        self._tenant_id = tenant_id
+        # (user oid, SSO token) → performs the on-behalf-of exchange, raising token errors.
+        self._token_exchange = token_exchange
+        self._on_new_conversation = on_new_conversation
         self._commands: dict[str, Callable[[TurnContext], Awaitable[None]]] = {
+            "pending": self._pending,
+            "snooze": self._snooze,
+            "reviews": self._pending,
             "help": self._help,
             "hi": self._help,
             "hello": self._help,
@@ -53,12 +85,210 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._remember_conversation(turn_context)
         await super().on_turn(turn_context)
 
+    # -- invokes ----------------------------------------------------------------------------
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        # Handled here, not in on_adaptive_card_invoke: botbuilder 4.17.1 double-serialises the
+        # latter's answer under the aiohttp CloudAdapter and every click becomes a 500.
+        name = turn_context.activity.name
+        if name == "adaptiveCard/action":
+            return await self._card_action(turn_context)
+        if name == "signin/tokenExchange":
+            return await self._token_exchange_invoke(turn_context)
+        if name == "signin/verifyState":
+            # Sign-in happens through SSO and on-behalf-of; a magic code has nothing to unlock.
+            return InvokeResponse(status=200)
+        return await super().on_invoke_activity(turn_context)
+
+    async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else None
+        action = value.get("action") if value else None
+        if not isinstance(action, dict) or not isinstance(action.get("verb"), str):
+            log.warning("adaptiveCard/action without an action verb")
+            return _invoke(
+                400, ActionResult.error(400, "BadRequest", "The invoke has no action verb.")
+            )
+        data = action.get("data")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            return _invoke(
+                400, ActionResult.error(400, "BadRequest", "The action data must be an object.")
+            )
+        if self._actions is None:
+            return _invoke(
+                200, ActionResult.error(503, "NotReady", "The bot is starting; try again.")
+            )
+        actor_oid = getattr(activity.from_property, "aad_object_id", None) or ""
+        if not actor_oid:
+            return _invoke(
+                200, ActionResult.error(403, "Forbidden", "Your account could not be identified.")
+            )
+        authentication = value.get("authentication") if value else None
+        sso_token = authentication.get("token") if isinstance(authentication, dict) else None
+        context = ActionContext(
+            tenant_id=activity_tenant_id(activity),
+            actor_oid=actor_oid,
+            actor_teams_id=str(activity.from_property.id or f"8:orgid:{actor_oid}"),
+            actor_name=str(activity.from_property.name or ""),
+            verb=action["verb"],
+            data=data,
+            trigger=str(value.get("trigger") or "manual") if value else "manual",
+            activity_id=str(activity.id or ""),
+            sso_token=sso_token if isinstance(sso_token, str) and sso_token else None,
+        )
+        result = await self._actions.handle(context)
+        return _invoke(200, result)
+
+    async def _token_exchange_invoke(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        exchange_id = str(value.get("id") or "")
+        token = value.get("token")
+        connection = str(value.get("connectionName") or "")
+        user_oid = getattr(activity.from_property, "aad_object_id", None) or ""
+        if not exchange_id or not isinstance(token, str) or not user_oid:
+            return InvokeResponse(
+                status=400,
+                body={
+                    "id": exchange_id,
+                    "connectionName": connection,
+                    "failureDetail": "malformed token exchange",
+                },
+            )
+        conversation_id = activity.conversation.id if activity.conversation else ""
+        # Teams may deliver the same exchange to several endpoints of the bot: the first one wins.
+        first = await self._store.remember_once(
+            key=f"token-exchange|{conversation_id}|{exchange_id}", ttl_s=3600
+        )
+        if not first:
+            return InvokeResponse(status=200)
+        if self._token_exchange is None:
+            return InvokeResponse(
+                status=412,
+                body={
+                    "id": exchange_id,
+                    "connectionName": connection,
+                    "failureDetail": "sign-in is not configured",
+                },
+            )
+        try:
+            await self._token_exchange(user_oid, token)
+        except TokenAcquisitionError as exc:
+            log.info("token exchange failed: %s", type(exc).__name__)
+            return InvokeResponse(
+                status=412,
+                body={
+                    "id": exchange_id,
+                    "connectionName": connection,
+                    "failureDetail": type(exc).__name__,
+                },
+            )
+        return InvokeResponse(status=200)
+
     # -- messages ---------------------------------------------------------------------------
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        value = turn_context.activity.value
+        if isinstance(value, dict) and isinstance(value.get("verb"), str):
+            await self._submit_fallback(turn_context, value)
+            return
         command = normalize_command(turn_context.activity.text)
         handler = self._commands.get(command, self._unknown)
         log.info("chat command", extra={"command": command if command in self._commands else "?"})
         await handler(turn_context)
+
+    async def _submit_fallback(self, turn_context: TurnContext, value: dict[str, Any]) -> None:
+        """``Action.Submit`` from clients without Universal Actions: same handlers, card edited."""
+        activity = turn_context.activity
+        actor_oid = getattr(activity.from_property, "aad_object_id", None) or ""
+        if self._actions is None or not actor_oid:
+            return
+        data = {k: v for k, v in value.items() if k != "verb"}
+        result = await self._actions.handle(
+            ActionContext(
+                tenant_id=activity_tenant_id(activity),
+                actor_oid=actor_oid,
+                actor_teams_id=str(activity.from_property.id or f"8:orgid:{actor_oid}"),
+                actor_name=str(activity.from_property.name or ""),
+                verb=str(value["verb"]),
+                data=data,
+                activity_id=str(activity.id or ""),
+            )
+        )
+        if result.type == CARD_TYPE:
+            reply = MessageFactory.attachment(CardFactory.adaptive_card(result.value))
+            if activity.reply_to_id:
+                reply.id = activity.reply_to_id
+                await turn_context.update_activity(reply)
+            else:
+                await turn_context.send_activity(reply)
+        elif result.type == MESSAGE_TYPE:
+            await turn_context.send_activity(str(result.value))
+        else:
+            message = result.value.get("message") if isinstance(result.value, dict) else None
+            await turn_context.send_activity(
+                str(message or "Please sign in to Teams and try again.")
+            )
+
+    async def _pending(self, turn_context: TurnContext) -> None:
+        """The user's open reviews with counts, each with a button that opens its card."""
+        activity = turn_context.activity
+        user_oid = getattr(activity.from_property, "aad_object_id", None) or ""
+        if not user_oid:
+            await turn_context.send_activity(
+                "I could not tell who you are, so I cannot list your reviews."
+            )
+            return
+        viewer = ReviewerContext(
+            reviewer_oid=user_oid,
+            teams_user_id=str(activity.from_property.id or f"8:orgid:{user_oid}"),
+        )
+        view = await pending_list_view(self._store, viewer=viewer, now=self._clock.now())
+        card = render_pending_list_card(view)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
+    async def _snooze(self, turn_context: TurnContext) -> None:
+        """``snooze 4h`` / ``snooze tomorrow``: quiet reminders of all of the user's open reviews."""
+        activity = turn_context.activity
+        user_oid = getattr(activity.from_property, "aad_object_id", None) or ""
+        words = (activity.text or "").split()
+        choice = words[1] if len(words) > 1 else "tomorrow"
+        if self._actions is None or not user_oid:
+            await turn_context.send_activity(
+                "Reminders are not running here, so there is nothing to snooze."
+            )
+            return
+        context = ActionContext(
+            tenant_id=activity_tenant_id(activity),
+            actor_oid=user_oid,
+            actor_teams_id=str(activity.from_property.id or f"8:orgid:{user_oid}"),
+            actor_name=str(activity.from_property.name or ""),
+            verb="snooze",
+            data={},
+        )
+        viewer = ReviewerContext(reviewer_oid=user_oid, teams_user_id=context.actor_teams_id)
+        reviews = (
+            await pending_list_view(self._store, viewer=viewer, now=self._clock.now())
+        ).reviews
+        if not reviews:
+            await turn_context.send_activity("You have no open reviews, so no reminders to snooze.")
+            return
+        until: datetime | None = None
+        try:
+            for review in reviews:
+                outcome = await self._actions.snooze(context, review.instance_id, choice)
+                if isinstance(outcome, datetime):
+                    until = outcome if until is None else max(until, outcome)
+        except ValueError:
+            await turn_context.send_activity("Try **snooze 4h** or **snooze tomorrow**.")
+            return
+        if until is None:
+            await turn_context.send_activity("Nothing to snooze right now.")
+        else:
+            await turn_context.send_activity(
+                f"Reminders snoozed until {until.strftime('%a %d %b %H:%M')} UTC "
+                "(never past the last reminder before a deadline)."
+            )
 
     async def _help(self, turn_context: TurnContext) -> None:
         await turn_context.send_activity(
@@ -123,9 +353,17 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if not user_oid or not tenant_id or not activity.service_url:
             return
         reference = TurnContext.get_conversation_reference(activity).serialize()
+        reference.pop("activityId", None)  # per message; the reference is per conversation
         reference["conversation"]["tenantId"] = tenant_id
+        previous = await self._store.get_conversation_reference(
+            tenant_id=tenant_id, user_oid=user_oid
+        )
         changed = await self._store.save_conversation_reference(
             tenant_id=tenant_id, user_oid=user_oid, reference=reference
         )
         if changed:
             log.info("conversation reference stored", extra={"user_oid": user_oid})
+            old_id = (previous or {}).get("conversation", {}).get("id")
+            if old_id != reference["conversation"]["id"] and self._on_new_conversation is not None:
+                # A new chat (reinstall, another client): the review cards move there.
+                await self._on_new_conversation(tenant_id, user_oid)

@@ -10,6 +10,7 @@ __all__ = ["HELP_TEXT", "normalize_command"]
 HELP_TEXT = (
     "I help you finish your Microsoft Entra access reviews without leaving Teams.\n\n"
     "- **pending**: your open reviews and how much is left in each\n"
+    "- **snooze 4h** or **snooze tomorrow**: fewer reminders for a while\n"
     "- **help**: this message\n\n"
     "When a review needs you, I send you a card: approve, deny or say you don't know, one click each."
 )

@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.store import StoreError
 from bot.store.schema import LATEST_VERSION
-from bot.teams import InboundAuthError, activity_problem, process_request
-from bot.web.keys import ADAPTER, BOT, METRICS, REGISTRY, STORE
+from bot.teams.adapter import InboundAuthError, activity_problem, process_request
+from bot.web.keys import ADAPTER, BOT, METRICS, REGISTRY, SETTINGS, STORE
 
 __all__ = ["routes"]
 
@@ -55,7 +55,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if problem:
         return _reject(request, 400, problem)
     try:
-        return await process_request(request.app[ADAPTER], request, request.app[BOT])
+        return await process_request(
+            request.app[ADAPTER],
+            request,
+            request.app[BOT],
+            require_auth=not request.app[SETTINGS].demo_mode,
+        )
     except InboundAuthError:
         return _reject(request, 401, "unauthorized: missing or invalid bearer token")
 

@@ -228,6 +228,18 @@ async def test_concurrent_claims_never_hand_out_a_message_twice(any_store: SqlSt
     assert len(every) == len(set(every))
 
 
+async def test_one_message_can_be_claimed_by_key(any_store: SqlStore, clock: ManualClock) -> None:
+    await any_store.enqueue_outbox(key="d1", kind="decision", payload={"x": 1})
+    claimed = await any_store.claim_outbox_key(key="d1", worker="inline", lease_s=10)
+    assert claimed is not None and claimed.status == "in_flight" and claimed.attempts == 1
+    assert await any_store.claim_outbox_key(key="d1", worker="other", lease_s=10) is None
+    assert await any_store.claim_outbox(worker="other", limit=10, lease_s=10) == []
+    assert await any_store.claim_outbox_key(key="missing", worker="inline", lease_s=10) is None
+    clock.advance(timedelta(seconds=11))
+    again = await any_store.claim_outbox_key(key="d1", worker="other", lease_s=10)
+    assert again is not None and again.attempts == 2
+
+
 async def test_claim_can_be_limited_to_kinds(any_store: SqlStore) -> None:
     await any_store.enqueue_outbox(key="c", kind="card", payload={})
     await any_store.enqueue_outbox(key="d", kind="decision", payload={})
@@ -311,6 +323,8 @@ async def test_audit_trail_appends_in_order(any_store: SqlStore, clock: ManualCl
     assert events[0].at == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert [e.action for e in await any_store.list_audit(instance_id="i2")] == ["notified"]
     assert [e.id for e in await any_store.list_audit(after_id=first)] == [second]
+    assert [e.id for e in await any_store.list_audit(newest_first=True)] == [second, first]
+    assert [e.action for e in await any_store.list_audit(actions=["notified"])] == ["notified"]
 
 
 async def test_lease_is_exclusive_until_it_expires(any_store: SqlStore, clock: ManualClock) -> None:
@@ -398,3 +412,36 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(StoreError, match="newer than this program"):
         await open_store(url)
+
+
+async def test_first_assignment_time_is_kept(any_store: SqlStore, clock: ManualClock) -> None:
+    await any_store.replace_assignments(instance_id="i1", pairs=[(ALEX, "a")])
+    first = clock.now()
+    clock.advance(timedelta(days=1))
+    await any_store.replace_assignments(instance_id="i1", pairs=[(ALEX, "a"), (ALEX, "b")])
+    assert await any_store.first_assigned_at(instance_id="i1", reviewer_oid=ALEX) == first
+    assert await any_store.first_assigned_at(instance_id="i1", reviewer_oid=MEGAN) is None
+
+
+async def test_snoozes_replace_each_other(any_store: SqlStore, clock: ManualClock) -> None:
+    assert await any_store.get_snooze(reviewer_oid=ALEX, instance_id="i1") is None
+    await any_store.set_snooze(
+        reviewer_oid=ALEX, instance_id="i1", until=clock.now() + timedelta(hours=4)
+    )
+    await any_store.set_snooze(
+        reviewer_oid=ALEX, instance_id="i1", until=clock.now() + timedelta(hours=8)
+    )
+    assert await any_store.get_snooze(
+        reviewer_oid=ALEX, instance_id="i1"
+    ) == clock.now() + timedelta(hours=8)
+
+
+async def test_escalation_recipients_are_recorded_once(any_store: SqlStore) -> None:
+    assert await any_store.record_escalation(
+        instance_id="i1", reviewer_oid=ALEX, recipient_oid=MEGAN
+    )
+    assert not await any_store.record_escalation(
+        instance_id="i1", reviewer_oid=ALEX, recipient_oid=MEGAN
+    )
+    assert await any_store.escalation_recipients(instance_id="i1", reviewer_oid=ALEX) == [MEGAN]
+    assert await any_store.escalation_recipients(instance_id="i1", reviewer_oid=MEGAN) == []

@@ -13,6 +13,7 @@ import pytest
 from bot.settings import Settings, SettingsError, documented_variables, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+KEY = "q1Vh0dYQxGk2mDq4iYV6Yt3bq6r0p9O8c7n6m5l4k3I="
 
 
 def test_defaults_are_demo_mode_on_port_3978() -> None:
@@ -29,6 +30,7 @@ def test_values_are_parsed_and_normalized() -> None:
             "MicrosoftAppPassword": "s3cret",
             "MicrosoftAppType": "singletenant",
             "MicrosoftAppTenantId": "tenant",
+            "TOKEN_CACHE_KEY": KEY,
             "PORT": "8080",
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "JSON",
@@ -77,16 +79,16 @@ def test_secret_values_are_never_echoed() -> None:
 
 def test_inconsistent_credentials_are_refused() -> None:
     with pytest.raises(SettingsError, match="MicrosoftAppPassword is required"):
-        load_settings({"MicrosoftAppId": "x"}, env_file=None)
+        load_settings({"MicrosoftAppId": "x", "MicrosoftAppTenantId": "t"}, env_file=None)
     with pytest.raises(SettingsError, match="MicrosoftAppTenantId is required"):
+        load_settings({"MicrosoftAppId": "x", "MicrosoftAppPassword": "p"}, env_file=None)
+    with pytest.raises(SettingsError, match="TOKEN_CACHE_KEY is required"):
         load_settings(
-            {
-                "MicrosoftAppId": "x",
-                "MicrosoftAppPassword": "p",
-                "MicrosoftAppType": "SingleTenant",
-            },
+            {"MicrosoftAppId": "x", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t"},
             env_file=None,
         )
+    with pytest.raises(SettingsError, match="MicrosoftAppId is empty"):
+        load_settings({"MicrosoftAppPassword": "p"}, env_file=None)
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:

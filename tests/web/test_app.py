@@ -201,8 +201,14 @@ async def test_with_an_app_id_unsigned_activities_are_refused(
     settings: Settings, connector: tuple[FakeConnector, str]
 ) -> None:
     fake, service_url = connector
-    secured = replace(settings, app_id="00000000-0000-0000-0000-0000000000b0", app_password="pw")
-    server = TestServer(create_app(secured), host="127.0.0.1", port=0)
+    secured = replace(
+        settings,
+        app_id="00000000-0000-0000-0000-0000000000b0",
+        app_password="pw",
+        app_tenant_id=TENANT,
+        token_cache_key="q1Vh0dYQxGk2mDq4iYV6Yt3bq6r0p9O8c7n6m5l4k3I=",
+    )
+    server = TestServer(create_app(secured, workers=False), host="127.0.0.1", port=0)
     async with TestClient(server) as test_client:
         response = await test_client.post("/api/messages", json=_message("help", service_url))
         assert response.status == 401

@@ -1,0 +1,117 @@
+"""Typed directory look-ups: users, managers, group members/owners, app owners, mailbox settings.
+
+All work app-only (``User.Read.All``, ``GroupMember.Read.All``, ``Application.Read.All``,
+``MailboxSettings.Read``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from urllib.parse import quote
+
+from bot.graph.client import BatchRequest, GraphClient
+from bot.graph.errors import GraphNotFound
+from bot.graph.models import DirectoryObject, MailboxSettings, User
+from bot.graph.odata import Query, encode_query
+
+__all__ = ["USER_FIELDS", "DirectoryApi"]
+
+#: What the bot reads of a user (keeps answers small: Graph bills and pages by size).
+USER_FIELDS = (
+    "id",
+    "displayName",
+    "userPrincipalName",
+    "mail",
+    "userType",
+    "accountEnabled",
+    "preferredLanguage",
+)
+# Member/owner lists are directoryObject collections: no default $select, because properties of
+# the derived types (userPrincipalName of a user) are not valid there for every service.
+
+
+def _seg(value: str) -> str:
+    if not value:
+        raise ValueError("empty id in a Graph path")
+    return quote(value, safe="")
+
+
+class DirectoryApi:
+    """Users and the relations reviewer resolution needs."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        self._graph = graph
+
+    async def get_user(self, user_id_or_upn: str, *, select: Sequence[str] = USER_FIELDS) -> User:
+        body = await self._graph.get(f"/users/{_seg(user_id_or_upn)}", params=Query(select=select))
+        return User.from_graph(body)
+
+    async def get_users(
+        self, user_ids: Sequence[str], *, select: Sequence[str] = USER_FIELDS
+    ) -> dict[str, User | None]:
+        """Many users through ``$batch``; ``None`` for ids Graph does not know (404).
+
+        Other per-user failures raise that user's :class:`GraphError`.
+        """
+        unique = list(dict.fromkeys(user_ids))
+        query = encode_query(Query(select=select).params())
+        requests = [
+            BatchRequest(id=str(n), method="GET", url=f"/users/{_seg(uid)}?{query}")
+            for n, uid in enumerate(unique)
+        ]
+        answers = await self._graph.batch(requests)
+        users: dict[str, User | None] = {}
+        for n, uid in enumerate(unique):
+            answer = answers[str(n)]
+            if isinstance(answer.error, GraphNotFound):
+                users[uid] = None
+                continue
+            answer.raise_for_status()
+            users[uid] = User.from_graph(answer.body or {})
+        return users
+
+    async def get_manager(
+        self, user_id: str, *, select: Sequence[str] = USER_FIELDS
+    ) -> User | None:
+        """The user's manager, or ``None`` when none is set (Graph answers 404)."""
+        try:
+            body = await self._graph.get(
+                f"/users/{_seg(user_id)}/manager", params=Query(select=select)
+            )
+        except GraphNotFound:
+            return None
+        return User.from_graph(body)
+
+    async def group_members(
+        self, group_id: str, *, transitive: bool = True, query: Query | None = None
+    ) -> AsyncIterator[DirectoryObject]:
+        """Members of a group; ``transitive`` includes members of nested groups (and the
+        nested groups themselves: filter with :attr:`DirectoryObject.is_user`)."""
+        relation = "transitiveMembers" if transitive else "members"
+        async for item in self._graph.paginate(
+            f"/groups/{_seg(group_id)}/{relation}", params=query
+        ):
+            yield DirectoryObject.from_graph(item)
+
+    async def group_owners(
+        self, group_id: str, *, query: Query | None = None
+    ) -> AsyncIterator[DirectoryObject]:
+        async for item in self._graph.paginate(f"/groups/{_seg(group_id)}/owners", params=query):
+            yield DirectoryObject.from_graph(item)
+
+    async def service_principal_owners(
+        self, service_principal_id: str, *, query: Query | None = None
+    ) -> AsyncIterator[DirectoryObject]:
+        async for item in self._graph.paginate(
+            f"/servicePrincipals/{_seg(service_principal_id)}/owners",
+            params=query,
+        ):
+            yield DirectoryObject.from_graph(item)
+
+    async def mailbox_settings(self, user_id: str) -> MailboxSettings | None:
+        """Time zone and working hours; ``None`` when the user has no mailbox (404)."""
+        try:
+            body = await self._graph.get(f"/users/{_seg(user_id)}/mailboxSettings")
+        except GraphNotFound:
+            return None
+        return MailboxSettings.from_graph(body or {})

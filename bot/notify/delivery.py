@@ -1,0 +1,466 @@
+"""The durable outbox of Teams messages and the worker that delivers it.
+
+Every message is an outbox row first (:func:`enqueue_review_card`), keyed by
+``(reviewer, instance, kind, sequence)`` so a repeated event cannot add a second one. The worker
+claims due rows, renders the card from the store at send time (so it always shows the current
+state), waits for a rate-limiter slot, sends or edits, records the activity id and marks the row
+done. A claim that dies with its process expires and is taken again.
+
+Outcomes: 429 pauses that conversation for ``Retry-After`` and retries then; 412/5xx/network
+retry with backoff; 404 ``ConversationNotFound`` forgets the conversation and creates it again
+(once); 403 (blocked, uninstalled) is recorded and not retried. A reviewer with no conversation
+gets the app installed through Graph and a 1:1 chat created first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from bot.clock import Clock
+from bot.notify.ratelimit import RateLimiter
+from bot.notify.views import pending_list_view, review_card_view, reviewer_context
+from bot.store import AuditEvent, OutboxMessage, SentMessage, Store
+from bot.teams.connector import (
+    ConnectorClient,
+    ConnectorError,
+    ConnectorForbidden,
+    ConnectorNotFound,
+    ConnectorRetryable,
+    ConnectorThrottled,
+)
+from cards import (
+    CardTooLargeError,
+    EscalationCardView,
+    render_escalation_card,
+    render_pending_list_card,
+    render_reminder_card,
+    render_review_card,
+)
+
+
+def _card_activity(card: Mapping[str, Any], summary: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "summary": summary,
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
+        ],
+    }
+
+
+__all__ = [
+    "CARD_KIND",
+    "ConversationProvisioner",
+    "DeliveryMetrics",
+    "OutboxWorker",
+    "enqueue_review_card",
+]
+
+log = logging.getLogger(__name__)
+
+CARD_KIND = "card"
+MAX_ATTEMPTS = 8
+
+
+class ConversationProvisioner(Protocol):
+    """Makes a 1:1 conversation possible for a user who never talked to the bot."""
+
+    async def ensure_installed(self, *, user_oid: str) -> None: ...
+
+
+async def enqueue_review_card(
+    store: Store,
+    *,
+    tenant_id: str,
+    reviewer_oid: str,
+    instance_id: str,
+    edit: bool,
+    sequence: str = "0",
+) -> bool:
+    """Queue the reviewer's review card: a send (once per ``sequence``), or an edit of it.
+
+    ``sequence`` is "0" for the first card of a review; a card re-sent into a new chat uses the
+    chat's id, so each chat gets the card once.
+    """
+    if edit:
+        # Every edit renders the store's current state; a unique key keeps later changes from
+        # being swallowed by an edit that was already sent.
+        key = f"{reviewer_oid}|{instance_id}|review-edit|{uuid.uuid4().hex}"
+    else:
+        key = f"{reviewer_oid}|{instance_id}|review|{sequence}"
+    return await store.enqueue_outbox(
+        key=key,
+        kind=CARD_KIND,
+        payload={
+            "tenantId": tenant_id,
+            "reviewerOid": reviewer_oid,
+            "instanceId": instance_id,
+            "card": "review",
+            "mode": "edit" if edit else "new",
+        },
+    )
+
+
+class DeliveryMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.messages = Counter(
+            "delivery_messages",
+            "Outbox messages handled, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "delivery_throttled", "429 answers from the Bot Connector.", registry=registry
+        )
+        self.send_duration_s = Histogram(
+            "delivery_send_duration_seconds", "Time for one connector call.", registry=registry
+        )
+
+
+@dataclass(frozen=True)
+class _Result:
+    outcome: str
+    detail: Mapping[str, Any]
+
+
+class OutboxWorker:
+    """Claims and delivers card messages. ``run_once`` for tests, ``run_forever`` in the app."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        connector: ConnectorClient,
+        limiter: RateLimiter,
+        clock: Clock,
+        tenant_id: str,
+        service_url: str,
+        provisioner: ConversationProvisioner | None = None,
+        worker_id: str | None = None,
+        concurrency: int = 64,
+        claim_lease_s: float = 120.0,
+        metrics: DeliveryMetrics | None = None,
+    ) -> None:
+        self._store = store
+        self._connector = connector
+        self._limiter = limiter
+        self._clock = clock
+        self._tenant_id = tenant_id
+        self._service_url = service_url
+        self._provisioner = provisioner
+        self.worker_id = worker_id or f"outbox-{uuid.uuid4().hex[:12]}"
+        self._concurrency = concurrency
+        self._claim_lease_s = claim_lease_s
+        self._metrics = metrics or DeliveryMetrics(CollectorRegistry())
+        self._wake = asyncio.Event()
+        self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
+
+    def wake(self) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Deliver every message that is due now (in waves); return how many were handled."""
+        handled = 0
+        while True:
+            batch = await self._store.claim_outbox(
+                worker=self.worker_id,
+                limit=self._concurrency,
+                lease_s=self._claim_lease_s,
+                kinds=[CARD_KIND],
+            )
+            if not batch:
+                return handled
+            await asyncio.gather(*(self._handle(m) for m in batch))
+            handled += len(batch)
+
+    async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox worker pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_any(stop), timeout=idle_s)
+
+    async def _wait_any(self, stop: asyncio.Event) -> None:
+        waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    # -- one message ----------------------------------------------------------------------------
+    async def _handle(self, message: OutboxMessage) -> None:
+        payload = message.payload
+        reviewer = str(payload.get("reviewerOid") or "")
+        instance_id = str(payload.get("instanceId") or "")
+        conversation_id: str | None = None
+        try:
+            result = await self._deliver(message, reviewer, instance_id)
+        except ConnectorThrottled as exc:
+            conversation_id = await self._conversation_id(reviewer)
+            self._limiter.pause(conversation_id, exc.retry_after_s)
+            self._metrics.throttled.inc()
+            await self._retry(message, str(exc), delay_s=exc.retry_after_s)
+            return
+        except ConnectorNotFound as exc:
+            # The chat is gone (history cleared, app reinstalled): create it again, once.
+            await self._store.delete_conversation_reference(
+                tenant_id=self._tenant_id, user_oid=reviewer
+            )
+            if message.attempts < 2:
+                await self._retry(message, str(exc), delay_s=0.0)
+            else:
+                await self._fail(message, reviewer, instance_id, str(exc))
+            return
+        except ConnectorForbidden as exc:
+            await self._fail(message, reviewer, instance_id, str(exc))
+            return
+        except (ConnectorRetryable, ConnectorError) as exc:
+            if isinstance(exc, ConnectorRetryable) and message.attempts < MAX_ATTEMPTS:
+                backoff_s = min(300.0, 2.0**message.attempts) * (0.5 + self._rng.random() / 2)
+                await self._retry(message, str(exc), delay_s=backoff_s)
+            else:
+                await self._fail(message, reviewer, instance_id, str(exc))
+            return
+        except CardTooLargeError as exc:
+            await self._fail(message, reviewer, instance_id, f"card too large: {exc}")
+            return
+        await self._store.complete_outbox(
+            message_id=message.id, worker=self.worker_id, result=dict(result.detail)
+        )
+        self._metrics.messages.labels(result.outcome).inc()
+        if result.outcome in ("sent", "edited"):
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="notified" if result.outcome == "sent" else "card_updated",
+                    actor="bot",
+                    instance_id=instance_id,
+                    result=result.outcome,
+                    detail={
+                        "recipient": reviewer,
+                        "kind": str(payload.get("card") or "review"),
+                        **result.detail,
+                    },
+                )
+            )
+
+    async def _deliver(self, message: OutboxMessage, reviewer: str, instance_id: str) -> _Result:
+        card_kind = str(message.payload.get("card") or "review")
+        if card_kind == "review":
+            return await self._deliver_review(message, reviewer, instance_id)
+        viewer = await reviewer_context(
+            self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
+        )
+        now = self._clock.now()
+        card: dict[str, Any] | None
+        summary = "Access review"
+        if card_kind == "reminder":
+            view = await review_card_view(
+                self._store, viewer=viewer, instance_id=instance_id, now=now
+            )
+            if (
+                view is None
+                or not any(item.is_open for item in view.items)
+                or view.status != "InProgress"
+            ):
+                # Only people with work left are reminded: they finished since it was queued.
+                return _Result("skipped", {"reason": "nothing pending any more"})
+            card, summary = render_reminder_card(view), f"Reminder: {view.review_name}"
+        elif card_kind == "digest":
+            pending = await pending_list_view(self._store, viewer=viewer, now=now)
+            if not pending.reviews:
+                return _Result("skipped", {"reason": "nothing pending any more"})
+            card, summary = render_pending_list_card(pending), "Your open access reviews"
+        elif card_kind == "escalation":
+            card = await self._escalation_card(message.payload, viewer, instance_id, now)
+            if card is None:
+                return _Result("skipped", {"reason": "the reviewer has nothing pending any more"})
+            summary = "A review needs attention"
+        else:
+            return _Result("skipped", {"reason": f"unknown card kind {card_kind!r}"})
+        activity = _card_activity(card, summary)
+        conversation_id, service_url = await self._ensure_conversation(reviewer)
+        await self._limiter.acquire(conversation_id)
+        with self._metrics.send_duration_s.time():
+            activity_id = await self._connector.send(
+                service_url=service_url, conversation_id=conversation_id, activity=activity
+            )
+        await self._store.record_sent_message(
+            message=SentMessage(
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                kind=card_kind,
+                conversation_id=conversation_id,
+                activity_id=activity_id,
+                sent_at=now,
+                data={"subjectOid": message.payload.get("subjectOid")},
+            )
+        )
+        return _Result("sent", {"activityId": activity_id, "card": card_kind})
+
+    async def _escalation_card(
+        self, payload: Mapping[str, Any], viewer: Any, instance_id: str, now: Any
+    ) -> dict[str, Any] | None:
+        subject = str(payload.get("subjectOid") or "")
+        instance = await self._store.get_instance(instance_id=instance_id)
+        if instance is None or not subject:
+            return None
+        rows = await self._store.list_assignments(instance_id=instance_id, reviewer_oid=subject)
+        items = await self._store.list_items(
+            instance_id=instance_id, item_ids=[i for _r, _n, i in rows]
+        )
+        pending = sum(1 for i in items if i.decision == "NotReviewed")
+        if pending == 0:
+            return None
+        view = EscalationCardView(
+            context=viewer.card_context(now),
+            instance_id=instance_id,
+            review_name=instance.display_name,
+            reviewer_id=subject,
+            reviewer_name=str(payload.get("subjectName") or "A reviewer"),
+            pending_count=pending,
+            total_count=len(items),
+            due=instance.end_at or now,
+        )
+        return render_escalation_card(view)
+
+    async def _deliver_review(
+        self, message: OutboxMessage, reviewer: str, instance_id: str
+    ) -> _Result:
+        payload = message.payload
+        edit = payload.get("mode") == "edit"
+        sent = await self._store.get_sent_message(
+            reviewer_oid=reviewer, instance_id=instance_id, kind="review"
+        )
+        if edit and sent is None:
+            return _Result("skipped", {"reason": "nothing sent yet to edit"})
+        if (
+            not edit
+            and sent is not None
+            and sent.conversation_id == await self._conversation_id(reviewer)
+        ):
+            return _Result("skipped", {"reason": "already sent", "activityId": sent.activity_id})
+
+        viewer = await reviewer_context(
+            self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
+        )
+        view = await review_card_view(
+            self._store,
+            viewer=viewer,
+            instance_id=instance_id,
+            now=self._clock.now(),
+            page=int((sent.data.get("page") if sent and edit else 0) or 0),
+        )
+        if view is None:
+            return _Result("skipped", {"reason": "no items for this reviewer"})
+        activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
+        if edit and sent is not None:
+            await self._limiter.acquire(sent.conversation_id)
+            await self._connector.update(
+                service_url=await self._service_url_for(reviewer),
+                conversation_id=sent.conversation_id,
+                activity_id=sent.activity_id,
+                activity=activity,
+            )
+            return _Result("edited", {"activityId": sent.activity_id})
+
+        conversation_id, service_url = await self._ensure_conversation(reviewer)
+        await self._limiter.acquire(conversation_id)
+        with self._metrics.send_duration_s.time():
+            activity_id = await self._connector.send(
+                service_url=service_url, conversation_id=conversation_id, activity=activity
+            )
+        await self._store.record_sent_message(
+            message=SentMessage(
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                kind="review",
+                conversation_id=conversation_id,
+                activity_id=activity_id,
+                sent_at=self._clock.now(),
+                data={"page": 0},
+            )
+        )
+        return _Result("sent", {"activityId": activity_id, "conversationId": conversation_id})
+
+    async def _conversation_id(self, reviewer: str) -> str | None:
+        reference = await self._store.get_conversation_reference(
+            tenant_id=self._tenant_id, user_oid=reviewer
+        )
+        conversation = reference.get("conversation") if reference else None
+        return str(conversation.get("id")) if isinstance(conversation, Mapping) else None
+
+    async def _service_url_for(self, reviewer: str) -> str:
+        reference = await self._store.get_conversation_reference(
+            tenant_id=self._tenant_id, user_oid=reviewer
+        )
+        return str(reference.get("serviceUrl")) if reference else self._service_url
+
+    async def _ensure_conversation(self, reviewer: str) -> tuple[str, str]:
+        """The reviewer's 1:1 conversation, installing the app and creating the chat if needed."""
+        reference = await self._store.get_conversation_reference(
+            tenant_id=self._tenant_id, user_oid=reviewer
+        )
+        if reference:
+            return str(reference["conversation"]["id"]), str(reference["serviceUrl"])
+        if self._provisioner is not None:
+            await self._provisioner.ensure_installed(user_oid=reviewer)
+        await self._limiter.acquire(None)
+        conversation = await self._connector.create_personal_conversation(
+            service_url=self._service_url, tenant_id=self._tenant_id, user_id=reviewer
+        )
+        await self._store.save_conversation_reference(
+            tenant_id=self._tenant_id,
+            user_oid=reviewer,
+            reference={
+                "serviceUrl": conversation.service_url,
+                "channelId": "msteams",
+                "conversation": {
+                    "id": conversation.id,
+                    "conversationType": "personal",
+                    "tenantId": self._tenant_id,
+                },
+                "user": {"aadObjectId": reviewer},
+                "bot": {"id": self._connector.bot_id},
+            },
+        )
+        return conversation.id, conversation.service_url
+
+    async def _retry(self, message: OutboxMessage, error: str, *, delay_s: float) -> None:
+        self._metrics.messages.labels("retried").inc()
+        await self._store.retry_outbox(
+            message_id=message.id,
+            worker=self.worker_id,
+            error=error,
+            not_before=self._clock.now() + timedelta(seconds=delay_s),
+        )
+
+    async def _fail(
+        self, message: OutboxMessage, reviewer: str, instance_id: str, error: str
+    ) -> None:
+        log.warning("message not delivered: %s", error, extra={"reviewer": reviewer})
+        self._metrics.messages.labels("failed").inc()
+        await self._store.fail_outbox(message_id=message.id, worker=self.worker_id, error=error)
+        await self._store.append_audit(
+            event=AuditEvent(
+                action="notify_failed",
+                actor="bot",
+                instance_id=instance_id,
+                result="failed",
+                detail={"recipient": reviewer, "error": error[:500]},
+            )
+        )

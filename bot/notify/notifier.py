@@ -1,0 +1,150 @@
+"""Turning discovery's domain events into queued card messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from bot.graph import TeamsAppsApi
+from bot.notify.delivery import enqueue_review_card
+from bot.reviews.events import (
+    Assigned,
+    DomainEvent,
+    InstanceEnded,
+    ItemDecidedElsewhere,
+    ReviewerDone,
+)
+from bot.store import Store
+
+__all__ = ["GraphProvisioner", "ReviewNotifier"]
+
+log = logging.getLogger(__name__)
+
+
+class ReviewNotifier:
+    """Discovery event handler: new work → a new card; any other change → edit the sent card."""
+
+    def __init__(
+        self, *, store: Store, tenant_id: str, wake: Callable[[], None] | None = None
+    ) -> None:
+        self._store = store
+        self._tenant_id = tenant_id
+        self._wake = wake
+
+    async def __call__(self, event: DomainEvent) -> None:
+        match event:
+            case Assigned():
+                await self._card(event.reviewer_oid, event.instance_id)
+            case ReviewerDone():
+                await self._edit(event.reviewer_oid, event.instance_id)
+            case ItemDecidedElsewhere():
+                for reviewer, _instance, item in await self._store.list_assignments(
+                    instance_id=event.instance_id
+                ):
+                    if item == event.item_id:
+                        await self._edit(reviewer, event.instance_id)
+            case InstanceEnded():
+                reviewers = {
+                    r
+                    for r, _i, _item in await self._store.list_assignments(
+                        instance_id=event.instance_id
+                    )
+                }
+                for reviewer in sorted(reviewers):
+                    await self._edit(reviewer, event.instance_id)
+        if self._wake is not None:
+            self._wake()
+
+    async def items_changed(self, instance_id: str, item_ids: Sequence[str]) -> None:
+        """Items changed through the bot: edit every sent card that shows one of them."""
+        wanted = set(item_ids)
+        reviewers = {
+            reviewer
+            for reviewer, _instance, item in await self._store.list_assignments(
+                instance_id=instance_id
+            )
+            if item in wanted
+        }
+        for reviewer in sorted(reviewers):
+            await self._edit(reviewer, instance_id)
+        if self._wake is not None:
+            self._wake()
+
+    async def conversation_changed(self, tenant_id: str, reviewer: str) -> None:
+        """The reviewer's chat changed: send their open review cards into the new one."""
+        reference = await self._store.get_conversation_reference(
+            tenant_id=tenant_id, user_oid=reviewer
+        )
+        conversation_id = str((reference or {}).get("conversation", {}).get("id") or "")
+        instances = {
+            i for _r, i, _item in await self._store.list_assignments(reviewer_oid=reviewer)
+        }
+        for instance_id in sorted(instances):
+            instance = await self._store.get_instance(instance_id=instance_id)
+            if instance is None or instance.status != "InProgress":
+                continue
+            sent = await self._store.get_sent_message(
+                reviewer_oid=reviewer, instance_id=instance_id, kind="review"
+            )
+            if sent is not None and sent.conversation_id != conversation_id:
+                await enqueue_review_card(
+                    self._store,
+                    tenant_id=tenant_id,
+                    reviewer_oid=reviewer,
+                    instance_id=instance_id,
+                    edit=False,
+                    sequence=conversation_id,
+                )
+        if self._wake is not None:
+            self._wake()
+
+    async def _card(self, reviewer: str, instance_id: str) -> None:
+        sent = await self._store.get_sent_message(
+            reviewer_oid=reviewer, instance_id=instance_id, kind="review"
+        )
+        if sent is None:
+            await enqueue_review_card(
+                self._store,
+                tenant_id=self._tenant_id,
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                edit=False,
+            )
+        else:
+            await self._edit(reviewer, instance_id)
+
+    async def _edit(self, reviewer: str, instance_id: str) -> None:
+        sent = await self._store.get_sent_message(
+            reviewer_oid=reviewer, instance_id=instance_id, kind="review"
+        )
+        if sent is not None:
+            await enqueue_review_card(
+                self._store,
+                tenant_id=self._tenant_id,
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                edit=True,
+            )
+
+
+class GraphProvisioner:
+    """Installs the bot for a user through Graph (``TeamsAppInstallation.ReadWriteSelfForUser.All``)."""
+
+    def __init__(self, *, teams_apps: TeamsAppsApi, bot_app_id: str) -> None:
+        self._teams_apps = teams_apps
+        self._bot_app_id = bot_app_id
+        self._catalog_id: str | None = None
+
+    async def ensure_installed(self, *, user_oid: str) -> None:
+        if self._catalog_id is None:
+            app = await self._teams_apps.find_catalog_app(self._bot_app_id)
+            if app is None:
+                raise LookupError(
+                    "the bot's Teams app is not in the organization's app catalog; publish it first"
+                )
+            self._catalog_id = app.id
+        installation = await self._teams_apps.ensure_installed(user_oid, self._catalog_id)
+        log.info(
+            "bot installed for a reviewer",
+            extra={"user_oid": user_oid, "installation": installation.id},
+        )

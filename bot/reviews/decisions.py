@@ -1,0 +1,457 @@
+"""Recording a reviewer's decision: authorize from the store, write to Graph as the reviewer.
+
+The order is what makes a click safe:
+
+1. **Authorize** against the store only: the instance is ours and running, the actor is a
+   current reviewer of every item named, each item belongs to the instance, a justification is
+   there when the review requires one (≤ 500 characters). A refusal writes nothing.
+2. **Get a delegated token** (msal on-behalf-of; cached, or exchanged from the Teams SSO token).
+   None available → the caller answers with a Teams ``loginRequest``; still nothing written.
+3. **Record the intent** in the outbox (durable) and mark the items "saving".
+4. **Write to Graph** as the reviewer (PATCH, or ``$batch`` of PATCHes), within a short deadline.
+   Success → the store shows the decision, the audit trail has it, the outbox row is done.
+   A transient failure or the deadline → the row stays and :class:`DecisionWorker` finishes it
+   later with the cached token. A permanent failure (403, 404, 400) → the items show the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, Literal
+
+from bot.clock import Clock
+from bot.graph import (
+    AccessReviewsApi,
+    DecisionWrite,
+    GraphBadRequest,
+    GraphClient,
+    GraphConflict,
+    GraphError,
+    GraphForbidden,
+    GraphNotFound,
+    OboTokenProvider,
+)
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, OutboxMessage, Store
+
+__all__ = [
+    "DECISION_KIND",
+    "DecisionOutcome",
+    "DecisionRequest",
+    "DecisionService",
+    "DecisionWorker",
+    "Refusal",
+]
+
+log = logging.getLogger(__name__)
+
+DECISION_KIND = "decision"
+JUSTIFICATION_MAX_CHARS = 500
+WRITABLE = frozenset({"Approve", "Deny", "DontKnow"})
+MAX_WRITE_ATTEMPTS = 12
+
+RefusalReason = Literal[
+    "unknown_review",
+    "review_ended",
+    "not_a_reviewer",
+    "justification_required",
+    "justification_too_long",
+    "bad_decision",
+    "nothing_selected",
+    "wrong_tenant",
+]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action was refused before anything was written."""
+
+    reason: RefusalReason
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One click: the actor, the instance, the item decisions and the justification."""
+
+    tenant_id: str
+    actor_oid: str
+    actor_name: str
+    instance_id: str
+    decisions: Mapping[str, str]  # item id → Approve / Deny / DontKnow
+    justification: str | None = None
+    idempotency: str = ""  # the invoke's activity id: a redelivered invoke writes once
+    sso_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """What became of a decision request."""
+
+    status: Literal["saved", "saving", "failed"]
+    item_ids: tuple[str, ...]
+    error: str | None = None
+    request_id: str | None = None
+
+
+def _intent_key(request: DecisionRequest) -> str:
+    digest = hashlib.sha256(
+        "|".join(
+            [
+                request.actor_oid,
+                request.instance_id,
+                request.idempotency or uuid.uuid4().hex,
+                *(f"{i}={d}" for i, d in sorted(request.decisions.items())),
+            ]
+        ).encode()
+    ).hexdigest()[:32]
+    return f"decision|{request.actor_oid}|{request.instance_id}|{digest}"
+
+
+class DecisionService:
+    """Authorizes and records decisions for one tenant."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        graph: GraphClient,
+        obo: OboTokenProvider,
+        clock: Clock,
+        tenant_id: str,
+        inline_deadline_s: float = 2.5,
+        worker_id: str | None = None,
+        on_settled: Callable[[str, Sequence[str]], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._graph = graph
+        self._obo = obo
+        self._clock = clock
+        self._tenant_id = tenant_id
+        self._inline_deadline_s = inline_deadline_s
+        self._worker_id = worker_id or f"decide-{uuid.uuid4().hex[:12]}"
+        # Called with (instance id, item ids) once items changed: edit the cards that show them.
+        self._on_settled = on_settled
+
+    # -- step 1 ---------------------------------------------------------------------------------
+    async def authorize(
+        self,
+        *,
+        tenant_id: str,
+        actor_oid: str,
+        instance_id: str,
+        item_ids: Sequence[str],
+        decision: str | None = None,
+        justification: str | None = None,
+        needs_writable: bool = True,
+    ) -> tuple[InstanceRecord, list[ItemRecord]] | Refusal:
+        """Check an action against the store; return the instance and items, or why not."""
+        if tenant_id.lower() != self._tenant_id.lower():
+            return Refusal("wrong_tenant")
+        instance = await self._store.get_instance(instance_id=instance_id)
+        if instance is None:
+            return Refusal("unknown_review")
+        if not item_ids:
+            return Refusal("nothing_selected")
+        if decision is not None and decision not in WRITABLE:
+            return Refusal("bad_decision", decision)
+        if not await self._store.is_reviewer(
+            reviewer_oid=actor_oid, instance_id=instance_id, item_ids=list(item_ids)
+        ):
+            return Refusal("not_a_reviewer")
+        items = await self._store.list_items(instance_id=instance_id, item_ids=list(item_ids))
+        if len(items) != len(set(item_ids)):
+            return Refusal("not_a_reviewer")
+        if needs_writable:
+            now = self._clock.now()
+            if instance.status != "InProgress" or (
+                instance.end_at is not None and instance.end_at <= now
+            ):
+                return Refusal("review_ended")
+            if any(item.decision == "Removed" for item in items):
+                return Refusal("not_a_reviewer")
+            settings = instance.data.get("settings") or {}
+            reason = (justification or "").strip()
+            if settings.get("justificationRequiredOnApproval") and not reason:
+                return Refusal("justification_required")
+            if len(reason) > JUSTIFICATION_MAX_CHARS:
+                return Refusal("justification_too_long")
+        return instance, items
+
+    # -- step 2 ---------------------------------------------------------------------------------
+    async def ensure_token(self, *, actor_oid: str, sso_token: str | None) -> None:
+        """Raise :class:`~bot.graph.NoCachedToken` (and other token errors) before anything is written."""
+        await self._obo.acquire(user_oid=actor_oid, tenant_id=self._tenant_id, sso_token=sso_token)
+
+    # -- steps 3 and 4 --------------------------------------------------------------------------
+    async def record(self, request: DecisionRequest, instance: InstanceRecord) -> DecisionOutcome:
+        """Record the intent durably, then try the Graph write within the inline deadline."""
+        key = _intent_key(request)
+        payload = {
+            "tenantId": request.tenant_id,
+            "actorOid": request.actor_oid,
+            "actorName": request.actor_name,
+            "instanceId": request.instance_id,
+            "definitionId": instance.definition_id,
+            "stageId": instance.stage_id,
+            "decisions": dict(request.decisions),
+            "justification": (request.justification or "").strip() or None,
+        }
+        fresh = await self._store.enqueue_outbox(key=key, kind=DECISION_KIND, payload=payload)
+        if fresh:
+            await self._mark_saving(request.instance_id, request.decisions)
+        message = await self._store.claim_outbox_key(key=key, worker=self._worker_id, lease_s=60)
+        if message is None:
+            # A redelivered invoke whose write is already done or in another worker's hands.
+            existing = await self._store.get_outbox(key=key)
+            if existing is not None and existing.status == "done":
+                return DecisionOutcome(status="saved", item_ids=tuple(request.decisions))
+            return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
+        try:
+            return await asyncio.wait_for(
+                self.execute(message, worker=self._worker_id, sso_token=request.sso_token),
+                self._inline_deadline_s,
+            )
+        except TimeoutError:
+            # Graph is slow: the worker picks the row up again; the PATCH is idempotent.
+            await self._store.retry_outbox(
+                message_id=message.id,
+                worker=self._worker_id,
+                error="inline deadline passed",
+                not_before=self._clock.now(),
+            )
+            return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
+
+    async def execute(
+        self, message: OutboxMessage, *, worker: str, sso_token: str | None = None
+    ) -> DecisionOutcome:
+        """Write one claimed decision intent to Graph and settle the store. Safe to repeat."""
+        payload = message.payload
+        actor = str(payload["actorOid"])
+        instance_id = str(payload["instanceId"])
+        decisions: dict[str, str] = dict(payload.get("decisions") or {})
+        justification = payload.get("justification")
+        writes = [
+            DecisionWrite(
+                definition_id=str(payload["definitionId"]),
+                instance_id=instance_id,
+                decision_id=item_id,
+                decision=decision,
+                justification=justification,
+                stage_id=payload.get("stageId") or None,
+            )
+            for item_id, decision in sorted(decisions.items())
+        ]
+        api = AccessReviewsApi(
+            self._graph.with_tokens(
+                self._obo.for_user(user_oid=actor, tenant_id=self._tenant_id, sso_token=sso_token)
+            )
+        )
+        failures: dict[str, GraphError] = {}
+        transient: GraphError | None = None
+        try:
+            if len(writes) == 1:
+                await api.record_decision(writes[0])
+            else:
+                answers = await api.record_decisions(writes)
+                for item_id, answer in answers.items():
+                    if answer.error is not None:
+                        failures[item_id] = answer.error
+        except GraphError as exc:
+            if _permanent(exc):
+                failures = {w.decision_id: exc for w in writes}
+            else:
+                transient = exc
+        if transient is None:
+            transient = next((e for e in failures.values() if not _permanent(e)), None)
+            if transient is not None:
+                failures = {}
+        if transient is not None:
+            return await self._transient(message, worker, transient)
+
+        saved = [w for w in writes if w.decision_id not in failures]
+        await self._settle(payload, saved, failures)
+        if failures:
+            error = next(iter(failures.values()))
+            await self._store.complete_outbox(
+                message_id=message.id,
+                worker=worker,
+                result={"saved": [w.decision_id for w in saved], "failed": sorted(failures)},
+            )
+            return DecisionOutcome(
+                status="failed" if not saved else "saved",
+                item_ids=tuple(decisions),
+                error=_error_code(error),
+                request_id=error.request_id,
+            )
+        await self._store.complete_outbox(
+            message_id=message.id, worker=worker, result={"saved": [w.decision_id for w in saved]}
+        )
+        return DecisionOutcome(status="saved", item_ids=tuple(decisions))
+
+    async def _transient(
+        self, message: OutboxMessage, worker: str, error: GraphError
+    ) -> DecisionOutcome:
+        if message.attempts >= MAX_WRITE_ATTEMPTS:
+            await self._settle(
+                message.payload, [], {i: error for i in message.payload.get("decisions") or {}}
+            )
+            await self._store.fail_outbox(message_id=message.id, worker=worker, error=str(error))
+            return DecisionOutcome(
+                status="failed",
+                item_ids=tuple(message.payload.get("decisions") or {}),
+                error="unavailable",
+            )
+        delay_s = error.retry_after_s if error.retry_after_s else min(60.0, 2.0**message.attempts)
+        await self._store.retry_outbox(
+            message_id=message.id,
+            worker=worker,
+            error=str(error)[:500],
+            not_before=self._clock.now() + timedelta(seconds=delay_s),
+        )
+        log.info(
+            "decision write deferred: %s", type(error).__name__, extra={"attempt": message.attempts}
+        )
+        return DecisionOutcome(
+            status="saving", item_ids=tuple(message.payload.get("decisions") or {})
+        )
+
+    # -- store bookkeeping ------------------------------------------------------------------------
+    async def _mark_saving(self, instance_id: str, decisions: Mapping[str, str]) -> None:
+        items = await self._store.list_items(instance_id=instance_id, item_ids=list(decisions))
+        await self._store.upsert_items(
+            items=[
+                replace(
+                    item,
+                    data={
+                        **{k: v for k, v in item.data.items() if k != "writeError"},
+                        "saving": decisions[item.item_id],
+                    },
+                )
+                for item in items
+            ]
+        )
+
+    async def _settle(
+        self,
+        payload: Mapping[str, Any],
+        saved: list[DecisionWrite],
+        failures: Mapping[str, GraphError],
+    ) -> None:
+        instance_id = str(payload["instanceId"])
+        actor = str(payload["actorOid"])
+        now = self._clock.now()
+        justification = payload.get("justification")
+        ids = [w.decision_id for w in saved] + list(failures)
+        items = {
+            i.item_id: i
+            for i in await self._store.list_items(instance_id=instance_id, item_ids=ids)
+        }
+        updated: list[ItemRecord] = []
+        for write in saved:
+            item = items.get(write.decision_id)
+            if item is None:
+                continue
+            data = {k: v for k, v in item.data.items() if k not in ("saving", "writeError")}
+            data["reviewedByName"] = str(payload.get("actorName") or "")
+            updated.append(
+                replace(
+                    item,
+                    decision=write.decision,
+                    reviewed_by=actor,
+                    reviewed_at=now,
+                    justification=justification,
+                    data=data,
+                )
+            )
+        for item_id, error in failures.items():
+            item = items.get(item_id)
+            if item is None:
+                continue
+            data = {k: v for k, v in item.data.items() if k != "saving"}
+            data["writeError"] = _error_code(error)
+            updated.append(replace(item, data=data))
+        await self._store.upsert_items(items=updated)
+        if self._on_settled is not None and updated:
+            await self._on_settled(instance_id, [i.item_id for i in updated])
+        for write in saved:
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="decision",
+                    actor=actor,
+                    instance_id=instance_id,
+                    item_id=write.decision_id,
+                    result="recorded",
+                    detail={"decision": write.decision, "justification": justification or ""},
+                )
+            )
+        for item_id, error in failures.items():
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="decision",
+                    actor=actor,
+                    instance_id=instance_id,
+                    item_id=item_id,
+                    result=f"failed:{_error_code(error)}",
+                    request_id=error.request_id,
+                    detail={
+                        "decision": str((payload.get("decisions") or {}).get(item_id)),
+                        "status": error.status,
+                        "code": error.code or "",
+                    },
+                )
+            )
+
+
+class DecisionWorker:
+    """Finishes decision writes that could not complete inside the click (Graph slow or down)."""
+
+    def __init__(
+        self, *, store: Store, service: DecisionService, worker_id: str | None = None
+    ) -> None:
+        self._store = store
+        self._service = service
+        self.worker_id = worker_id or f"decisions-{uuid.uuid4().hex[:12]}"
+        self.settled: list[DecisionOutcome] = []
+
+    async def run_once(self) -> list[DecisionOutcome]:
+        """Write every due decision intent once; return what became of them."""
+        outcomes: list[DecisionOutcome] = []
+        claimed = await self._store.claim_outbox(
+            worker=self.worker_id, limit=50, lease_s=120, kinds=[DECISION_KIND]
+        )
+        for message in claimed:
+            outcome = await self._service.execute(message, worker=self.worker_id)
+            outcomes.append(outcome)
+        self.settled.extend(o for o in outcomes if o.status != "saving")
+        return outcomes
+
+    async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
+        """Retry pending writes until ``stop`` is set; each write waits for its own backoff."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("decision worker pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=idle_s)
+
+
+def _permanent(error: GraphError) -> bool:
+    return isinstance(error, GraphForbidden | GraphNotFound | GraphBadRequest | GraphConflict)
+
+
+def _error_code(error: GraphError) -> str:
+    if isinstance(error, GraphForbidden):
+        return "forbidden"
+    if isinstance(error, GraphNotFound):
+        return "not_found"
+    if isinstance(error, GraphBadRequest):
+        return "bad_request"
+    return "unavailable"

@@ -1,0 +1,683 @@
+"""Discovery: poll Graph (app-only) for pending decisions, resolve reviewers, diff against the store.
+
+One cycle (:meth:`Discovery.run_once`):
+
+1. definitions → their ``InProgress`` instances (``$batch``) → the active stage of multi-stage ones;
+2. the ``NotReviewed`` decisions of each active instance/stage: first pages through ``$batch``,
+   further pages by ``@odata.nextLink``, ``$select`` of the fields used, the largest page size;
+3. reviewers resolved per decision (:mod:`bot.reviews.resolver`, look-ups shared in the cycle);
+4. per instance, the snapshot and assignments in the store are replaced and the differences become
+   domain events (:mod:`bot.reviews.events`), recorded in the audit trail and handed to handlers.
+
+An instance is only written after all its decisions were read, so a failed page leaves that
+instance's previous snapshot untouched; the cycle reports itself incomplete and is retried. An
+instance is only declared ended after Graph itself says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from bot.clock import Clock
+from bot.graph import (
+    AccessReviewsApi,
+    BatchRequest,
+    DirectoryApi,
+    GraphError,
+    GraphNotFound,
+    Query,
+    odata_eq,
+)
+from bot.graph.models import (
+    AccessReviewDecision,
+    AccessReviewDefinition,
+    AccessReviewInstance,
+    AccessReviewStage,
+    ReviewerScope,
+)
+from bot.reviews.events import (
+    Assigned,
+    DomainEvent,
+    EventHandler,
+    InstanceEnded,
+    ItemDecidedElsewhere,
+    ReviewerDone,
+)
+from bot.reviews.resolver import ReviewerResolver
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
+
+__all__ = ["CycleReport", "Discovery", "DiscoveryConfig", "DiscoveryMetrics"]
+
+log = logging.getLogger(__name__)
+
+IN_PROGRESS = "InProgress"
+PENDING = "NotReviewed"
+_ROOT = "/identityGovernance/accessReviews/definitions"
+
+DEFINITION_FIELDS = (
+    "id",
+    "displayName",
+    "status",
+    "descriptionForReviewers",
+    "reviewers",
+    "fallbackReviewers",
+    "settings",
+    "stageSettings",
+    "scope",
+)
+INSTANCE_FIELDS = (
+    "id",
+    "startDateTime",
+    "endDateTime",
+    "status",
+    "scope",
+    "reviewers",
+    "fallbackReviewers",
+)
+DECISION_FIELDS = (
+    "id",
+    "accessReviewId",
+    "decision",
+    "recommendation",
+    "justification",
+    "principal",
+    "principalLink",
+    "resource",
+    "resourceLink",
+    "reviewedBy",
+    "reviewedDateTime",
+)
+# Settings the cards and reminders read; the rest of the definition is not kept.
+_KEPT_SETTINGS = (
+    "justificationRequiredOnApproval",
+    "defaultDecisionEnabled",
+    "defaultDecision",
+    "autoApplyDecisionsEnabled",
+    "recommendationsEnabled",
+    "decisionHistoriesForReviewersEnabled",
+    "instanceDurationInDays",
+)
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """How discovery reads Graph."""
+
+    # Access review lists serve at most 100 items a page (Graph's documented default and the
+    # emulator's maximum): asking for more only gets 100 back.
+    page_size: int = 100
+    # Compare our resolved reviewers with Graph's contactedReviewers for newly seen instances.
+    crosscheck_contacted_reviewers: bool = True
+    # Instances whose decisions are listed at once (each a $batch sub-request for its first page).
+    instance_concurrency: int = 20
+
+
+class DiscoveryMetrics:
+    """Prometheus metrics of discovery, in the given registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.cycle_duration_s = Histogram(
+            "discovery_cycle_duration_seconds", "Duration of a discovery cycle.", registry=registry
+        )
+        self.cycles = Counter(
+            "discovery_cycles", "Discovery cycles, by outcome.", ["outcome"], registry=registry
+        )
+        self.items = Gauge(
+            "discovery_pending_items",
+            "Pending decision items seen in the last cycle.",
+            registry=registry,
+        )
+        self.assignments = Counter(
+            "discovery_assignment_changes",
+            "Assignments added or removed.",
+            ["change"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "discovery_errors",
+            "Instances or lists that could not be read.",
+            ["stage"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "discovery_events", "Domain events emitted, by kind.", ["kind"], registry=registry
+        )
+
+
+@dataclass
+class CycleReport:
+    """What one cycle saw and did."""
+
+    complete: bool = True
+    instances: int = 0
+    pending_items: int = 0
+    assignments_added: int = 0
+    assignments_removed: int = 0
+    directory_lookups: int = 0
+    events: list[DomainEvent] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Target:
+    """An active instance, or the active stage of one, whose pending decisions are read."""
+
+    definition: AccessReviewDefinition
+    instance: AccessReviewInstance
+    stage: AccessReviewStage | None
+
+    @property
+    def reviewers(self) -> tuple[ReviewerScope, ...]:
+        if self.stage is not None:
+            return self.stage.reviewers
+        return self.instance.reviewers or self.definition.reviewers
+
+    @property
+    def fallback_reviewers(self) -> tuple[ReviewerScope, ...]:
+        if self.stage is not None:
+            return self.stage.fallback_reviewers
+        return self.instance.fallback_reviewers or self.definition.fallback_reviewers
+
+    def decisions_path(self) -> str:
+        path = f"{_ROOT}/{self.definition.id}/instances/{self.instance.id}"
+        if self.stage is not None:
+            path += f"/stages/{self.stage.id}"
+        return path + "/decisions"
+
+
+class Discovery:
+    """Finds every pending decision and who may make it; keeps the store's snapshot current."""
+
+    def __init__(
+        self,
+        *,
+        reviews: AccessReviewsApi,
+        directory: DirectoryApi,
+        store: Store,
+        clock: Clock,
+        handlers: Sequence[EventHandler] = (),
+        config: DiscoveryConfig | None = None,
+        metrics: DiscoveryMetrics | None = None,
+    ) -> None:
+        self._reviews = reviews
+        self._graph = reviews.graph
+        self._directory = directory
+        self._store = store
+        self._clock = clock
+        self._handlers = list(handlers)
+        self._config = config or DiscoveryConfig()
+        self._metrics = metrics or DiscoveryMetrics(CollectorRegistry())
+
+    def add_handler(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+
+    # -- the cycle ------------------------------------------------------------------------------
+    async def run_once(
+        self, *, definition_id: str | None = None, instance_id: str | None = None
+    ) -> CycleReport:
+        """One discovery cycle over the tenant, or over one definition / one instance."""
+        if instance_id and not definition_id:
+            record = await self._store.get_instance(instance_id=instance_id)
+            if record is None:
+                raise ValueError(f"unknown instance {instance_id!r}: name its definition too")
+            definition_id = record.definition_id
+        started = time.perf_counter()
+        report = CycleReport()
+        resolver = ReviewerResolver(self._directory)
+        try:
+            targets, ended_candidates = await self._find_targets(definition_id, instance_id, report)
+            semaphore = asyncio.Semaphore(self._config.instance_concurrency)
+
+            async def process(group: list[_Target]) -> None:
+                async with semaphore:
+                    await self._process_instance(group, resolver, report)
+
+            by_instance: dict[str, list[_Target]] = defaultdict(list)
+            for target in targets:
+                by_instance[target.instance.id].append(target)
+            async with asyncio.TaskGroup() as tasks:
+                for group in by_instance.values():
+                    tasks.create_task(process(group))
+            await self._end_instances(ended_candidates, report)
+        except GraphError as exc:
+            report.complete = False
+            report.errors.append(f"listing failed: {exc}")
+            self._metrics.errors.labels("listing").inc()
+            log.warning("discovery cycle stopped early: %s", exc)
+        report.directory_lookups = resolver.lookups
+        report.duration_s = time.perf_counter() - started
+        self._metrics.cycle_duration_s.observe(report.duration_s)
+        self._metrics.cycles.labels("complete" if report.complete else "incomplete").inc()
+        if definition_id is None:
+            self._metrics.items.set(report.pending_items)
+        log.info(
+            "discovery cycle done",
+            extra={
+                "complete": report.complete,
+                "instances": report.instances,
+                "pending_items": report.pending_items,
+                "assignments_added": report.assignments_added,
+                "assignments_removed": report.assignments_removed,
+                "events": len(report.events),
+                "duration_ms": round(report.duration_s * 1000),
+            },
+        )
+        return report
+
+    # -- step 1: what is active -----------------------------------------------------------------
+    async def _find_targets(
+        self, definition_id: str | None, instance_id: str | None, report: CycleReport
+    ) -> tuple[list[_Target], list[InstanceRecord]]:
+        page = self._config.page_size
+        if definition_id:
+            definitions = [await self._reviews.get_definition(definition_id)]
+        else:
+            definitions = [
+                d
+                async for d in self._reviews.list_definitions(
+                    Query(top=page, select=DEFINITION_FIELDS)
+                )
+            ]
+        by_id = {d.id: d for d in definitions}
+
+        instances: list[AccessReviewInstance] = []
+        if instance_id and definition_id:
+            try:
+                one = await self._reviews.get_instance(definition_id, instance_id)
+            except GraphNotFound:
+                one = AccessReviewInstance(
+                    id=instance_id, definition_id=definition_id, status="Deleted"
+                )
+            instances = [one] if one.status == IN_PROGRESS else []
+        elif definitions:
+            listed = await self._reviews.list_instances_for_definitions(
+                [d.id for d in definitions],
+                Query(top=page, select=INSTANCE_FIELDS, filter=odata_eq("status", IN_PROGRESS)),
+            )
+            instances = [i for group in listed.values() for i in group if i.status == IN_PROGRESS]
+
+        # Instances the store thinks are running but Graph no longer lists as such.
+        active_ids = {i.id for i in instances}
+        scope_definitions = set(by_id) if definition_id else None
+        ended_candidates = [
+            record
+            for record in await self._store.list_instances(status=IN_PROGRESS)
+            if record.instance_id not in active_ids
+            and (scope_definitions is None or record.definition_id in scope_definitions)
+            and (instance_id is None or record.instance_id == instance_id)
+        ]
+
+        targets: list[_Target] = []
+        multi_stage = [i for i in instances if by_id[i.definition_id].is_multi_stage]
+        stages = await asyncio.gather(*(self._active_stage(i) for i in multi_stage))
+        stage_of = {i.id: s for i, s in zip(multi_stage, stages, strict=True)}
+        for instance in instances:
+            definition = by_id[instance.definition_id]
+            if definition.is_multi_stage:
+                stage = stage_of[instance.id]
+                if stage is None:
+                    continue  # between stages: nothing can be decided right now
+                targets.append(_Target(definition, instance, stage))
+            else:
+                targets.append(_Target(definition, instance, None))
+        report.instances = len({t.instance.id for t in targets})
+        return targets, ended_candidates
+
+    async def _active_stage(self, instance: AccessReviewInstance) -> AccessReviewStage | None:
+        async for stage in self._reviews.list_stages(
+            instance.definition_id, instance.id, Query(filter=odata_eq("status", IN_PROGRESS))
+        ):
+            if stage.status == IN_PROGRESS:
+                return stage
+        return None
+
+    # -- step 2-4: one instance -----------------------------------------------------------------
+    async def _process_instance(
+        self, targets: list[_Target], resolver: ReviewerResolver, report: CycleReport
+    ) -> None:
+        target = targets[0]
+        instance = target.instance
+        try:
+            decisions = await self._pending_decisions(target)
+            resolutions = await asyncio.gather(
+                *(
+                    resolver.resolve(
+                        reviewers=target.reviewers,
+                        fallback_reviewers=target.fallback_reviewers,
+                        decision=d,
+                    )
+                    for d in decisions
+                )
+            )
+            previous = await self._store.get_instance(instance_id=instance.id)
+            if self._config.crosscheck_contacted_reviewers and previous is None:
+                await self._crosscheck(target, {r for res in resolutions for r in res.reviewers})
+        except GraphError as exc:
+            report.complete = False
+            report.errors.append(f"instance {instance.id}: {exc}")
+            self._metrics.errors.labels("instance").inc()
+            log.warning("instance skipped this cycle, previous snapshot kept: %s", exc)
+            return
+
+        await self._store.upsert_instances(instances=[self._instance_record(target)])
+        stored = {i.item_id: i for i in await self._store.list_items(instance_id=instance.id)}
+        pending_ids = {d.id for d in decisions}
+        items = [
+            self._item_record(target, d, res.source, stored.get(d.id))
+            for d, res in zip(decisions, resolutions, strict=True)
+        ]
+        await self._store.upsert_items(items=items)
+        report.pending_items += len(items)
+
+        # Items pending last time and not now were decided somewhere else (or removed).
+        vanished = [
+            item
+            for item_id, item in stored.items()
+            if item.decision == PENDING and item_id not in pending_ids
+        ]
+        decided_now = await self._refresh_vanished(target, vanished, report)
+
+        previous_pairs = await self._store.list_assignments(instance_id=instance.id)
+        decided_ids = {i for i, item in stored.items() if item.decision != PENDING} | decided_now
+        decided_ids -= pending_ids
+        pairs = {(r, i) for r, _inst, i in previous_pairs if i in decided_ids}
+        for decision, resolution in zip(decisions, resolutions, strict=True):
+            pairs.update((reviewer, decision.id) for reviewer in resolution.reviewers)
+        change = await self._store.replace_assignments(instance_id=instance.id, pairs=pairs)
+        report.assignments_added += len(change.added)
+        report.assignments_removed += len(change.removed)
+        self._metrics.assignments.labels("added").inc(len(change.added))
+        self._metrics.assignments.labels("removed").inc(len(change.removed))
+
+        added_by_reviewer: dict[str, list[str]] = defaultdict(list)
+        for reviewer, item_id in sorted(change.added):
+            if item_id in pending_ids:
+                added_by_reviewer[reviewer].append(item_id)
+        events: list[DomainEvent] = [
+            Assigned(reviewer_oid=r, instance_id=instance.id, item_ids=tuple(ids))
+            for r, ids in added_by_reviewer.items()
+        ]
+        had_pending = {
+            r
+            for r, _inst, i in previous_pairs
+            if stored.get(i, None) and stored[i].decision == PENDING
+        }
+        has_pending = {r for r, i in pairs if i in pending_ids}
+        events.extend(
+            ReviewerDone(reviewer_oid=r, instance_id=instance.id)
+            for r in sorted(had_pending - has_pending)
+        )
+        await self._emit(events, report)
+
+    async def _pending_decisions(self, target: _Target) -> list[AccessReviewDecision]:
+        query = Query(
+            top=self._config.page_size,
+            select=DECISION_FIELDS,
+            filter=odata_eq("decision", PENDING),
+        )
+        decisions: list[AccessReviewDecision] = []
+        async for item in self._graph.paginate(target.decisions_path(), params=query):
+            decision = AccessReviewDecision.from_graph(item)
+            if decision.is_pending:
+                decisions.append(decision)
+        return decisions
+
+    async def _refresh_vanished(
+        self, target: _Target, vanished: list[ItemRecord], report: CycleReport
+    ) -> set[str]:
+        """Read the current state of items that left the pending list; record who decided."""
+        if not vanished:
+            return set()
+        base = target.decisions_path()
+        requests = [
+            BatchRequest(id=str(n), method="GET", url=f"{base}/{item.item_id}")
+            for n, item in enumerate(vanished)
+        ]
+        answers = await self._graph.batch(requests)
+        updated: list[ItemRecord] = []
+        events: list[DomainEvent] = []
+        for n, item in enumerate(vanished):
+            answer = answers[str(n)]
+            if isinstance(answer.error, GraphNotFound):
+                # Gone from the review (principal removed from scope): nothing to decide any more.
+                updated.append(_replace_item(item, decision="Removed"))
+                continue
+            if answer.error is not None:
+                report.complete = False
+                report.errors.append(f"decision {item.item_id}: {answer.error}")
+                continue
+            decision = AccessReviewDecision.from_graph(answer.body or {})
+            if decision.is_pending:
+                continue  # moved to another stage path or flickered; next cycle sees it
+            by = decision.reviewed_by
+            updated.append(
+                _replace_item(
+                    item,
+                    decision=decision.decision,
+                    reviewed_by=None if by.is_nobody else by.id,
+                    reviewed_at=decision.reviewed_at,
+                    justification=decision.justification or None,
+                    data={**item.data, "reviewedByName": by.display_name},
+                )
+            )
+            events.append(
+                ItemDecidedElsewhere(
+                    instance_id=item.instance_id,
+                    item_id=item.item_id,
+                    decision=decision.decision,
+                    decided_by="" if by.is_nobody else by.id,
+                    decided_by_name=by.display_name,
+                    decided_at=decision.reviewed_at,
+                )
+            )
+        await self._store.upsert_items(items=updated)
+        await self._emit(events, report)
+        return {item.item_id for item in updated}
+
+    async def _crosscheck(self, target: _Target, resolved: set[str]) -> None:
+        """Log when Graph's contactedReviewers and our resolution disagree (both sides shown)."""
+        try:
+            contacted = {
+                r.id
+                async for r in self._reviews.contacted_reviewers(
+                    target.definition.id, target.instance.id, Query(select=("id",))
+                )
+            }
+        except GraphError as exc:
+            log.info("contactedReviewers unavailable for cross-check: %s", exc)
+            return
+        if contacted and contacted != resolved:
+            log.warning(
+                "reviewers differ from Graph's contactedReviewers",
+                extra={
+                    "instance_id": target.instance.id,
+                    "only_ours": ",".join(sorted(resolved - contacted)),
+                    "only_graph": ",".join(sorted(contacted - resolved)),
+                },
+            )
+
+    async def _end_instances(self, candidates: list[InstanceRecord], report: CycleReport) -> None:
+        for record in candidates:
+            try:
+                current = await self._reviews.get_instance(record.definition_id, record.instance_id)
+                status = current.status
+            except GraphNotFound:
+                status = "Deleted"
+            except GraphError as exc:
+                report.complete = False
+                report.errors.append(f"instance {record.instance_id}: {exc}")
+                continue
+            if status == IN_PROGRESS:
+                continue  # a listing race; it is still running
+            await self._store.upsert_instances(
+                instances=[
+                    InstanceRecord(
+                        instance_id=record.instance_id,
+                        definition_id=record.definition_id,
+                        display_name=record.display_name,
+                        status=status,
+                        start_at=record.start_at,
+                        end_at=record.end_at,
+                        stage_id=record.stage_id,
+                        data=record.data,
+                    )
+                ]
+            )
+            await self._emit([InstanceEnded(instance_id=record.instance_id, status=status)], report)
+
+    # -- records and events ---------------------------------------------------------------------
+    def _instance_record(self, target: _Target) -> InstanceRecord:
+        definition, instance, stage = target.definition, target.instance, target.stage
+        settings = {
+            k: definition.settings.get(k) for k in _KEPT_SETTINGS if k in definition.settings
+        }
+        display_name = str(instance.raw.get("displayName") or definition.display_name)
+        return InstanceRecord(
+            instance_id=instance.id,
+            definition_id=definition.id,
+            display_name=display_name,
+            status=instance.status,
+            start_at=instance.start,
+            end_at=stage.end if stage is not None and stage.end else instance.end,
+            stage_id=stage.id if stage is not None else None,
+            data={
+                "definitionName": definition.display_name,
+                "descriptionForReviewers": definition.description_for_reviewers,
+                "settings": settings,
+                "multiStage": definition.is_multi_stage,
+                "stageCount": len(definition.stage_settings),
+                "stageEnd": stage.end.isoformat() if stage is not None and stage.end else None,
+                "instanceEnd": instance.end.isoformat() if instance.end else None,
+                "scopeQuery": str(instance.scope.get("query") or ""),
+                # Specific people among the fallback reviewers: escalations go to them when a
+                # reviewer has no manager.
+                "fallbackUserIds": _specific_users(target.fallback_reviewers),
+            },
+        )
+
+    def _item_record(
+        self,
+        target: _Target,
+        decision: AccessReviewDecision,
+        resolution_source: str,
+        previous: ItemRecord | None,
+    ) -> ItemRecord:
+        principal = decision.principal
+        resource = decision.resource
+        data: dict[str, Any] = {
+            "principal": {
+                "id": principal.id,
+                "displayName": principal.display_name,
+                "userPrincipalName": principal.user_principal_name,
+                "type": "servicePrincipal"
+                if "serviceprincipal" in principal.odata_type.lower()
+                else (principal.type or "user"),
+                "isGuest": "#ext#" in principal.user_principal_name.lower(),
+                "appId": str(decision.raw.get("principal", {}).get("appId") or ""),
+            },
+            "resource": {
+                "id": resource.id if resource else "",
+                "displayName": resource.display_name if resource else "",
+                "type": resource.type if resource else "",
+            },
+            "lastSignIn": decision.principal_last_sign_in,
+            "reviewerSource": resolution_source,
+        }
+        if previous is not None and previous.data.get("earlierStages"):
+            data["earlierStages"] = previous.data["earlierStages"]
+        if (
+            previous is not None
+            and previous.stage_id
+            and previous.stage_id != (target.stage.id if target.stage else None)
+            and previous.decision != PENDING
+        ):
+            # The item moved on from an earlier stage: keep that stage's outcome for reviewers.
+            data["earlierStages"] = [
+                *previous.data.get("earlierStages", []),
+                {
+                    "stageId": previous.stage_id,
+                    "decision": previous.decision,
+                    "justification": previous.justification or "",
+                    "reviewedByName": previous.data.get("reviewedByName", ""),
+                },
+            ]
+        return ItemRecord(
+            instance_id=target.instance.id,
+            item_id=decision.id,
+            stage_id=target.stage.id if target.stage else None,
+            decision=PENDING,
+            recommendation=decision.recommendation or "NotAvailable",
+            data=data,
+        )
+
+    async def _emit(self, events: Iterable[DomainEvent], report: CycleReport) -> None:
+        for event in events:
+            report.events.append(event)
+            self._metrics.events.labels(type(event).__name__).inc()
+            await self._store.append_audit(event=_audit_of(event))
+            for handler in self._handlers:
+                try:
+                    await handler(event)
+                except Exception:
+                    # A consumer's failure must not stop discovery; the audit row stays.
+                    log.exception("event handler failed", extra={"event": type(event).__name__})
+
+
+def _audit_of(event: DomainEvent) -> AuditEvent:
+    detail: Mapping[str, Any]
+    match event:
+        case Assigned():
+            detail = {"items": len(event.item_ids), "itemIds": list(event.item_ids[:200])}
+            return AuditEvent(
+                action="assigned",
+                actor="discovery",
+                instance_id=event.instance_id,
+                detail={"reviewer": event.reviewer_oid, **detail},
+            )
+        case ItemDecidedElsewhere():
+            return AuditEvent(
+                action="item_decided_elsewhere",
+                actor=event.decided_by or "system",
+                instance_id=event.instance_id,
+                item_id=event.item_id,
+                detail={"decision": event.decision, "by": event.decided_by_name},
+            )
+        case InstanceEnded():
+            return AuditEvent(
+                action="instance_ended",
+                actor="discovery",
+                instance_id=event.instance_id,
+                detail={"status": event.status},
+            )
+        case ReviewerDone():
+            return AuditEvent(
+                action="reviewer_done",
+                actor="discovery",
+                instance_id=event.instance_id,
+                detail={"reviewer": event.reviewer_oid},
+            )
+
+
+def _specific_users(scopes: Iterable[ReviewerScope]) -> list[str]:
+    found: list[str] = []
+    for scope in scopes:
+        path = scope.query.split("?")[0]
+        parts = [p for p in path.split("/") if p and p not in ("v1.0", "beta")]
+        if len(parts) == 2 and parts[0].lower() == "users":
+            found.append(parts[1])
+    return found
+
+
+def _replace_item(item: ItemRecord, **changes: Any) -> ItemRecord:
+    from dataclasses import replace
+
+    return replace(item, **changes)

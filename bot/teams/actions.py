@@ -1,0 +1,601 @@
+"""``adaptiveCard/action`` invokes: validated, authorized, routed by a verb table.
+
+Each verb maps to one handler returning an :class:`ActionResult` in the Universal Actions shapes
+(card, message, error, loginRequest, preconditionFailed). Card data is untrusted input: every id is
+checked for shape here and against the store in :mod:`bot.reviews.decisions` before anything is
+written; malformed data is a 400 error response with a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from bot.clock import Clock
+from bot.graph import (
+    ConsentRequired,
+    InteractionRequired,
+    NoCachedToken,
+    SsoTokenExpired,
+    SsoTokenInvalid,
+    TokenAcquisitionError,
+)
+from bot.notify.reminders import ReminderScheduler, enqueue_reminder
+from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
+from bot.notify.views import ReviewerContext, pending_list_view, review_card_view
+from bot.reviews.decisions import (
+    JUSTIFICATION_MAX_CHARS,
+    DecisionOutcome,
+    DecisionRequest,
+    DecisionService,
+    Refusal,
+)
+from bot.store import AuditEvent, Store
+from cards import (
+    HelpCardView,
+    MessageCardView,
+    MessageKey,
+    Notice,
+    NoticeKind,
+    SignInCardView,
+    SignInReason,
+    render_accept_preview_card,
+    render_help_card,
+    render_message_card,
+    render_pending_list_card,
+    render_review_card,
+    render_signin_card,
+    selected_item_ids,
+)
+
+__all__ = ["ActionContext", "ActionResult", "ActionRouter", "SsoConfig"]
+
+log = logging.getLogger(__name__)
+
+CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+ERROR_TYPE = "application/vnd.microsoft.error"
+LOGIN_TYPE = "application/vnd.microsoft.activity.loginRequest"
+PRECONDITION_TYPE = "application/vnd.microsoft.error.preconditionFailed"
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+_DECISIONS = frozenset({"Approve", "Deny", "DontKnow"})
+_MAX_PAGE = 10_000
+
+
+class BadData(ValueError):
+    """The action's data does not have the shape its verb needs."""
+
+
+@dataclass(frozen=True)
+class SsoConfig:
+    """What a loginRequest names: the Application ID URI, and where a non-SSO sign-in goes."""
+
+    app_id: str
+    app_id_uri: str
+    authority: str  # https://login.microsoftonline.com/{tenant}
+    redirect_uri: str = ""
+    connection_name: str = "sso"
+
+    def sign_in_url(self, *, prompt: str = "select_account") -> str:
+        query = {
+            "client_id": self.app_id,
+            "response_type": "code",
+            "scope": f"{self.app_id_uri}/access_as_user openid profile",
+            "prompt": prompt,
+        }
+        if self.redirect_uri:
+            query["redirect_uri"] = self.redirect_uri
+        return f"{self.authority}/oauth2/v2.0/authorize?{urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """One click, as far as the router is concerned."""
+
+    tenant_id: str
+    actor_oid: str
+    actor_teams_id: str
+    actor_name: str
+    verb: str
+    data: Mapping[str, Any]
+    trigger: str = "manual"
+    activity_id: str = ""
+    sso_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The body of the invoke response (``statusCode``, ``type``, ``value``)."""
+
+    status_code: int
+    type: str
+    value: Any
+
+    @classmethod
+    def card(cls, card: Mapping[str, Any]) -> ActionResult:
+        return cls(200, CARD_TYPE, dict(card))
+
+    @classmethod
+    def message(cls, text: str) -> ActionResult:
+        return cls(200, MESSAGE_TYPE, text)
+
+    @classmethod
+    def error(cls, status: int, code: str, message: str) -> ActionResult:
+        return cls(status, ERROR_TYPE, {"code": code, "message": message})
+
+    def body(self) -> dict[str, Any]:
+        return {"statusCode": self.status_code, "type": self.type, "value": self.value}
+
+
+Handler = Callable[[ActionContext], Awaitable[ActionResult]]
+
+_REFUSAL_MESSAGES: dict[str, MessageKey] = {
+    "unknown_review": MessageKey.NOT_A_REVIEWER,
+    "not_a_reviewer": MessageKey.NOT_A_REVIEWER,
+    "review_ended": MessageKey.REVIEW_ENDED,
+    "justification_required": MessageKey.JUSTIFICATION_REQUIRED,
+    "justification_too_long": MessageKey.JUSTIFICATION_REQUIRED,
+    "nothing_selected": MessageKey.NOTHING_SELECTED,
+    "bad_decision": MessageKey.GENERIC_ERROR,
+    "wrong_tenant": MessageKey.FORBIDDEN,
+}
+
+
+def _id(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not _ID.match(value):
+        raise BadData(f"{key} must be an id")
+    return value
+
+
+def _page(data: Mapping[str, Any]) -> int:
+    value = data.get("page", 0)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_PAGE:
+        raise BadData("page must be a small whole number")
+    return value
+
+
+def _decision(data: Mapping[str, Any]) -> str:
+    value = data.get("decision")
+    if value not in _DECISIONS:
+        raise BadData("decision must be Approve, Deny or DontKnow")
+    return str(value)
+
+
+def _justification(data: Mapping[str, Any]) -> str | None:
+    value = data.get("justification")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadData("justification must be text")
+    if len(value) > JUSTIFICATION_MAX_CHARS * 4:
+        raise BadData("justification is far too long")
+    return value
+
+
+class ActionRouter:
+    """The verb table and the handlers behind it."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        decisions: DecisionService | None,
+        clock: Clock,
+        sso: SsoConfig | None,
+        simulated_sso: Callable[[str], str] | None = None,
+        reminders: ReminderScheduler | None = None,
+        tenant_id: str = "",
+    ) -> None:
+        self._store = store
+        self._decisions = decisions
+        self._clock = clock
+        self._sso = sso
+        # Demo only (bot.wiring refuses it with real credentials): mint the user's SSO token.
+        self._simulated_sso = simulated_sso
+        self._reminders = reminders
+        self._tenant_id = tenant_id
+        self._verbs: dict[str, Handler] = {
+            "refresh": self._refresh,
+            "page": self._refresh,
+            "open_review": self._refresh,
+            "decide": self._decide,
+            "decide_bulk": self._decide_bulk,
+            "accept_recommendations_preview": self._accept_preview,
+            "accept_recommendations": self._accept,
+            "snooze": self._snooze,
+            "nudge": self._nudge,
+        }
+
+    @property
+    def verbs(self) -> frozenset[str]:
+        return frozenset(self._verbs)
+
+    async def handle(self, context: ActionContext) -> ActionResult:
+        handler = self._verbs.get(context.verb)
+        if handler is None:
+            log.warning("unknown card verb", extra={"verb": context.verb[:40]})
+            return ActionResult.error(400, "BadRequest", "This button is not supported.")
+        try:
+            return await handler(context)
+        except BadData as exc:
+            log.warning("malformed card data: %s", exc, extra={"verb": context.verb})
+            return ActionResult.error(400, "BadRequest", f"The card sent malformed data: {exc}.")
+
+    # -- rendering ------------------------------------------------------------------------------
+    def _viewer(self, context: ActionContext) -> ReviewerContext:
+        return ReviewerContext(reviewer_oid=context.actor_oid, teams_user_id=context.actor_teams_id)
+
+    async def _review_card(
+        self, context: ActionContext, instance_id: str, *, page: int, notice: Notice | None = None
+    ) -> ActionResult:
+        viewer = self._viewer(context)
+        view = await review_card_view(
+            self._store,
+            viewer=viewer,
+            instance_id=instance_id,
+            now=self._clock.now(),
+            page=page,
+            notice=notice,
+        )
+        if view is None:
+            return self._message_card(context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None)
+        card = render_review_card(view)
+        return ActionResult.card(card)
+
+    def _message_card(
+        self,
+        context: ActionContext,
+        key: MessageKey,
+        kind: NoticeKind,
+        instance_id: str | None,
+        *,
+        page: int = 0,
+    ) -> ActionResult:
+        view = MessageCardView(
+            context=self._viewer(context).card_context(self._clock.now()),
+            message=key,
+            kind=kind,
+            instance_id=instance_id,
+            page=page,
+        )
+        return ActionResult.card(render_message_card(view))
+
+    # -- navigation -----------------------------------------------------------------------------
+    async def _refresh(self, context: ActionContext) -> ActionResult:
+        data = context.data
+        card_kind = data.get("card", "review")
+        now = self._clock.now()
+        if card_kind == "help":
+            return ActionResult.card(
+                render_help_card(HelpCardView(context=self._viewer(context).card_context(now)))
+            )
+        if card_kind == "pending_list":
+            view = await pending_list_view(self._store, viewer=self._viewer(context), now=now)
+            return ActionResult.card(render_pending_list_card(view))
+        if card_kind not in ("review", "reminder"):
+            raise BadData("card must be review, reminder, pending_list or help")
+        return await self._review_card(context, _id(data, "instanceId"), page=_page(data))
+
+    # -- decisions ------------------------------------------------------------------------------
+    async def _decide(self, context: ActionContext) -> ActionResult:
+        data = context.data
+        instance_id = _id(data, "instanceId")
+        return await self._record(
+            context,
+            instance_id,
+            {_id(data, "itemId"): _decision(data)},
+            _justification(data),
+            page=_page(data),
+        )
+
+    async def _decide_bulk(self, context: ActionContext) -> ActionResult:
+        data = context.data
+        instance_id = _id(data, "instanceId")
+        decision = _decision(data)
+        item_ids = selected_item_ids(data)
+        for item_id in item_ids:
+            if not _ID.match(item_id):
+                raise BadData("a selected item is not an id")
+        if not item_ids:
+            return self._message_card(
+                context,
+                MessageKey.NOTHING_SELECTED,
+                NoticeKind.WARNING,
+                instance_id,
+                page=_page(data),
+            )
+        return await self._record(
+            context,
+            instance_id,
+            dict.fromkeys(item_ids, decision),
+            _justification(data),
+            page=_page(data),
+        )
+
+    async def _accept_preview(self, context: ActionContext) -> ActionResult:
+        data = context.data
+        instance_id = _id(data, "instanceId")
+        view = await review_card_view(
+            self._store,
+            viewer=self._viewer(context),
+            instance_id=instance_id,
+            now=self._clock.now(),
+            page=_page(data),
+        )
+        if view is None:
+            return self._message_card(context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None)
+        return ActionResult.card(render_accept_preview_card(view))
+
+    async def _accept(self, context: ActionContext) -> ActionResult:
+        data = context.data
+        instance_id = _id(data, "instanceId")
+        rows = await self._store.list_assignments(
+            instance_id=instance_id, reviewer_oid=context.actor_oid
+        )
+        items = await self._store.list_items(
+            instance_id=instance_id, item_ids=[i for _r, _n, i in rows]
+        )
+        decisions = {
+            item.item_id: item.recommendation
+            for item in items
+            if item.decision == "NotReviewed" and item.recommendation in ("Approve", "Deny")
+        }
+        if not decisions:
+            return self._message_card(
+                context, MessageKey.NOTHING_SELECTED, NoticeKind.INFO, instance_id, page=_page(data)
+            )
+        return await self._record(
+            context, instance_id, decisions, _justification(data), page=_page(data)
+        )
+
+    async def _record(
+        self,
+        context: ActionContext,
+        instance_id: str,
+        decisions: dict[str, str],
+        justification: str | None,
+        *,
+        page: int,
+    ) -> ActionResult:
+        if self._decisions is None:
+            return self._message_card(
+                context, MessageKey.FORBIDDEN, NoticeKind.ERROR, instance_id, page=page
+            )
+        checked = await self._decisions.authorize(
+            tenant_id=context.tenant_id,
+            actor_oid=context.actor_oid,
+            instance_id=instance_id,
+            item_ids=list(decisions),
+            justification=justification,
+        )
+        if isinstance(checked, Refusal):
+            log.info("action refused: %s", checked.reason, extra={"verb": context.verb})
+            await self._refusal_audit(context, instance_id, decisions, checked)
+            key = _REFUSAL_MESSAGES[checked.reason]
+            return self._message_card(
+                context,
+                key,
+                NoticeKind.WARNING,
+                None if checked.reason in ("unknown_review", "wrong_tenant") else instance_id,
+                page=page,
+            )
+        instance, _items = checked
+        sso_token = context.sso_token
+        if sso_token is None and self._simulated_sso is not None:
+            sso_token = self._simulated_sso(context.actor_oid)
+        try:
+            await self._decisions.ensure_token(actor_oid=context.actor_oid, sso_token=sso_token)
+        except (NoCachedToken, SsoTokenExpired, SsoTokenInvalid):
+            return self._login_request()
+        except ConsentRequired:
+            return self._precondition_failed("Consent is needed before the bot can act for you.")
+        except InteractionRequired:
+            return self._sign_in_card(context, SignInReason.MFA_REQUIRED, instance_id, page)
+        except TokenAcquisitionError as exc:
+            log.warning("token acquisition failed: %s", type(exc).__name__)
+            return self._message_card(
+                context, MessageKey.GENERIC_ERROR, NoticeKind.ERROR, instance_id, page=page
+            )
+        outcome = await self._decisions.record(
+            DecisionRequest(
+                tenant_id=context.tenant_id,
+                actor_oid=context.actor_oid,
+                actor_name=context.actor_name,
+                instance_id=instance.instance_id,
+                decisions=decisions,
+                justification=justification,
+                idempotency=context.activity_id,
+                sso_token=sso_token,
+            ),
+            instance,
+        )
+        return await self._review_card(
+            context, instance_id, page=page, notice=self._notice(outcome)
+        )
+
+    def _notice(self, outcome: DecisionOutcome) -> Notice | None:
+        if outcome.status == "saving":
+            return Notice(kind=NoticeKind.INFO, message=MessageKey.SAVING)
+        if outcome.status == "failed":
+            key = (
+                MessageKey.FORBIDDEN if outcome.error == "forbidden" else MessageKey.DECISION_FAILED
+            )
+            return Notice(kind=NoticeKind.ERROR, message=key)
+        return None
+
+    async def _refusal_audit(
+        self,
+        context: ActionContext,
+        instance_id: str,
+        decisions: Mapping[str, str],
+        refusal: Refusal,
+    ) -> None:
+        from bot.store import AuditEvent
+
+        await self._store.append_audit(
+            event=AuditEvent(
+                action="decision_refused",
+                actor=context.actor_oid,
+                instance_id=instance_id,
+                result=refusal.reason,
+                detail={"items": sorted(decisions)[:50], "verb": context.verb},
+            )
+        )
+
+    # -- reminders ------------------------------------------------------------------------------
+    async def snooze(
+        self, context: ActionContext, instance_id: str, choice_text: object
+    ) -> datetime | Refusal:
+        """Snooze the reminders of one review for the actor; the end of the snooze, or why not."""
+        if self._reminders is None:
+            return Refusal("unknown_review")
+        try:
+            choice = parse_snooze("tomorrow" if choice_text == "tomorrow_0900" else choice_text)
+        except SnoozeError as exc:
+            raise BadData(str(exc)) from None
+        instance = await self._store.get_instance(instance_id=instance_id)
+        if instance is None or instance.end_at is None:
+            return Refusal("unknown_review")
+        rows = await self._store.list_assignments(
+            instance_id=instance_id, reviewer_oid=context.actor_oid
+        )
+        if not rows:
+            return Refusal("not_a_reviewer")
+        now = self._clock.now()
+        if instance.status != "InProgress" or instance.end_at <= now:
+            return Refusal("review_ended")
+        hours = await self._reminders.hours_for(context.actor_oid)
+        result = snooze_until(
+            choice,
+            now=now,
+            hours=hours,
+            policy=self._reminders.schedule.policy_for(
+                instance.definition_id, instance.display_name
+            ),
+            instance_start=instance.start_at or now,
+            instance_end=instance.end_at,
+            assigned_at=await self._reminders.assigned_at(instance, context.actor_oid),
+        )
+        await self._store.set_snooze(
+            reviewer_oid=context.actor_oid, instance_id=instance_id, until=result.until
+        )
+        await self._store.append_audit(
+            event=AuditEvent(
+                action="snooze",
+                actor=context.actor_oid,
+                instance_id=instance_id,
+                detail={"until": result.until.isoformat(), "capped": result.capped},
+            )
+        )
+        return result.until
+
+    async def _snooze(self, context: ActionContext) -> ActionResult:
+        instance_id = _id(context.data, "instanceId")
+        outcome = await self.snooze(context, instance_id, context.data.get("until"))
+        if isinstance(outcome, Refusal):
+            return self._message_card(
+                context, _REFUSAL_MESSAGES[outcome.reason], NoticeKind.WARNING, None
+            )
+        view = MessageCardView(
+            context=self._viewer(context).card_context(self._clock.now()),
+            message=MessageKey.SNOOZED,
+            kind=NoticeKind.SUCCESS,
+            at=outcome,
+            instance_id=instance_id,
+        )
+        return ActionResult.card(render_message_card(view))
+
+    async def _nudge(self, context: ActionContext) -> ActionResult:
+        """A manager asks for a reminder to their report now (at most once a day per review)."""
+        instance_id = _id(context.data, "instanceId")
+        reviewer = _id(context.data, "reviewerId")
+        recipients = await self._store.escalation_recipients(
+            instance_id=instance_id, reviewer_oid=reviewer
+        )
+        if context.actor_oid not in recipients:
+            await self._refusal_audit(context, instance_id, {}, Refusal("not_a_reviewer"))
+            return self._message_card(context, MessageKey.FORBIDDEN, NoticeKind.WARNING, None)
+        first = await self._store.remember_once(
+            key=nudge_key(reviewer, instance_id), ttl_s=NUDGE_INTERVAL.total_seconds()
+        )
+        now = self._clock.now()
+        if first:
+            await enqueue_reminder(
+                self._store,
+                tenant_id=self._tenant_id or context.tenant_id,
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                key=f"nudge|{reviewer}|{instance_id}|{now.date().isoformat()}",
+                reason="nudge",
+            )
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="nudge",
+                    actor=context.actor_oid,
+                    instance_id=instance_id,
+                    detail={"reviewer": reviewer},
+                )
+            )
+        view = MessageCardView(
+            context=self._viewer(context).card_context(now),
+            message=MessageKey.NUDGE_SENT,
+            kind=NoticeKind.SUCCESS if first else NoticeKind.INFO,
+            detail="your report" if first else "your report (already reminded today)",
+        )
+        return ActionResult.card(render_message_card(view))
+
+    # -- sign-in answers ------------------------------------------------------------------------
+    def _login_request(self) -> ActionResult:
+        if self._sso is None:
+            return ActionResult.error(401, "Unauthorized", "Single sign-on is not configured.")
+        return ActionResult(
+            401,
+            LOGIN_TYPE,
+            {
+                "text": "Sign in so that your decision is recorded as you.",
+                "connectionName": self._sso.connection_name,
+                "tokenExchangeResource": {
+                    "id": str(uuid.uuid4()),
+                    "uri": self._sso.app_id_uri,
+                    "providerId": "",
+                },
+                "buttons": [
+                    {
+                        "type": "signin",
+                        "title": "Sign in",
+                        "text": "Sign in",
+                        "value": self._sso.sign_in_url(),
+                    }
+                ],
+            },
+        )
+
+    def _precondition_failed(self, message: str) -> ActionResult:
+        return ActionResult(412, PRECONDITION_TYPE, {"code": "412", "message": message})
+
+    def _sign_in_card(
+        self, context: ActionContext, reason: SignInReason, instance_id: str, page: int
+    ) -> ActionResult:
+        url = (
+            self._sso.sign_in_url(prompt="login")
+            if self._sso
+            else "https://myaccess.microsoft.com/"
+        )
+        view = SignInCardView(
+            context=self._viewer(context).card_context(self._clock.now()),
+            reason=reason,
+            sign_in_url=url,
+            instance_id=instance_id,
+            page=page,
+        )
+        return ActionResult.card(render_signin_card(view))

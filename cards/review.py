@@ -1,0 +1,744 @@
+"""The review card, the reminder card and the accept-recommendations preview.
+
+All three are rendered from a :class:`~cards.models.ReviewCardView`. The review card lists the
+viewer's items in the given order and pages them: a page holds at most ``page_size`` items and is
+cut earlier when the serialized card would exceed :data:`~cards.layout.CARD_BUDGET_BYTES`, so every
+page of every review stays under Teams' limit whatever the names and reasons contain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from microsoft_teams.cards import (
+    Action,
+    ActionSet,
+    ActionStyle,
+    CardElement,
+    Container,
+    OpenUrlAction,
+    TextColor,
+    TextInput,
+    ToggleInput,
+)
+
+from .actions import (
+    JUSTIFICATION_INPUT_ID,
+    JUSTIFICATION_MAX_CHARS,
+    SELECT_VALUE_OFF,
+    SELECT_VALUE_ON,
+    CardKind,
+    SnoozeChoice,
+    Verb,
+    decide_data,
+    execute,
+    refresh_definition,
+    select_input_id,
+)
+from .escape import escape_text
+from .layout import (
+    CARD_BUDGET_BYTES,
+    build_card,
+    card_size_bytes,
+    dump,
+    iter_pages,
+    notice_container,
+    pack,
+    text,
+)
+from .messages import message_text
+from .models import (
+    Decision,
+    DefaultDecision,
+    EarlierDecisionView,
+    ItemState,
+    ItemView,
+    NoticeKind,
+    PrincipalKind,
+    Recommendation,
+    RecommendationReason,
+    ReviewCardView,
+    ReviewStatus,
+    UserType,
+)
+from .strings import S, Strings
+
+__all__ = [
+    "render_accept_preview_card",
+    "render_reminder_card",
+    "render_review_card",
+    "review_page_count",
+]
+
+# Longest user text kept per field, in characters. With ASCII-escaped JSON a character can cost
+# up to 12 bytes, so these bound an item block to a few KB and let a page always hold one item.
+NAME_MAX_CHARS = 80
+UPN_MAX_CHARS = 120
+RESOURCE_MAX_CHARS = 80
+REVIEW_NAME_MAX_CHARS = 120
+INSTRUCTIONS_MAX_CHARS = 400
+REASON_MAX_CHARS = 200
+DETAIL_MAX_CHARS = 120
+
+# Bytes kept free below the budget when packing, for what the overhead estimate cannot see.
+_PACKING_SLACK_BYTES = 256
+
+# Bulk selection is offered when a page has at least this many open items.
+_BULK_MIN_OPEN_ITEMS = 2
+
+_DECIDED_TEXT = {
+    Decision.APPROVE: S.DECIDED_APPROVE,
+    Decision.DENY: S.DECIDED_DENY,
+    Decision.DONT_KNOW: S.DECIDED_DONT_KNOW,
+}
+_DECIDED_COLOR: dict[Decision, TextColor] = {
+    Decision.APPROVE: "Good",
+    Decision.DENY: "Attention",
+    Decision.DONT_KNOW: "Default",
+}
+_DECISION_NAME = {
+    Decision.APPROVE: S.DECISION_NAME_APPROVE,
+    Decision.DENY: S.DECISION_NAME_DENY,
+    Decision.DONT_KNOW: S.DECISION_NAME_DONT_KNOW,
+}
+_EARLIER_TEXT = {
+    Decision.APPROVE: S.EARLIER_APPROVE,
+    Decision.DENY: S.EARLIER_DENY,
+    Decision.DONT_KNOW: S.EARLIER_DONT_KNOW,
+}
+_DEFAULT_TEXT = {
+    DefaultDecision.NONE: S.DEFAULT_NONE,
+    DefaultDecision.APPROVE: S.DEFAULT_APPROVE,
+    DefaultDecision.DENY: S.DEFAULT_DENY,
+    DefaultDecision.RECOMMENDATION: S.DEFAULT_RECOMMENDATION,
+}
+_ENDED_DEFAULT_TEXT = {
+    DefaultDecision.NONE: S.ENDED_DEFAULT_NONE,
+    DefaultDecision.APPROVE: S.ENDED_DEFAULT_APPROVE,
+    DefaultDecision.DENY: S.ENDED_DEFAULT_DENY,
+    DefaultDecision.RECOMMENDATION: S.ENDED_DEFAULT_RECOMMENDATION,
+}
+
+
+def render_review_card(view: ReviewCardView) -> dict[str, Any]:
+    """The review card for ``view`` at page ``view.page`` (clamped to the last page)."""
+    return _ReviewCard(view, CardKind.REVIEW).card()
+
+
+def render_reminder_card(view: ReviewCardView) -> dict[str, Any]:
+    """The reminder card: what is left ("6 of 18 left, due tomorrow"), the same actions as the
+    review card, and ``snooze`` buttons."""
+    return _ReviewCard(view, CardKind.REMINDER).card()
+
+
+def review_page_count(view: ReviewCardView) -> int:
+    """How many pages the review (or reminder) card of ``view`` has."""
+    return sum(1 for _ in _ReviewCard(view, CardKind.REVIEW).iter_pages())
+
+
+def render_accept_preview_card(view: ReviewCardView) -> dict[str, Any]:
+    """The preview before accepting recommendations: who would be denied, how many approved.
+
+    Confirm sends ``accept_recommendations``; Cancel sends ``refresh`` and so returns to the review
+    card. The card's own refresh also leads back to the review card, as the preview is transient.
+    """
+    return _AcceptPreview(view).card()
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    total: int
+    decided: int
+    saving: int
+    open: int
+    recommend_approve: int
+    recommend_deny: int
+    no_recommendation: int
+
+    @classmethod
+    def of(cls, items: tuple[ItemView, ...]) -> _Counts:
+        open_items = [item for item in items if item.is_open]
+        return cls(
+            total=len(items),
+            decided=sum(item.state is ItemState.DECIDED for item in items),
+            saving=sum(item.state is ItemState.SAVING for item in items),
+            open=len(open_items),
+            recommend_approve=sum(
+                item.recommendation is Recommendation.APPROVE for item in open_items
+            ),
+            recommend_deny=sum(item.recommendation is Recommendation.DENY for item in open_items),
+            no_recommendation=sum(
+                item.recommendation is Recommendation.NO_INFO for item in open_items
+            ),
+        )
+
+
+class _Common:
+    """What the review card and the preview share: strings, escaping, item facts."""
+
+    def __init__(self, view: ReviewCardView) -> None:
+        self.view = view
+        self.st = Strings(view.context.locale, view.context.time_zone)
+        self.now = view.context.now
+        self.counts = _Counts.of(view.items)
+        self.in_progress = view.status is ReviewStatus.IN_PROGRESS
+
+    def review_name(self) -> str:
+        return escape_text(self.view.review_name, max_chars=REVIEW_NAME_MAX_CHARS)
+
+    def principal_title(self, item: ItemView) -> str:
+        name = f"**{escape_text(item.principal.display_name, max_chars=NAME_MAX_CHARS)}**"
+        principal = item.principal
+        if principal.kind is PrincipalKind.SERVICE_PRINCIPAL:
+            return f"{name} · {self.st.text(S.APPLICATION)}"
+        if principal.user_type is UserType.GUEST:
+            return f"{name} · {self.st.text(S.GUEST)}"
+        if principal.user_type is UserType.MEMBER:
+            return f"{name} · {self.st.text(S.MEMBER)}"
+        return name
+
+    def principal_details(self, item: ItemView) -> str | None:
+        parts: list[str] = []
+        principal = item.principal
+        if principal.kind is PrincipalKind.SERVICE_PRINCIPAL and principal.app_id:
+            app_id = escape_text(principal.app_id, max_chars=UPN_MAX_CHARS)
+            parts.append(self.st.text(S.APP_ID, app_id=app_id))
+        elif principal.user_principal_name:
+            parts.append(escape_text(principal.user_principal_name, max_chars=UPN_MAX_CHARS))
+        # The item's resource is shown when the review is not about that one resource already.
+        if item.resource_name and item.resource_name != self.view.resource_name:
+            resource = escape_text(item.resource_name, max_chars=RESOURCE_MAX_CHARS)
+            parts.append(self.st.text(S.ON_RESOURCE, resource=resource))
+        return " · ".join(parts) or None
+
+    def reason(self, item: ItemView) -> str | None:
+        reason = item.recommendation_reason
+        if reason is None:
+            return None
+        if reason is RecommendationReason.NO_RECENT_SIGN_IN and item.last_sign_in is not None:
+            days = max((self.now - item.last_sign_in).days, 0)
+            return self.st.plural(S.REASON_NO_RECENT_SIGN_IN, days)
+        if reason is RecommendationReason.RECENT_SIGN_IN and item.last_sign_in is not None:
+            days = max((self.now - item.last_sign_in).days, 0)
+            return self.st.plural(S.REASON_RECENT_SIGN_IN, days)
+        if reason is RecommendationReason.NEVER_SIGNED_IN:
+            return self.st.text(S.REASON_NEVER_SIGNED_IN)
+        if reason is RecommendationReason.PEER_OUTLIER:
+            return self.st.text(S.REASON_PEER_OUTLIER)
+        if reason is RecommendationReason.ACCOUNT_DISABLED:
+            return self.st.text(S.REASON_ACCOUNT_DISABLED)
+        # A sign-in reason without a sign-in date has nothing to say.
+        return None
+
+    def recommendation_line(self, item: ItemView) -> tuple[str, TextColor | None]:
+        if item.recommendation is Recommendation.NO_INFO:
+            return self.st.text(S.NO_RECOMMENDATION), None
+        deny = item.recommendation is Recommendation.DENY
+        recommendation = self.st.text(S.RECOMMEND_DENY if deny else S.RECOMMEND_APPROVE)
+        reason = self.reason(item)
+        color: TextColor | None = "Warning" if deny else None
+        if reason is None:
+            return self.st.text(S.RECOMMENDATION_LINE, recommendation=recommendation), color
+        line = self.st.text(
+            S.RECOMMENDATION_WITH_REASON, recommendation=recommendation, reason=reason
+        )
+        return line, color
+
+    def refresh_data(self, page: int) -> dict[str, Any]:
+        return {"card": CardKind.REVIEW.value, "instanceId": self.view.instance_id, "page": page}
+
+
+class _ReviewCard(_Common):
+    def __init__(self, view: ReviewCardView, kind: CardKind) -> None:
+        super().__init__(view)
+        self.kind = kind
+
+    # Paging ------------------------------------------------------------------------------------
+
+    def iter_pages(self) -> Iterator[range]:
+        """The item ranges of the pages, computed lazily from the first page on."""
+        items = self.view.items
+        # Each item is measured as it would look on the largest page number and with its bulk
+        # toggle: an upper bound for its size on whatever page it lands.
+        worst_page = len(items)
+        sizes = (
+            card_size_bytes(dump(self.item_block(item, worst_page, bulk=True))) for item in items
+        )
+        # The review and the reminder card page identically (a click on a reminder may be answered
+        # with the review card at the same page), so the larger fixed part of the two counts.
+        overhead = max(
+            card_size_bytes(
+                _ReviewCard(self.view, kind).assemble(
+                    page=worst_page,
+                    has_next=True,
+                    blocks=[],
+                    open_on_page=worst_page,
+                    first_index=worst_page,
+                    check_size=False,
+                )
+            )
+            for kind in (CardKind.REVIEW, CardKind.REMINDER)
+        )
+        budget = CARD_BUDGET_BYTES - overhead - _PACKING_SLACK_BYTES
+        return iter_pages(sizes, budget_bytes=budget, max_per_page=self.view.page_size)
+
+    def card(self) -> dict[str, Any]:
+        # Pages are measured only up to the one asked for: the first pages, the common case, stay
+        # cheap however long the review is.
+        pages: list[range] = []
+        for page_range in self.iter_pages():
+            pages.append(page_range)
+            if len(pages) > self.view.page:
+                break
+        page = len(pages) - 1
+        current = pages[page]
+        page_items = [self.view.items[index] for index in current]
+        open_on_page = sum(item.is_open for item in page_items)
+        bulk = self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS
+        blocks = [dump(self.item_block(item, page, bulk=bulk)) for item in page_items]
+        return self.assemble(
+            page=page,
+            has_next=current.stop < len(self.view.items),
+            blocks=blocks,
+            open_on_page=open_on_page,
+            first_index=current.start,
+        )
+
+    # Card ------------------------------------------------------------------------------------
+
+    def assemble(
+        self,
+        *,
+        page: int,
+        has_next: bool,
+        blocks: list[dict[str, Any]],
+        open_on_page: int,
+        first_index: int,
+        check_size: bool = True,
+    ) -> dict[str, Any]:
+        body: list[CardElement | dict[str, Any]] = [*self.header()]
+        body.extend(self.shortcut_blocks(page))
+        body.extend(self.justification_blocks(open_on_page))
+        body.extend(blocks)
+        body.extend(self.footer(page, has_next, open_on_page, first_index, len(blocks)))
+        return build_card(
+            body=body,
+            actions=self.card_actions(),
+            refresh=refresh_definition(
+                self.view.context.user_id,
+                {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page},
+            ),
+            lang=self.view.context.locale,
+            fallback_text=self.st.text(
+                S.FALLBACK,
+                name=self.review_name(),
+                decided=self.counts.decided,
+                total=self.counts.total,
+            ),
+            check_size=check_size,
+        )
+
+    def header(self) -> list[CardElement]:
+        st, view, counts = self.st, self.view, self.counts
+        title_key = S.REMINDER_TITLE if self.kind is CardKind.REMINDER else S.REVIEW_TITLE
+        elements: list[CardElement] = [
+            text(st.text(title_key, name=self.review_name()), size="Medium", weight="Bolder")
+        ]
+        if view.resource_name:
+            resource = escape_text(view.resource_name, max_chars=RESOURCE_MAX_CHARS)
+            elements.append(
+                text(st.text(S.REVIEW_RESOURCE, resource=resource), subtle=True, spacing="None")
+            )
+        elements.append(self.due_block())
+        # The reminder's headline already says how many are left.
+        if self.kind is not CardKind.REMINDER or not self.in_progress:
+            progress = st.text(S.PROGRESS, decided=counts.decided, total=counts.total)
+            if counts.saving:
+                progress = f"{progress} · {st.plural(S.PROGRESS_SAVING, counts.saving)}"
+            elements.append(text(progress, spacing="None"))
+        if view.notice is not None:
+            notice = view.notice
+            message = message_text(
+                st, notice.message, detail=notice.detail, at=notice.at, now=self.now
+            )
+            elements.append(notice_container(notice.kind, message))
+        elements.extend(self.status_blocks())
+        if view.instructions and self.in_progress:
+            instructions = escape_text(view.instructions, max_chars=INSTRUCTIONS_MAX_CHARS)
+            elements.append(text(st.text(S.INSTRUCTIONS, text=instructions), size="Small"))
+        return elements
+
+    def justification_blocks(self, open_on_page: int) -> list[dict[str, Any]]:
+        """The reason input, when the review requires one and this page has something to decide."""
+        st, view = self.st, self.view
+        if not (view.justification_required and self.in_progress and open_on_page):
+            return []
+        reason_input = dump(
+            TextInput(
+                id=JUSTIFICATION_INPUT_ID,
+                label=st.text(S.JUSTIFICATION_LABEL),
+                placeholder=st.text(S.JUSTIFICATION_PLACEHOLDER),
+                error_message=st.text(S.JUSTIFICATION_ERROR),
+                is_required=True,
+                is_multiline=True,
+                max_length=JUSTIFICATION_MAX_CHARS,
+            )
+        )
+        # The model types maxLength as a float (500.0); renderers that read it as an unsigned
+        # integer get the integer.
+        reason_input["maxLength"] = JUSTIFICATION_MAX_CHARS
+        return [reason_input]
+
+    def due_block(self) -> CardElement:
+        st, view = self.st, self.view
+        if not self.in_progress:
+            return text(st.text(S.ENDED_ON, date=st.date(view.due)), weight="Bolder")
+        days_left = st.days_between(self.now, view.due)
+        color: TextColor | None = "Attention" if days_left <= 1 and self.counts.open else None
+        if self.kind is CardKind.REMINDER:
+            line = st.text(
+                S.REMINDER_LEFT,
+                left=self.counts.open,
+                total=self.counts.total,
+                due=st.due_short(view.due, self.now),
+            )
+            return text(line, weight="Bolder", color=color)
+        line = st.due_line(view.due, self.now)
+        if view.stage is not None:
+            stage = st.text(S.STAGE, number=view.stage.number, count=view.stage.count)
+            line = f"{line} · {stage}"
+        return text(line, color=color)
+
+    def status_blocks(self) -> list[CardElement]:
+        st, view, counts = self.st, self.view, self.counts
+        if not self.in_progress:
+            lines = [st.text(S.REVIEW_ENDED)]
+            if counts.open:
+                lines.append(st.text(_ENDED_DEFAULT_TEXT[view.default_decision]))
+            return [notice_container(NoticeKind.INFO, " ".join(lines))]
+        if counts.total == 0:
+            return [text(st.text(S.NO_ITEMS))]
+        if counts.open == 0 and counts.saving == 0:
+            return [
+                text(st.text(S.ALL_DONE), size="Medium", weight="Bolder", color="Good"),
+                text(st.text(S.ALL_DONE_DETAIL), spacing="None"),
+            ]
+        policy = [st.text(_DEFAULT_TEXT[view.default_decision])]
+        policy.append(st.text(S.AUTO_APPLY_ON if view.auto_apply else S.AUTO_APPLY_OFF))
+        # Denying by default and applying automatically removes access from everyone nobody
+        # looked at: say so in the warning colour.
+        risky = view.default_decision is DefaultDecision.DENY and view.auto_apply
+        if risky:
+            return [text(" ".join(policy), size="Small", color="Warning")]
+        return [text(" ".join(policy), size="Small", subtle=True)]
+
+    def footer(
+        self, page: int, has_next: bool, open_on_page: int, first_index: int, shown: int
+    ) -> list[CardElement]:
+        st, view = self.st, self.view
+        elements: list[CardElement] = []
+        if self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS:
+            elements.append(text(st.text(S.BULK_HINT), size="Small", separator=True))
+            bulk_titles: tuple[tuple[Decision, S, ActionStyle | None], ...] = (
+                (Decision.APPROVE, S.APPROVE_SELECTED, "positive"),
+                (Decision.DENY, S.DENY_SELECTED, "destructive"),
+                (Decision.DONT_KNOW, S.DONT_KNOW_SELECTED, None),
+            )
+            elements.append(
+                ActionSet(
+                    actions=[
+                        execute(
+                            st.text(title),
+                            Verb.DECIDE_BULK,
+                            {
+                                "instanceId": view.instance_id,
+                                "decision": decision.value,
+                                "page": page,
+                            },
+                            style=style,
+                            uses_inputs=True,
+                        )
+                        for decision, title, style in bulk_titles
+                    ]
+                )
+            )
+        if page > 0 or has_next:
+            elements.append(
+                text(
+                    st.text(
+                        S.PAGE_INFO,
+                        page=page + 1,
+                        first=first_index + 1,
+                        last=first_index + shown,
+                        total=len(view.items),
+                    ),
+                    size="Small",
+                    subtle=True,
+                    separator=True,
+                )
+            )
+            navigation: list[Action] = []
+            if page > 0:
+                navigation.append(execute(st.text(S.PREVIOUS), Verb.PAGE, self.page_data(page - 1)))
+            if has_next:
+                navigation.append(execute(st.text(S.NEXT), Verb.PAGE, self.page_data(page + 1)))
+            elements.append(ActionSet(actions=navigation))
+        return elements
+
+    def page_data(self, page: int) -> dict[str, Any]:
+        return {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page}
+
+    def shortcut_blocks(self, page: int) -> list[CardElement]:
+        """Accept recommendations, and on a reminder the snooze buttons: each set on a row of its
+        own near the top, where their longer titles fit and are seen before the list."""
+        st, view, counts = self.st, self.view, self.counts
+        blocks: list[CardElement] = []
+        if not self.in_progress:
+            return blocks
+        if self.kind is CardKind.REMINDER and counts.open:
+            blocks.append(
+                ActionSet(
+                    actions=[
+                        execute(
+                            st.text(title),
+                            Verb.SNOOZE,
+                            {"instanceId": view.instance_id, "until": choice.value},
+                        )
+                        for choice, title in (
+                            (SnoozeChoice.TOMORROW_0900, S.SNOOZE_TOMORROW),
+                            (SnoozeChoice.FOUR_HOURS, S.SNOOZE_4H),
+                        )
+                    ]
+                )
+            )
+        if counts.recommend_approve + counts.recommend_deny > 0:
+            accept = execute(
+                st.text(
+                    S.ACCEPT_RECOMMENDATIONS,
+                    approve=counts.recommend_approve,
+                    deny=counts.recommend_deny,
+                ),
+                Verb.ACCEPT_RECOMMENDATIONS_PREVIEW,
+                {"instanceId": view.instance_id, "page": page},
+            )
+            blocks.append(ActionSet(actions=[accept]))
+        return blocks
+
+    def card_actions(self) -> list[Action]:
+        return [OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)]
+
+    # Items -----------------------------------------------------------------------------------
+
+    def item_block(self, item: ItemView, page: int, *, bulk: bool) -> Container:
+        st = self.st
+        elements: list[CardElement] = [text(self.principal_title(item))]
+        details = self.principal_details(item)
+        if details:
+            elements.append(text(details, size="Small", subtle=True, spacing="None"))
+        actionable = item.is_open and self.in_progress
+        if actionable or item.state is ItemState.SAVING:
+            line, color = self.recommendation_line(item)
+            elements.append(text(line, size="Small", color=color, spacing="None"))
+            if item.principal.kind is PrincipalKind.USER:
+                elements.append(
+                    text(self.last_sign_in(item), size="Small", subtle=True, spacing="None")
+                )
+        elements.extend(self.earlier_blocks(item.earlier_decisions))
+        elements.extend(self.state_blocks(item))
+        if actionable:
+            if bulk:
+                elements.append(
+                    ToggleInput(
+                        id=select_input_id(item.item_id),
+                        title=st.text(S.SELECT),
+                        value=SELECT_VALUE_OFF,
+                        value_on=SELECT_VALUE_ON,
+                        value_off=SELECT_VALUE_OFF,
+                    )
+                )
+            elements.append(self.decide_actions(item, page))
+        return Container(items=elements, separator=True, spacing="Medium")
+
+    def last_sign_in(self, item: ItemView) -> str:
+        if item.last_sign_in is None:
+            return self.st.text(S.LAST_SIGN_IN_NEVER)
+        with_year = self.st.local(item.last_sign_in).year != self.st.local(self.now).year
+        return self.st.text(
+            S.LAST_SIGN_IN, when=self.st.date(item.last_sign_in, with_year=with_year)
+        )
+
+    def earlier_blocks(self, earlier: tuple[EarlierDecisionView, ...]) -> list[CardElement]:
+        st = self.st
+        blocks: list[CardElement] = []
+        for decision in earlier:
+            if decision.decision is None:
+                line = st.text(S.EARLIER_NOT_REVIEWED, stage=decision.stage_number)
+            else:
+                who = (
+                    escape_text(decision.decided_by, max_chars=NAME_MAX_CHARS)
+                    if decision.decided_by
+                    else st.text(S.DECIDED_BY_UNKNOWN)
+                )
+                line = st.text(
+                    _EARLIER_TEXT[decision.decision], stage=decision.stage_number, who=who
+                )
+                if decision.justification:
+                    reason = escape_text(decision.justification, max_chars=REASON_MAX_CHARS)
+                    line = f"{line} — {st.text(S.EARLIER_REASON, text=reason)}"
+            blocks.append(text(line, size="Small", subtle=True, spacing="None"))
+        return blocks
+
+    def state_blocks(self, item: ItemView) -> list[CardElement]:
+        st = self.st
+        if item.state is ItemState.DECIDED and item.decision is not None:
+            if item.decided_by_viewer:
+                who = st.text(S.DECIDED_BY_YOU)
+            elif item.decided_by:
+                who = escape_text(item.decided_by, max_chars=NAME_MAX_CHARS)
+            else:
+                who = st.text(S.DECIDED_BY_UNKNOWN)
+            line = st.text(_DECIDED_TEXT[item.decision], who=who)
+            if item.decided_at is not None:
+                line = st.text(S.WITH_TIME, text=line, when=st.when(item.decided_at, self.now))
+            blocks: list[CardElement] = [
+                text(line, weight="Bolder", color=_DECIDED_COLOR[item.decision], spacing="Small")
+            ]
+            if item.justification:
+                reason = escape_text(item.justification, max_chars=REASON_MAX_CHARS)
+                blocks.append(
+                    text(
+                        st.text(S.DECISION_REASON, text=reason),
+                        size="Small",
+                        subtle=True,
+                        spacing="None",
+                    )
+                )
+            return blocks
+        if item.state is ItemState.SAVING and item.decision is not None:
+            line = st.text(S.SAVING_ITEM, decision=st.text(_DECISION_NAME[item.decision]))
+            return [text(line, weight="Bolder", color="Accent", spacing="Small")]
+        if item.state is ItemState.FAILED and self.in_progress:
+            reason = (
+                message_text(st, item.error, now=self.now)
+                if item.error is not None
+                else st.text(S.MSG_DECISION_FAILED)
+            )
+            return [
+                text(st.text(S.FAILED_ITEM, message=reason), color="Attention", spacing="Small")
+            ]
+        if item.is_open and not self.in_progress:
+            return [text(st.text(S.NOT_DECIDED), subtle=True, spacing="Small")]
+        return []
+
+    def decide_actions(self, item: ItemView, page: int) -> ActionSet:
+        st, view = self.st, self.view
+        buttons: tuple[tuple[Decision, S, ActionStyle | None], ...] = (
+            (Decision.APPROVE, S.APPROVE, "positive"),
+            (Decision.DENY, S.DENY, "destructive"),
+            (Decision.DONT_KNOW, S.DONT_KNOW, None),
+        )
+        return ActionSet(
+            actions=[
+                execute(
+                    st.text(title),
+                    Verb.DECIDE,
+                    decide_data(view.instance_id, item.item_id, decision, item.stage_id, page),
+                    style=style,
+                    # With a required reason the decide buttons collect and validate the inputs;
+                    # otherwise they send nothing but their data.
+                    uses_inputs=view.justification_required,
+                )
+                for decision, title, style in buttons
+            ]
+        )
+
+
+# Deny list entries on the preview; more are summarised as "…and N more".
+_PREVIEW_MAX_LISTED = 60
+
+
+class _AcceptPreview(_Common):
+    def card(self) -> dict[str, Any]:
+        st, view, counts = self.st, self.view, self.counts
+        page = view.page
+        body: list[CardElement | dict[str, Any]] = [
+            text(st.text(S.PREVIEW_TITLE, name=self.review_name()), size="Medium", weight="Bolder")
+        ]
+        actions: list[Action] = []
+        cancel = execute(st.text(S.PREVIEW_CANCEL), Verb.REFRESH, self.refresh_data(page))
+        if not self.in_progress or counts.recommend_approve + counts.recommend_deny == 0:
+            body.append(text(st.text(S.PREVIEW_NOTHING)))
+            actions.append(cancel)
+            return self.finish(body, actions, page)
+        deny_items = [
+            item
+            for item in view.items
+            if item.is_open and item.recommendation is Recommendation.DENY
+        ]
+        if deny_items:
+            body.append(text(st.plural(S.PREVIEW_DENY_INTRO, len(deny_items)), color="Attention"))
+            entries = [dump(self.deny_entry(item)) for item in deny_items]
+            fixed = card_size_bytes(self.finish(body, [cancel, cancel], page, check_size=False))
+            budget = CARD_BUDGET_BYTES - fixed - 2 * _PACKING_SLACK_BYTES
+            listed = pack(
+                [card_size_bytes(e) for e in entries],
+                budget_bytes=budget,
+                max_per_page=_PREVIEW_MAX_LISTED,
+            )[0]
+            body.extend(entries[index] for index in listed)
+            if len(listed) < len(entries):
+                more = st.plural(S.PREVIEW_MORE, len(entries) - len(listed))
+                body.append(text(more, size="Small", subtle=True))
+        else:
+            body.append(text(st.text(S.PREVIEW_NO_DENY)))
+        if counts.recommend_approve:
+            body.append(
+                text(st.plural(S.PREVIEW_APPROVE_COUNT, counts.recommend_approve), separator=True)
+            )
+        if counts.no_recommendation:
+            body.append(
+                text(
+                    st.plural(S.PREVIEW_UNCHANGED_COUNT, counts.no_recommendation),
+                    size="Small",
+                    subtle=True,
+                )
+            )
+        actions.append(
+            execute(
+                st.text(S.PREVIEW_CONFIRM),
+                Verb.ACCEPT_RECOMMENDATIONS,
+                {"instanceId": view.instance_id, "page": page},
+                style="destructive" if deny_items else "positive",
+            )
+        )
+        actions.append(cancel)
+        return self.finish(body, actions, page)
+
+    def deny_entry(self, item: ItemView) -> CardElement:
+        line = f"• {self.principal_title(item)}"
+        details = self.principal_details(item)
+        if details:
+            line = f"{line} · {details}"
+        reason = self.reason(item)
+        if reason:
+            line = f"{line} — {reason}"
+        return text(line, size="Small", spacing="None")
+
+    def finish(
+        self,
+        body: list[CardElement | dict[str, Any]],
+        actions: list[Action],
+        page: int,
+        *,
+        check_size: bool = True,
+    ) -> dict[str, Any]:
+        return build_card(
+            body=body,
+            actions=actions,
+            refresh=refresh_definition(self.view.context.user_id, self.refresh_data(page)),
+            lang=self.view.context.locale,
+            fallback_text=self.st.text(S.PREVIEW_TITLE, name=self.review_name()),
+            check_size=check_size,
+        )

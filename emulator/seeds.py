@@ -1,0 +1,907 @@
+"""Deterministic tenant seeds: the hand-made ``demo`` tenant and the big ``generate`` tenant.
+
+Ids are fixed: the demo derives GUIDs with uuid5 from a namespace and a readable name
+(``demo_id("user", "adele")``), the generator formats counters into GUID-shaped strings. Times are
+relative to the clock's "now" at seeding, so the demo always has running reviews.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from emulator.clock import Clock
+from emulator.tenant import (
+    Application,
+    Decision,
+    Definition,
+    Group,
+    Instance,
+    MailboxSettings,
+    ReviewerScope,
+    ReviewResource,
+    ReviewSettings,
+    ServicePrincipal,
+    StageSettings,
+    TeamsApp,
+    Tenant,
+    User,
+)
+
+__all__ = [
+    "DEFAULT_BOT_APP_ID",
+    "DEMO_EXPECTED_ASSIGNMENTS",
+    "DEMO_TENANT_ID",
+    "GENERATED_TENANT_ID",
+    "SEEDS",
+    "build_seed",
+    "demo",
+    "demo_id",
+    "generate",
+]
+
+_DEMO_NAMESPACE = uuid.UUID("6b0f7c64-3e0a-4c55-9a61-5f1a3c2e8d40")
+
+#: The demo tenant id (a valid GUID; also used by the Agents Playground config).
+DEMO_TENANT_ID = "2f5b9c1e-7a34-4d6b-8e21-c0a9d3f4b512"
+GENERATED_TENANT_ID = "0e0b5a8c-1d2f-4a3b-9c4d-5e6f7a8b9c0d"
+#: The bot's Entra app id unless configured otherwise.
+DEFAULT_BOT_APP_ID = "00000000-0000-4000-8000-00000000b075"
+DEMO_DOMAIN = "contoso.onmicrosoft.com"
+
+
+def demo_id(kind: str, name: str) -> str:
+    """The fixed GUID of a demo object, e.g. ``demo_id("user", "adele")``."""
+    return str(uuid.uuid5(_DEMO_NAMESPACE, f"{kind}:{name}"))
+
+
+def _user_ids(*names: str) -> set[str]:
+    return {demo_id("user", n) for n in names}
+
+
+# ---------------------------------------------------------------------------------- demo design
+# (key, display name, job title, department, manager key, time zone, days since sign-in, roles)
+_DEMO_PEOPLE: tuple[
+    tuple[str, str, str, str, str | None, str, int | None, tuple[str, ...]], ...
+] = (
+    (
+        "megan",
+        "Megan Bowen",
+        "Identity Governance Lead",
+        "IT",
+        None,
+        "Pacific Standard Time",
+        0,
+        ("Identity Governance Administrator",),
+    ),
+    (
+        "alex",
+        "Alex Wilber",
+        "Marketing Manager",
+        "Marketing",
+        "megan",
+        "Eastern Standard Time",
+        1,
+        (),
+    ),
+    ("adele", "Adele Vance", "Retail Manager", "Retail", "alex", "Eastern Standard Time", 2, ()),
+    (
+        "lee",
+        "Lee Gu",
+        "Director of Engineering",
+        "Engineering",
+        "alex",
+        "Pacific Standard Time",
+        5,
+        (),
+    ),
+    ("diego", "Diego Siciliani", "HR Manager", "HR", "megan", "W. Europe Standard Time", 3, ()),
+    ("isaiah", "Isaiah Langer", "Sales Rep", "Sales", "diego", "Central Standard Time", 45, ()),
+    ("grady", "Grady Archie", "Senior Designer", "R&D", "diego", "GMT Standard Time", 1, ()),
+    (
+        "nestor",
+        "Nestor Wilke",
+        "Operations Director",
+        "Operations",
+        None,
+        "AUS Eastern Standard Time",
+        10,
+        (),
+    ),
+    ("patti", "Patti Fernandez", "President", "Finance", "megan", "Pacific Standard Time", 0, ()),
+    (
+        "lidia",
+        "Lidia Holloway",
+        "Product Manager",
+        "Engineering",
+        "megan",
+        "W. Europe Standard Time",
+        4,
+        (),
+    ),
+    (
+        "johanna",
+        "Johanna Lorenz",
+        "Senior Auditor",
+        "Compliance",
+        "megan",
+        "W. Europe Standard Time",
+        2,
+        (),
+    ),
+    (
+        "henrietta",
+        "Henrietta Mueller",
+        "Audit Intern",
+        "Compliance",
+        "johanna",
+        "W. Europe Standard Time",
+        7,
+        (),
+    ),
+)
+# Guests: (key, display name, home domain, days since sign-in or None for never)
+_DEMO_GUESTS: tuple[tuple[str, str, str, int | None], ...] = (
+    ("jordan", "Jordan Miller (Fabrikam)", "fabrikam.com", 120),
+    ("sam", "Sam Taylor (Northwind)", "northwind.example", None),
+)
+
+#: Who reviews what in the demo tenant at seeding time (the active stage for multi-stage),
+#: derived by hand from the design below — reviewer key → review key → principal keys.
+_EXPECTED_BY_NAME: dict[str, dict[str, set[str]]] = {
+    "patti": {"finance": {"adele", "lee", "jordan"}},  # ./owners of Finance Team
+    "alex": {
+        "marketing": {"adele"},  # ./manager
+        "partner_portal": {"jordan", "sam"},  # specific user
+        "engineering": {"lee"},
+    },  # stage 1, ./manager
+    "diego": {"marketing": {"isaiah"}, "engineering": {"isaiah", "grady"}},
+    "megan": {
+        "marketing": {"nestor"},  # fallback: Nestor has no manager
+        "engineering": {"nestor"},
+    },  # stage 1 fallback
+    "lee": {"falcon": {"lee"}},  # self-review
+    "grady": {
+        "falcon": {"grady"},  # self-review
+        "azure_contributor": {"lee", "isaiah", "sam"},
+    },  # Security Auditors member
+    "henrietta": {"azure_contributor": {"lee", "isaiah", "sam"}},  # via nested Audit Interns
+    "lidia": {"expense_portal": {"adele", "diego", "build_agent"}},  # app owner
+    "johanna": {"user_admin_role": {"megan", "diego"}},  # specific user
+}
+
+
+def _principal_id(key: str) -> str:
+    return demo_id("sp", key) if key == "build_agent" else demo_id("user", key)
+
+
+#: reviewer oid → instance id → decision ids (demo instance ids equal their definition ids).
+DEMO_EXPECTED_ASSIGNMENTS: Mapping[str, Mapping[str, frozenset[str]]] = {
+    demo_id("user", reviewer): {
+        demo_id("review", review): frozenset(
+            demo_id("decision", f"{review}:{_principal_id(p)}") for p in principals
+        )
+        for review, principals in reviews.items()
+    }
+    for reviewer, reviews in _EXPECTED_BY_NAME.items()
+}
+
+
+def _sign_in(now: datetime, days_ago: int | None) -> datetime | None:
+    if days_ago is None:
+        return None
+    return (now - timedelta(days=days_ago, hours=3, minutes=17)).replace(microsecond=0)
+
+
+def _recommendation(last_sign_in: datetime | None, now: datetime) -> str:
+    # Graph's default rule: no interactive sign-in within the 30-day look-back → Deny.
+    if last_sign_in is None:
+        return "NoInfoAvailable"
+    return "Approve" if now - last_sign_in <= timedelta(days=30) else "Deny"
+
+
+def _group_scope(group_id: str) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": f"/groups/{group_id}/transitiveMembers",
+        "queryType": "MicrosoftGraph",
+        "queryRoot": None,
+    }
+
+
+def _instance_scope(query: str) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": query,
+        "queryType": "MicrosoftGraph",
+        "queryRoot": None,
+    }
+
+
+def _one_time(start: datetime, end: datetime) -> dict[str, Any]:
+    return {
+        "pattern": None,
+        "range": {
+            "type": "numbered",
+            "numberOfOccurrences": 0,
+            "recurrenceTimeZone": None,
+            "startDate": start.date().isoformat(),
+            "endDate": end.date().isoformat(),
+        },
+    }
+
+
+def _teams_catalog(tenant: Tenant, bot_app_id: str) -> None:
+    tenant.add_teams_app(
+        TeamsApp(
+            id=demo_id("teamsapp", "access-review-bot"),
+            external_id=bot_app_id,
+            display_name="Access Reviews",
+            distribution_method="organization",
+            definition_id=demo_id("teamsappdef", "access-review-bot"),
+            version="1.0.0",
+            description="Get your Microsoft Entra access reviews done in Teams.",
+            azure_ad_app_id=bot_app_id,
+        )
+    )
+    tenant.add_teams_app(
+        TeamsApp(
+            id=demo_id("teamsapp", "expenses"),
+            external_id=demo_id("manifest", "expenses"),
+            display_name="Contoso Expenses",
+            distribution_method="organization",
+            definition_id=demo_id("teamsappdef", "expenses"),
+            version="2.3.1",
+            description="Submit and approve expenses.",
+            azure_ad_app_id=demo_id("app", "expenses"),
+        )
+    )
+
+
+def demo(
+    clock: Clock, *, bot_app_id: str = DEFAULT_BOT_APP_ID, tenant_id: str = DEMO_TENANT_ID, **_: Any
+) -> Tenant:
+    """The demo tenant: a dozen people, every reviewer kind and every resource kind.
+
+    Reviews (instance id = definition id, as for one-time single-resource reviews):
+
+    * ``finance`` — Finance Team members, reviewed by the group's owners (``./owners``),
+      justification required on approval; closes in 3 days.
+    * ``marketing`` — Marketing members, reviewed by each member's manager (``./manager``);
+      Nestor has no manager, so the fallback reviewer (Megan) gets his item.
+    * ``falcon`` — Project Falcon, self-review (``reviewers: []``).
+    * ``expense_portal`` — an application (service principal) review by the app's owners;
+      one principal is a service principal (the build agent).
+    * ``user_admin_role`` — Entra role (User Administrator) review by a specific user.
+    * ``azure_contributor`` — an Azure resource role reviewed by the members of Security Auditors
+      (which nests Audit Interns).
+    * ``partner_portal`` — an access package assignment policy with guests, by a specific user.
+    * ``engineering`` — two stages: stage 1 managers (fallback Megan), stage 2 Johanna, with
+      decision history shared with stage 2.
+    * ``sales_guests`` — ended two weeks ago; default decision Approve was auto-applied.
+    """
+    now = clock.now()
+    anchor = now.replace(minute=0, second=0, microsecond=0)
+    tenant = Tenant(tenant_id=tenant_id, clock=clock, display_name="Contoso")
+
+    def uid(key: str) -> str:
+        return demo_id("user", key)
+
+    for key, name, title, dept, manager, tz, days, roles in _DEMO_PEOPLE:
+        given, _sep, surname = name.partition(" ")
+        upn = f"{given}{surname[:1]}@{DEMO_DOMAIN}".replace(" ", "")
+        tenant.add_user(
+            User(
+                id=uid(key),
+                display_name=name,
+                user_principal_name=upn,
+                mail=upn,
+                given_name=given,
+                surname=surname,
+                job_title=title,
+                department=dept,
+                manager_id=uid(manager) if manager else None,
+                last_sign_in=_sign_in(anchor, days),
+                mailbox=MailboxSettings(time_zone=tz),
+                directory_roles=frozenset(roles),
+                preferred_language="en-US",
+            )
+        )
+    for key, name, domain, days in _DEMO_GUESTS:
+        local = name.split(" (")[0].lower().replace(" ", ".")
+        upn = f"{local}_{domain}#EXT#@{DEMO_DOMAIN}"
+        tenant.add_user(
+            User(
+                id=uid(key),
+                display_name=name,
+                user_principal_name=upn,
+                mail=f"{local}@{domain}",
+                user_type="Guest",
+                last_sign_in=_sign_in(anchor, days),
+                mailbox=None,
+            )
+        )
+
+    def group(
+        key: str, name: str, members: list[str], owners: list[str], description: str
+    ) -> Group:
+        return tenant.add_group(
+            Group(
+                id=demo_id("group", key),
+                display_name=name,
+                description=description,
+                member_ids=members,
+                owner_ids=[uid(o) for o in owners],
+                mail_nickname=name.replace(" ", ""),
+            )
+        )
+
+    group(
+        "finance",
+        "Finance Team",
+        [uid("adele"), uid("lee"), uid("jordan")],
+        ["patti"],
+        "Access to finance shares and reports",
+    )
+    group(
+        "marketing",
+        "Marketing",
+        [uid("adele"), uid("isaiah"), uid("nestor")],
+        ["alex"],
+        "Marketing department",
+    )
+    group(
+        "falcon",
+        "Project Falcon",
+        [uid("lee"), uid("grady")],
+        [],
+        "Project Falcon confidential workspace",
+    )
+    group("interns", "Audit Interns", [uid("henrietta")], ["johanna"], "Audit interns")
+    group(
+        "auditors",
+        "Security Auditors",
+        [uid("grady"), demo_id("group", "interns")],
+        ["megan"],
+        "People who review Azure access",
+    )
+    group(
+        "engineering",
+        "Engineering",
+        [uid("lee"), uid("isaiah"), uid("grady"), uid("nestor")],
+        ["diego"],
+        "Engineering source code and build systems",
+    )
+    group("sales", "Sales Partners", [uid("jordan")], ["alex"], "Guests working with Sales")
+
+    expense_app_id = demo_id("appid", "expense_portal")
+    tenant.add_service_principal(
+        ServicePrincipal(
+            id=demo_id("sp", "expense_portal"),
+            app_id=expense_app_id,
+            display_name="Expense Portal",
+            owner_ids=[uid("lidia")],
+        )
+    )
+    tenant.add_application(
+        Application(
+            id=demo_id("application", "expense_portal"),
+            app_id=expense_app_id,
+            display_name="Expense Portal",
+            owner_ids=[uid("lidia")],
+        )
+    )
+    tenant.add_service_principal(
+        ServicePrincipal(
+            id=demo_id("sp", "build_agent"),
+            app_id=demo_id("appid", "build_agent"),
+            display_name="Contoso Build Agent",
+            owner_ids=[uid("diego")],
+        )
+    )
+    _teams_catalog(tenant, bot_app_id)
+
+    creator = (uid("megan"), "Megan Bowen", f"MeganB@{DEMO_DOMAIN}")
+    fallback_megan = (ReviewerScope(f"/users/{uid('megan')}"),)
+
+    def review(
+        key: str,
+        name: str,
+        *,
+        resource: ReviewResource,
+        principals: list[str],
+        reviewers: tuple[ReviewerScope, ...],
+        scope: dict[str, Any],
+        start: datetime,
+        end: datetime,
+        settings: ReviewSettings | None = None,
+        fallback: tuple[ReviewerScope, ...] = (),
+        stages: tuple[StageSettings, ...] = (),
+        description: str = "",
+        nested: frozenset[str] = frozenset(),
+    ) -> None:
+        definition_id = demo_id("review", key)
+        settings = settings or ReviewSettings(instance_duration_in_days=(end - start).days)
+        definition = Definition(
+            id=definition_id,
+            display_name=name,
+            scope=scope,
+            reviewers=reviewers,
+            settings=settings,
+            created_by=creator,
+            created_at=start - timedelta(days=1),
+            description_for_admins=description,
+            description_for_reviewers=description,
+            instance_enumeration_scope=None,
+            fallback_reviewers=fallback,
+            stage_settings=stages,
+            recurrence=_one_time(start, end),
+        )
+        instance = Instance(
+            id=definition_id,
+            definition_id=definition_id,
+            start=start,
+            end=end,
+            scope=scope,
+            reviewers=reviewers,
+            fallback_reviewers=fallback,
+        )
+        for principal in principals:
+            is_sp = principal == "build_agent"
+            principal_id = _principal_id(principal)
+            user = tenant.users.get(principal_id)
+            recommendation = (
+                "NoInfoAvailable"
+                if is_sp
+                else _recommendation(user.last_sign_in if user else None, anchor)
+            )
+            decision_id = demo_id("decision", f"{key}:{principal_id}")
+            membership = None
+            if resource.type == "group":
+                membership = "indirect" if principal in nested else "direct"
+            instance.decisions[decision_id] = Decision(
+                id=decision_id,
+                principal_id=principal_id,
+                principal_kind="servicePrincipal" if is_sp else "user",
+                resource=resource,
+                recommendation=recommendation,
+                membership_type=membership,
+            )
+        tenant.add_review(definition, [instance])
+
+    def group_resource(key: str) -> ReviewResource:
+        g = tenant.groups[demo_id("group", key)]
+        return ReviewResource(
+            id=g.id,
+            display_name=g.display_name,
+            type="group",
+            link=f"https://graph.microsoft.com/v1.0/groups/{g.id}",
+        )
+
+    running = (anchor - timedelta(days=2), anchor + timedelta(days=12))
+    review(
+        "finance",
+        "Finance Team – quarterly membership review",
+        resource=group_resource("finance"),
+        principals=["adele", "lee", "jordan"],
+        reviewers=(ReviewerScope("./owners"),),
+        fallback=fallback_megan,
+        scope=_group_scope(demo_id("group", "finance")),
+        start=anchor - timedelta(days=4),
+        end=anchor + timedelta(days=3),
+        settings=ReviewSettings(
+            justification_required_on_approval=True, instance_duration_in_days=7
+        ),
+        description="Confirm who still needs access to finance shares and reports.",
+    )
+    review(
+        "marketing",
+        "Marketing – manager review of members",
+        resource=group_resource("marketing"),
+        principals=["adele", "isaiah", "nestor"],
+        reviewers=(ReviewerScope("./manager", query_root="decisions"),),
+        fallback=fallback_megan,
+        scope=_group_scope(demo_id("group", "marketing")),
+        start=running[0],
+        end=running[1],
+        description="Managers: confirm your reports still need Marketing access.",
+    )
+    review(
+        "falcon",
+        "Project Falcon – self-review",
+        resource=group_resource("falcon"),
+        principals=["lee", "grady"],
+        reviewers=(),
+        fallback=fallback_megan,
+        scope=_group_scope(demo_id("group", "falcon")),
+        start=running[0],
+        end=running[1],
+        description="Do you still need access to the Project Falcon workspace?",
+    )
+    sp = tenant.service_principals[demo_id("sp", "expense_portal")]
+    review(
+        "expense_portal",
+        "Expense Portal – application access review",
+        resource=ReviewResource(
+            id=sp.id,
+            display_name=sp.display_name,
+            type="ServicePrincipal",
+            odata_type="#microsoft.graph.accessReviewInstanceDecisionItemServicePrincipalResource",
+            link=f"https://graph.microsoft.com/v1.0/servicePrincipals/{sp.id}",
+            extra=(("appId", sp.app_id),),
+        ),
+        principals=["adele", "diego", "build_agent"],
+        reviewers=(ReviewerScope(f"/servicePrincipals/{sp.id}/owners"),),
+        fallback=fallback_megan,
+        scope=_instance_scope(f"/servicePrincipals/{sp.id}/appRoleAssignedTo"),
+        start=running[0],
+        end=running[1],
+        description="Review who can sign in to the Expense Portal.",
+    )
+    user_admin_template = "fe930be7-5e62-47db-91af-98c3a49a38b1"  # User Administrator role
+    review(
+        "user_admin_role",
+        "User Administrator role – privileged access review",
+        resource=ReviewResource(
+            id=user_admin_template, display_name="User Administrator", type="DirectoryRole"
+        ),
+        principals=["megan", "diego"],
+        reviewers=(ReviewerScope(f"/users/{uid('johanna')}"),),
+        scope=_instance_scope(
+            "/roleManagement/directory/roleAssignmentScheduleInstances?$expand=principal"
+            f"&$filter=(isof(principal,'microsoft.graph.user') and roleDefinitionId eq "
+            f"'{user_admin_template}')"
+        ),
+        start=running[0],
+        end=running[1],
+        description="Confirm who still needs the User Administrator role.",
+    )
+    subscription_id = demo_id("azure", "subscription-production")
+    contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"  # Azure built-in Contributor role
+    review(
+        "azure_contributor",
+        "Contoso Production subscription – Contributor review",
+        resource=ReviewResource(
+            id=contributor,
+            display_name="Contributor",
+            type="AzureRole",
+            odata_type="#microsoft.graph.accessReviewInstanceDecisionItemAzureRoleResource",
+            extra=(
+                (
+                    "scope",
+                    {
+                        "id": f"/subscriptions/{subscription_id}",
+                        "displayName": "Contoso Production",
+                        "type": "subscription",
+                    },
+                ),
+            ),
+        ),
+        principals=["lee", "isaiah", "sam"],
+        reviewers=(ReviewerScope(f"/groups/{demo_id('group', 'auditors')}/transitiveMembers"),),
+        fallback=fallback_megan,
+        scope=_instance_scope(
+            f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleAssignments"
+        ),
+        start=running[0],
+        end=running[1],
+        description="Contributor access to the production subscription.",
+    )
+    package_id = demo_id("accesspackage", "partner-portal")
+    review(
+        "partner_portal",
+        "Partner Portal access package – assignment review",
+        resource=ReviewResource(
+            id=demo_id("accesspackagepolicy", "partner-portal"),
+            display_name="Partner Portal – external partners policy",
+            type="AccessPackageAssignmentPolicy",
+            odata_type="#microsoft.graph."
+            "accessReviewInstanceDecisionItemAccessPackageAssignmentPolicyResource",
+            extra=(("accessPackageDisplayName", "Partner Portal"), ("accessPackageId", package_id)),
+        ),
+        principals=["jordan", "sam"],
+        reviewers=(ReviewerScope(f"/users/{uid('alex')}"),),
+        scope=_instance_scope(
+            f"/identityGovernance/entitlementManagement/accessPackages/{package_id}/assignments"
+        ),
+        start=running[0],
+        end=running[1],
+        description="Do these partners still need the Partner Portal package?",
+    )
+    review(
+        "engineering",
+        "Engineering – two-stage access review",
+        resource=group_resource("engineering"),
+        principals=["lee", "isaiah", "grady", "nestor"],
+        reviewers=(),
+        fallback=fallback_megan,
+        scope=_group_scope(demo_id("group", "engineering")),
+        start=anchor - timedelta(days=1),
+        end=anchor + timedelta(days=6),
+        settings=ReviewSettings(
+            decision_histories_for_reviewers_enabled=True, instance_duration_in_days=7
+        ),
+        stages=(
+            StageSettings(
+                stage_id="1",
+                depends_on=(),
+                duration_in_days=3,
+                reviewers=(ReviewerScope("./manager", query_root="decisions"),),
+                fallback_reviewers=fallback_megan,
+                decisions_that_will_move_to_next_stage=("NotReviewed", "Approve"),
+            ),
+            StageSettings(
+                stage_id="2",
+                depends_on=("1",),
+                duration_in_days=4,
+                reviewers=(ReviewerScope(f"/users/{uid('johanna')}"),),
+            ),
+        ),
+        description="Stage 1: managers. Stage 2: Compliance confirms.",
+    )
+    review(
+        "sales_guests",
+        "Sales Partners – Q3 guest review",
+        resource=group_resource("sales"),
+        principals=["jordan"],
+        reviewers=(ReviewerScope("./owners"),),
+        fallback=fallback_megan,
+        scope=_group_scope(demo_id("group", "sales")),
+        start=anchor - timedelta(days=30),
+        end=anchor - timedelta(days=16),
+        settings=ReviewSettings(
+            default_decision_enabled=True,
+            default_decision="Approve",
+            auto_apply_decisions_enabled=True,
+            instance_duration_in_days=14,
+        ),
+        description="Quarterly review of Sales guests.",
+    )
+    # Make stage instances' multi-stage reviewers reflect the definition (instance-level
+    # reviewers of a multi-stage review are those of stage 1).
+    engineering = tenant.instances[demo_id("review", "engineering")]
+    engineering.reviewers = engineering.stages[0].settings.reviewers
+    tenant.refresh()
+    return tenant
+
+
+# ---------------------------------------------------------------------------------- generator
+_TIME_ZONES = (
+    "Pacific Standard Time",
+    "Eastern Standard Time",
+    "GMT Standard Time",
+    "W. Europe Standard Time",
+    "India Standard Time",
+    "Tokyo Standard Time",
+    "AUS Eastern Standard Time",
+    "UTC",
+)
+_FIRST = (
+    "Alex",
+    "Sam",
+    "Jordan",
+    "Taylor",
+    "Morgan",
+    "Casey",
+    "Riley",
+    "Jamie",
+    "Avery",
+    "Quinn",
+    "Priya",
+    "Wei",
+    "Sofia",
+    "Mateo",
+    "Amara",
+    "Lukas",
+    "Yuki",
+    "Omar",
+    "Ines",
+    "Noah",
+)
+_LAST = (
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Patel",
+    "Müller",
+    "Kowalski",
+    "Okafor",
+    "Silva",
+    "Kim",
+    "Novak",
+    "Haddad",
+    "Larsen",
+    "Rossi",
+    "Tanaka",
+    "Dubois",
+    "Costa",
+    "Ivanova",
+    "Brown",
+    "Nakamura",
+    "Jensen",
+)
+
+
+def _cid(kind: int, n: int) -> str:
+    """Compact, GUID-shaped, readable ids: kind in the first block, counter in the last."""
+    return f"{kind:08x}-0000-4000-8000-{n:012x}"
+
+
+_K_USER = 0xA001
+_K_GROUP = 0xA002
+_K_REVIEW = 0xA003
+_K_DECISION = 0xA004
+_K_REVIEWER_GROUP = 0xA005
+
+
+def generate(
+    clock: Clock,
+    *,
+    decisions: int = 100_000,
+    reviewers: int = 5_000,
+    instances: int = 500,
+    seed: int = 1,
+    bot_app_id: str = DEFAULT_BOT_APP_ID,
+    tenant_id: str = GENERATED_TENANT_ID,
+    **_: Any,
+) -> Tenant:
+    """A big tenant: ``instances`` running one-time group reviews holding ``decisions`` pending
+    items in total, reviewed by ``reviewers`` reviewer users with a mix of reviewer kinds.
+
+    Deterministic for a given ``seed``. Every instance is InProgress at the clock's time.
+    """
+    if instances < 1 or reviewers < 1 or decisions < instances:
+        raise ValueError("need instances >= 1, reviewers >= 1 and decisions >= instances")
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data
+    now = clock.now().replace(microsecond=0)
+    tenant = Tenant(tenant_id=tenant_id, clock=clock, display_name="Fabrikam (generated)")
+    domain = "fabrikam.onmicrosoft.com"
+
+    def make_user(n: int, *, reviewer: bool, manager_id: str | None) -> User:
+        first, last = _FIRST[n % len(_FIRST)], _LAST[(n // len(_FIRST)) % len(_LAST)]
+        days = rng.choice((0, 1, 2, 5, 9, 14, 21, 40, 75, 120, -1))
+        return tenant.add_user(
+            User(
+                id=_cid(_K_USER, n),
+                display_name=f"{first} {last} {n}",
+                user_principal_name=f"{first.lower()}.{n}@{domain}",
+                mail=f"{first.lower()}.{n}@{domain}" if reviewer else None,
+                manager_id=manager_id,
+                last_sign_in=None if days < 0 else now - timedelta(days=days, hours=n % 24),
+                mailbox=MailboxSettings(time_zone=_TIME_ZONES[n % len(_TIME_ZONES)])
+                if reviewer
+                else None,
+            )
+        )
+
+    reviewer_ids = [make_user(n, reviewer=True, manager_id=None).id for n in range(reviewers)]
+    per_instance, remainder = divmod(decisions, instances)
+    pool_size = max(per_instance + 1, min(decisions, 20_000))
+    principal_ids = [
+        make_user(
+            reviewers + n, reviewer=False, manager_id=reviewer_ids[rng.randrange(reviewers)]
+        ).id
+        for n in range(pool_size)
+    ]
+    # Reviewer groups of five reviewers each (the "members of a group" kind).
+    reviewer_groups = []
+    for g in range(max(1, reviewers // 50)):
+        members = [reviewer_ids[rng.randrange(reviewers)] for _ in range(5)]
+        reviewer_groups.append(
+            tenant.add_group(
+                Group(
+                    id=_cid(_K_REVIEWER_GROUP, g),
+                    display_name=f"Reviewers {g}",
+                    member_ids=list(dict.fromkeys(members)),
+                )
+            ).id
+        )
+    _teams_catalog(tenant, bot_app_id)
+
+    decision_counter = 0
+    creator = (
+        reviewer_ids[0],
+        tenant.users[reviewer_ids[0]].display_name,
+        tenant.users[reviewer_ids[0]].user_principal_name,
+    )
+    settings = ReviewSettings(instance_duration_in_days=21)
+    for i in range(instances):
+        count = per_instance + (1 if i < remainder else 0)
+        group_id = _cid(_K_GROUP, i)
+        owners = [reviewer_ids[rng.randrange(reviewers)] for _ in range(rng.choice((1, 2)))]
+        start_offset_days = rng.randrange(10)
+        members = rng.sample(principal_ids, count)
+        group = tenant.add_group(
+            Group(
+                id=group_id, display_name=f"Project {i:04d}", member_ids=members, owner_ids=owners
+            )
+        )
+        kind = rng.random()
+        fallback: tuple[ReviewerScope, ...] = (
+            ReviewerScope(f"/users/{reviewer_ids[rng.randrange(reviewers)]}"),
+        )
+        reviewer_scopes: tuple[ReviewerScope, ...]
+        if kind < 0.5:
+            chosen = {reviewer_ids[rng.randrange(reviewers)] for _ in range(rng.choice((1, 2)))}
+            reviewer_scopes = tuple(ReviewerScope(f"/users/{r}") for r in sorted(chosen))
+        elif kind < 0.7:
+            reviewer_scopes = (ReviewerScope("./manager", query_root="decisions"),)
+        elif kind < 0.85:
+            reviewer_scopes = (ReviewerScope("./owners"),)
+        elif kind < 0.95:
+            reviewer_scopes = (
+                ReviewerScope(
+                    f"/groups/{reviewer_groups[rng.randrange(len(reviewer_groups))]}"
+                    "/transitiveMembers"
+                ),
+            )
+        else:
+            reviewer_scopes = ()
+        review_id = _cid(_K_REVIEW, i)
+        begin = now - timedelta(days=start_offset_days + 1)
+        end = now + timedelta(days=3 + rng.randrange(18))
+        scope = _group_scope(group_id)
+        definition = Definition(
+            id=review_id,
+            display_name=f"Project {i:04d} membership review",
+            scope=scope,
+            reviewers=reviewer_scopes,
+            settings=settings,
+            created_by=creator,
+            created_at=begin - timedelta(days=1),
+            fallback_reviewers=fallback,
+            recurrence=_one_time(begin, end),
+        )
+        instance = Instance(
+            id=review_id,
+            definition_id=review_id,
+            start=begin,
+            end=end,
+            scope=scope,
+            reviewers=reviewer_scopes,
+            fallback_reviewers=fallback,
+        )
+        resource = ReviewResource(
+            id=group.id,
+            display_name=group.display_name,
+            type="group",
+            link=f"https://graph.microsoft.com/v1.0/groups/{group.id}",
+        )
+        items = instance.decisions
+        for principal_id in members:
+            decision_id = _cid(_K_DECISION, decision_counter)
+            decision_counter += 1
+            last = tenant.users[principal_id].last_sign_in
+            items[decision_id] = Decision(
+                id=decision_id,
+                principal_id=principal_id,
+                principal_kind="user",
+                resource=resource,
+                recommendation=_recommendation(last, now),
+                membership_type="direct",
+            )
+        tenant.add_review(definition, [instance])
+    return tenant
+
+
+SeedBuilder = Callable[..., Tenant]
+#: Named seeds for ``EmulatorConfig.seed`` / ``python -m emulator --seed``.
+SEEDS: dict[str, SeedBuilder] = {"demo": demo, "generated": generate}
+
+
+def build_seed(
+    name: str,
+    clock: Clock,
+    *,
+    bot_app_id: str = DEFAULT_BOT_APP_ID,
+    params: Mapping[str, Any] | None = None,
+) -> Tenant:
+    """Build a named seed (``demo`` or ``generated``) with extra keyword ``params``."""
+    try:
+        builder = SEEDS[name]
+    except KeyError:
+        raise ValueError(f"unknown seed {name!r}; choose one of {sorted(SEEDS)}") from None
+    return builder(clock, bot_app_id=bot_app_id, **dict(params or {}))

@@ -1,0 +1,159 @@
+"""Admin routes and commands: remind now, audit export; the admin token guards them."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from app import create_app
+from bot.settings import Settings
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, SqlStore, open_store
+from bot.web.keys import STORE
+
+ROOT = Path(__file__).resolve().parents[2]
+TENANT = "11111111-1111-1111-1111-111111111111"
+KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+
+
+async def _seed(store: SqlStore) -> None:
+    now = datetime.now(UTC)
+    await store.upsert_instances(
+        instances=[
+            InstanceRecord(
+                instance_id="inst-1",
+                definition_id="def-1",
+                display_name="Sales =cmd()",
+                status="InProgress",
+                start_at=now - timedelta(days=1),
+                end_at=now + timedelta(days=5),
+            )
+        ]
+    )
+    await store.upsert_items(
+        items=[
+            ItemRecord(instance_id="inst-1", item_id="a"),
+            ItemRecord(instance_id="inst-1", item_id="b", decision="Approve"),
+        ]
+    )
+    await store.replace_assignments(instance_id="inst-1", pairs=[("rev-1", "a"), ("rev-2", "b")])
+    await store.append_audit(
+        event=AuditEvent(
+            action="notified",
+            actor="bot",
+            instance_id="inst-1",
+            detail={"recipient": "=HYPERLINK(1)"},
+        )
+    )
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[TestClient]:
+    settings = Settings(
+        app_id="00000000-0000-0000-0000-0000000000b0",
+        app_password="pw",
+        app_tenant_id=TENANT,
+        token_cache_key=KEY,
+        admin_token="s3cret-admin",
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    server = TestServer(create_app(settings, workers=False), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        await _seed(client.app[STORE])
+        yield client
+
+
+async def test_admin_routes_need_the_token(secured: TestClient) -> None:
+    assert (await secured.get("/")).status == 401
+    assert (await secured.post("/admin/remind?instance=inst-1")).status == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert (await secured.get("/admin/audit?instance=inst-1", headers=wrong)).status == 401
+    ok = {"Authorization": "Bearer s3cret-admin"}
+    assert (await secured.get("/", headers=ok)).status == 200
+    basic = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret-admin").decode()}
+    assert (await secured.get("/", headers=basic)).status == 200
+
+
+async def test_remind_now_queues_one_reminder_per_reviewer_with_work(secured: TestClient) -> None:
+    ok = {"Authorization": "Bearer s3cret-admin"}
+    response = await secured.post("/admin/remind?instance=inst-1", headers=ok)
+    assert response.status == 202 and (await response.json()) == {"queued": 1}
+    store = secured.app[STORE]
+    claimed = await store.claim_outbox(worker="t", limit=10, lease_s=10)
+    assert [(m.payload["reviewerOid"], m.payload["card"]) for m in claimed] == [
+        ("rev-1", "reminder")
+    ]
+    assert (await secured.post("/admin/remind?instance=nope", headers=ok)).status == 404
+
+
+async def test_audit_export_csv_and_json(secured: TestClient) -> None:
+    ok = {"Authorization": "Bearer s3cret-admin"}
+    response = await secured.get("/admin/audit?instance=inst-1&format=csv", headers=ok)
+    rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert rows[0]["action"] == "notified"
+    assert rows[0]["recipient"].startswith("'=")  # spreadsheet formulas are neutralised
+    as_json = json.loads(
+        await (await secured.get("/admin/audit?instance=inst-1&format=json", headers=ok)).text()
+    )
+    assert as_json[0]["detail"] == {"recipient": "=HYPERLINK(1)"}
+
+
+async def test_command_line_remind_and_export(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = await open_store(url)
+    await _seed(store)
+    await store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
+    env["DATABASE_URL"] = url
+    remind = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "remind", "--instance", "inst-1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert remind.returncode == 0, remind.stderr
+    assert "1 reviewer" in remind.stdout
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "remind", "--instance", "nope"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "no review instance" in missing.stderr
+    out = tmp_path / "audit.json"
+    export = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "audit",
+            "export",
+            "--instance",
+            "inst-1",
+            "--format",
+            "json",
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert export.returncode == 0, export.stderr
+    actions = [row["action"] for row in json.loads(out.read_text())]
+    assert actions == ["notified", "manual_reminder"]
