@@ -28,7 +28,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from bot.clock import Clock
 from bot.notify.ratelimit import RateLimiter
-from bot.notify.views import pending_list_view, review_card_view, reviewer_context
+from bot.notify.views import (
+    escalation_view,
+    pending_list_view,
+    review_card_view,
+    reviewer_context,
+)
 from bot.store import AuditEvent, OutboxMessage, SentMessage, Store
 from bot.teams.connector import (
     ConnectorClient,
@@ -40,7 +45,6 @@ from bot.teams.connector import (
 )
 from cards import (
     CardTooLargeError,
-    EscalationCardView,
     render_escalation_card,
     render_pending_list_card,
     render_reminder_card,
@@ -299,6 +303,17 @@ class OutboxWorker:
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
             )
+        data: dict[str, Any] = {}
+        if card_kind == "escalation":
+            # Remember whom the manager was told about, so that refreshing the card can name them.
+            earlier = await self._store.get_sent_message(
+                reviewer_oid=reviewer, instance_id=instance_id, kind=card_kind
+            )
+            subjects = dict((earlier.data.get("subjects") or {}) if earlier else {})
+            subjects[str(message.payload.get("subjectOid"))] = str(
+                message.payload.get("subjectName") or ""
+            )
+            data["subjects"] = subjects
         await self._store.record_sent_message(
             message=SentMessage(
                 reviewer_oid=reviewer,
@@ -307,7 +322,7 @@ class OutboxWorker:
                 conversation_id=conversation_id,
                 activity_id=activity_id,
                 sent_at=now,
-                data={"subjectOid": message.payload.get("subjectOid")},
+                data=data,
             )
         )
         return _Result("sent", {"activityId": activity_id, "card": card_kind})
@@ -315,27 +330,16 @@ class OutboxWorker:
     async def _escalation_card(
         self, payload: Mapping[str, Any], viewer: Any, instance_id: str, now: Any
     ) -> dict[str, Any] | None:
-        subject = str(payload.get("subjectOid") or "")
-        instance = await self._store.get_instance(instance_id=instance_id)
-        if instance is None or not subject:
-            return None
-        rows = await self._store.list_assignments(instance_id=instance_id, reviewer_oid=subject)
-        items = await self._store.list_items(
-            instance_id=instance_id, item_ids=[i for _r, _n, i in rows]
-        )
-        pending = sum(1 for i in items if i.decision == "NotReviewed")
-        if pending == 0:
-            return None
-        view = EscalationCardView(
-            context=viewer.card_context(now),
+        view = await escalation_view(
+            self._store,
+            viewer=viewer,
             instance_id=instance_id,
-            review_name=instance.display_name,
-            reviewer_id=subject,
-            reviewer_name=str(payload.get("subjectName") or "A reviewer"),
-            pending_count=pending,
-            total_count=len(items),
-            due=instance.end_at or now,
+            subject_oid=str(payload.get("subjectOid") or ""),
+            subject_name=str(payload.get("subjectName") or ""),
+            now=now,
         )
+        if view is None or view.pending_count == 0:
+            return None
         return render_escalation_card(view)
 
     async def _deliver_review(

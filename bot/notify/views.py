@@ -13,6 +13,7 @@ from cards import (
     Decision,
     DefaultDecision,
     EarlierDecisionView,
+    EscalationCardView,
     ItemState,
     ItemView,
     MessageKey,
@@ -31,6 +32,7 @@ from cards import (
 
 __all__ = [
     "ReviewerContext",
+    "escalation_view",
     "parse_sign_in",
     "pending_list_view",
     "review_card_view",
@@ -270,3 +272,38 @@ async def pending_list_view(
         )
     reviews.sort(key=lambda r: r.due)
     return PendingListView(context=viewer.card_context(now), reviews=tuple(reviews))
+
+
+async def escalation_view(
+    store: Store,
+    *,
+    viewer: ReviewerContext,
+    instance_id: str,
+    subject_oid: str,
+    subject_name: str = "",
+    now: datetime,
+    nudged_at: datetime | None = None,
+) -> EscalationCardView | None:
+    """The manager's card about one reviewer's pending work in one review (None if unknown)."""
+    instance = await store.get_instance(instance_id=instance_id)
+    if instance is None or not subject_oid:
+        return None
+    if not subject_name:
+        sent = await store.get_sent_message(
+            reviewer_oid=viewer.reviewer_oid, instance_id=instance_id, kind="escalation"
+        )
+        subjects = sent.data.get("subjects") if sent else None
+        subject_name = str(subjects.get(subject_oid) or "") if isinstance(subjects, Mapping) else ""
+    rows = await store.list_assignments(instance_id=instance_id, reviewer_oid=subject_oid)
+    items = await store.list_items(instance_id=instance_id, item_ids=[i for _r, _n, i in rows])
+    return EscalationCardView(
+        context=viewer.card_context(now),
+        instance_id=instance_id,
+        review_name=instance.display_name,
+        reviewer_id=subject_oid,
+        reviewer_name=subject_name or "A reviewer",
+        pending_count=sum(1 for i in items if i.decision == "NotReviewed"),
+        total_count=len(items),
+        due=instance.end_at or now,
+        nudged_at=nudged_at,
+    )

@@ -28,7 +28,7 @@ from bot.graph import (
 )
 from bot.notify.reminders import ReminderScheduler, enqueue_reminder
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
-from bot.notify.views import ReviewerContext, pending_list_view, review_card_view
+from bot.notify.views import ReviewerContext, escalation_view, pending_list_view, review_card_view
 from bot.reviews.decisions import (
     JUSTIFICATION_MAX_CHARS,
     DecisionOutcome,
@@ -46,6 +46,7 @@ from cards import (
     SignInCardView,
     SignInReason,
     render_accept_preview_card,
+    render_escalation_card,
     render_help_card,
     render_message_card,
     render_pending_list_card,
@@ -282,8 +283,10 @@ class ActionRouter:
         if card_kind == "pending_list":
             view = await pending_list_view(self._store, viewer=self._viewer(context), now=now)
             return ActionResult.card(render_pending_list_card(view))
+        if card_kind == "escalation":
+            return await self._escalation(context, _id(data, "instanceId"), _id(data, "reviewerId"))
         if card_kind not in ("review", "reminder"):
-            raise BadData("card must be review, reminder, pending_list or help")
+            raise BadData("card must be review, reminder, escalation, pending_list or help")
         return await self._review_card(context, _id(data, "instanceId"), page=_page(data))
 
     # -- decisions ------------------------------------------------------------------------------
@@ -515,6 +518,32 @@ class ActionRouter:
         )
         return ActionResult.card(render_message_card(view))
 
+    async def _escalation(
+        self,
+        context: ActionContext,
+        instance_id: str,
+        reviewer: str,
+        *,
+        nudged_at: datetime | None = None,
+    ) -> ActionResult:
+        """The manager's escalation card, current; only for whoever received it."""
+        recipients = await self._store.escalation_recipients(
+            instance_id=instance_id, reviewer_oid=reviewer
+        )
+        if context.actor_oid not in recipients:
+            return self._message_card(context, MessageKey.FORBIDDEN, NoticeKind.WARNING, None)
+        view = await escalation_view(
+            self._store,
+            viewer=self._viewer(context),
+            instance_id=instance_id,
+            subject_oid=reviewer,
+            now=self._clock.now(),
+            nudged_at=nudged_at,
+        )
+        if view is None:
+            return self._message_card(context, MessageKey.NO_PENDING_REVIEWS, NoticeKind.INFO, None)
+        return ActionResult.card(render_escalation_card(view))
+
     async def _nudge(self, context: ActionContext) -> ActionResult:
         """A manager asks for a reminder to their report now (at most once a day per review)."""
         instance_id = _id(context.data, "instanceId")
@@ -546,13 +575,8 @@ class ActionRouter:
                     detail={"reviewer": reviewer},
                 )
             )
-        view = MessageCardView(
-            context=self._viewer(context).card_context(now),
-            message=MessageKey.NUDGE_SENT,
-            kind=NoticeKind.SUCCESS if first else NoticeKind.INFO,
-            detail="your report" if first else "your report (already reminded today)",
-        )
-        return ActionResult.card(render_message_card(view))
+        # The card comes back current, with the nudge noted in place of the button.
+        return await self._escalation(context, instance_id, reviewer, nudged_at=now)
 
     # -- sign-in answers ------------------------------------------------------------------------
     def _login_request(self) -> ActionResult:

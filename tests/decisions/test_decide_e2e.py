@@ -290,3 +290,31 @@ async def test_graph_down_after_the_click_is_finished_by_the_worker(harness: Bot
         assert decided["reviewedBy"]["id"] == JOHANNA and decided["justification"] == "gone"
         item = await restarted.app[STORE].get_item(instance_id=ROLE_REVIEW, item_id=MEGAN_ITEM)
         assert item is not None and item.decision == "Deny" and "saving" not in item.data
+
+
+async def test_action_submit_fallback_reaches_the_same_handlers(harness: BotOnEmulator) -> None:
+    # Sign in once through Universal Actions (older clients then reuse the cached token).
+    await _decide(harness, JOHANNA, DIEGO_ITEM, "Approve", sso=True, justification="ok")
+    [card_message] = [
+        m for m in harness.cloud.connector.messages_to(JOHANNA) if m.activity.get("attachments")
+    ]
+    response = await harness.teams.submit(
+        JOHANNA,
+        {
+            "verb": "decide",
+            "instanceId": ROLE_REVIEW,
+            "itemId": MEGAN_ITEM,
+            "decision": "Deny",
+            "page": 0,
+        },
+        reply_to_id=card_message.activity_id,
+    )
+    assert response.status in (200, 201)
+    assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "Deny"
+    await harness.eventually(
+        lambda: any(
+            m.activity_id == card_message.activity_id and m.update_count >= 1
+            for m in harness.cloud.connector.messages_to(JOHANNA)
+        ),
+        what="the card message updated in place",
+    )
