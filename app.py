@@ -118,7 +118,13 @@ def create_app(
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = await open_store(app[SETTINGS].database_url, clock=app[CLOCK])
+    settings = app[SETTINGS]
+    store = await open_store(
+        settings.database_url,
+        clock=app[CLOCK],
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
     app[STORE] = store
     yield
     await store.close()
@@ -184,6 +190,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         service_url=side.service_url,
         provisioner=GraphProvisioner(teams_apps=TeamsAppsApi(graph), bot_app_id=side.bot_app_id),
         metrics=DeliveryMetrics(app[REGISTRY]),
+        lease_name="delivery",
     )
     notifier = ReviewNotifier(store=store, tenant_id=side.tenant_id, wake=app[OUTBOX].wake)
     app[NOTIFIER] = notifier

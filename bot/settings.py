@@ -46,6 +46,9 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # Storage.
     database_url: str = "sqlite:///data/bot.db"
+    # PostgreSQL: connections per replica, and the longest a statement may run.
+    db_pool_size: int = 10
+    db_statement_timeout_ms: int = 15_000
     # Logging.
     log_level: str = "INFO"
     log_format: str = "text"
@@ -195,6 +198,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PORT": ("port", _port),
     "MAX_BODY_BYTES": ("max_body_bytes", _positive_int),
     "DATABASE_URL": ("database_url", _database_url),
+    "DB_POOL_SIZE": ("db_pool_size", _positive_int),
+    "DB_STATEMENT_TIMEOUT_MS": ("db_statement_timeout_ms", _positive_int),
     "LOG_LEVEL": ("log_level", lambda v: _choice(LOG_LEVELS)(v.upper())),
     "LOG_FORMAT": ("log_format", _choice(LOG_FORMATS)),
     "POLL_INTERVAL_S": ("poll_interval_s", _positive_float),

@@ -154,6 +154,8 @@ class OutboxWorker:
         concurrency: int = 64,
         claim_lease_s: float = 120.0,
         metrics: DeliveryMetrics | None = None,
+        lease_name: str | None = None,
+        lease_ttl_s: float = 30.0,
     ) -> None:
         self._store = store
         self._connector = connector
@@ -167,6 +169,10 @@ class OutboxWorker:
         self._claim_lease_s = claim_lease_s
         self._metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self._wake = asyncio.Event()
+        # With several replicas, one at a time sends cards (under this lease), so the Teams
+        # per-tenant rate limit is shared without coordinating every single send.
+        self._lease_name = lease_name
+        self._lease_ttl_s = lease_ttl_s
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
 
     def wake(self) -> None:
@@ -177,6 +183,10 @@ class OutboxWorker:
         """Deliver every message that is due now (in waves); return how many were handled."""
         handled = 0
         while True:
+            if self._lease_name is not None and not await self._store.acquire_lease(
+                name=self._lease_name, holder=self.worker_id, ttl_s=self._lease_ttl_s
+            ):
+                return handled  # another replica sends; this one stands by
             batch = await self._store.claim_outbox(
                 worker=self.worker_id,
                 limit=self._concurrency,

@@ -17,10 +17,11 @@ instance is only declared ended after Graph itself says so.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,23 @@ from bot.reviews.events import (
 from bot.reviews.resolver import ReviewerResolver
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
 
-__all__ = ["CycleReport", "Discovery", "DiscoveryConfig", "DiscoveryMetrics"]
+__all__ = ["CycleReport", "Discovery", "DiscoveryConfig", "DiscoveryMetrics", "LeaseLost"]
+
+
+class LeaseLost(Exception):
+    """This replica no longer holds the lease it works under: stop, write nothing more."""
+
+
+_GUARD: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(
+    "discovery_guard", default=None
+)
+
+
+async def _check_guard() -> None:
+    guard = _GUARD.get()
+    if guard is not None:
+        await guard()
+
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +225,7 @@ class Discovery:
         config: DiscoveryConfig | None = None,
         metrics: DiscoveryMetrics | None = None,
     ) -> None:
+
         self._reviews = reviews
         self._graph = reviews.graph
         self._directory = directory
@@ -222,9 +240,24 @@ class Discovery:
 
     # -- the cycle ------------------------------------------------------------------------------
     async def run_once(
-        self, *, definition_id: str | None = None, instance_id: str | None = None
+        self,
+        *,
+        definition_id: str | None = None,
+        instance_id: str | None = None,
+        guard: Callable[[], Awaitable[None]] | None = None,
     ) -> CycleReport:
-        """One discovery cycle over the tenant, or over one definition / one instance."""
+        """One discovery cycle over the tenant, or over one definition / one instance.
+
+        ``guard`` is awaited before every write batch and raises :class:`LeaseLost` when this
+        replica may no longer write (fencing by the poll lease).
+        """
+        token = _GUARD.set(guard)
+        try:
+            return await self._run_once(definition_id=definition_id, instance_id=instance_id)
+        finally:
+            _GUARD.reset(token)
+
+    async def _run_once(self, *, definition_id: str | None, instance_id: str | None) -> CycleReport:
         if instance_id and not definition_id:
             record = await self._store.get_instance(instance_id=instance_id)
             if record is None:
@@ -244,9 +277,15 @@ class Discovery:
             by_instance: dict[str, list[_Target]] = defaultdict(list)
             for target in targets:
                 by_instance[target.instance.id].append(target)
-            async with asyncio.TaskGroup() as tasks:
-                for group in by_instance.values():
-                    tasks.create_task(process(group))
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    for group in by_instance.values():
+                        tasks.create_task(process(group))
+            except ExceptionGroup as group_error:
+                lost = group_error.subgroup(LeaseLost)
+                if lost is not None:
+                    raise LeaseLost(str(lost.exceptions[0])) from group_error
+                raise
             await self._end_instances(ended_candidates, report)
         except GraphError as exc:
             report.complete = False
@@ -368,6 +407,7 @@ class Discovery:
             log.warning("instance skipped this cycle, previous snapshot kept: %s", exc)
             return
 
+        await _check_guard()
         await self._store.upsert_instances(instances=[self._instance_record(target)])
         stored = {i.item_id: i for i in await self._store.list_items(instance_id=instance.id)}
         pending_ids = {d.id for d in decisions}
@@ -507,6 +547,7 @@ class Discovery:
 
     async def _end_instances(self, candidates: list[InstanceRecord], report: CycleReport) -> None:
         for record in candidates:
+            await _check_guard()
             try:
                 current = await self._reviews.get_instance(record.definition_id, record.instance_id)
                 status = current.status

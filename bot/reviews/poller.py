@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from bot.clock import Clock
-from bot.reviews.discovery import CycleReport, Discovery
+from bot.reviews.discovery import CycleReport, Discovery, LeaseLost
 from bot.store import Lease, Store
 
 __all__ = ["POLL_LEASE", "Poller", "PollerConfig", "request_targeted_poll"]
@@ -84,6 +84,15 @@ class Poller:
         self._review_locks: dict[str, asyncio.Lock] = {}
         self.last_report: CycleReport | None = None
         self.cycles_run = 0
+        self.leases_lost = 0
+
+    async def _guard(self) -> None:
+        """Fencing: discovery writes only while this replica still holds the lease it started with."""
+        lease = self._lease
+        if lease is None or not await self._store.check_lease(
+            name=POLL_LEASE, holder=self.holder, fence=lease.fence
+        ):
+            raise LeaseLost("the poll lease moved to another replica or expired")
 
     @property
     def lease(self) -> Lease | None:
@@ -96,13 +105,19 @@ class Poller:
         )
         if self._lease is None:
             return False
-        await self._run_targeted()
-        if time.monotonic() >= self._next_full_at:
-            report = await self._while_renewing(self._discovery.run_once())
-            self.last_report = report
-            self.cycles_run += 1
-            delay = self._config.interval_s if report.complete else self._config.retry_s
-            self._next_full_at = time.monotonic() + delay
+        try:
+            await self._run_targeted()
+            if time.monotonic() >= self._next_full_at:
+                report = await self._while_renewing(self._discovery.run_once(guard=self._guard))
+                self.last_report = report
+                self.cycles_run += 1
+                delay = self._config.interval_s if report.complete else self._config.retry_s
+                self._next_full_at = time.monotonic() + delay
+        except LeaseLost as exc:
+            self.leases_lost += 1
+            self._lease = None
+            log.warning("stopped polling: %s", exc)
+            return False
         return True
 
     async def run_once(self) -> CycleReport:
@@ -137,7 +152,9 @@ class Poller:
                 try:
                     report = await self._while_renewing(
                         self._discovery.run_once(
-                            definition_id=definition_id or None, instance_id=instance_id or None
+                            definition_id=definition_id or None,
+                            instance_id=instance_id or None,
+                            guard=self._guard,
                         )
                     )
                 except (ValueError, LookupError) as exc:
@@ -159,10 +176,13 @@ class Poller:
             done, _ = await asyncio.wait({task}, timeout=renew_every_s)
             if done:
                 return task.result()
-            self._lease = await self._store.acquire_lease(
+            renewed = await self._store.acquire_lease(
                 name=POLL_LEASE, holder=self.holder, ttl_s=self._config.lease_ttl_s
             )
-            if self._lease is None:
-                log.warning(
-                    "poll lease lost during a cycle; the cycle finishes, nothing new starts"
-                )
+            if renewed is None or (self._lease is not None and renewed.fence != self._lease.fence):
+                # Another replica took over: stop this cycle now rather than write under it.
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                    await task
+                raise LeaseLost("the poll lease was lost during a cycle")
+            self._lease = renewed

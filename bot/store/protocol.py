@@ -281,6 +281,10 @@ class Store(Protocol):
 
     async def release_lease(self, *, name: str, holder: str) -> None: ...
 
+    async def check_lease(self, *, name: str, holder: str, fence: int) -> bool:
+        """True only if ``holder`` still holds the lease with this ``fence`` and it has not expired."""
+        ...
+
     async def get_lease(self, *, name: str) -> Lease | None: ...
 
     # -- token cache (encrypted by the caller) -------------------------------------------------

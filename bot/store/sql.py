@@ -120,6 +120,11 @@ class SqlStore:
     async def schema_version(self) -> int:
         try:
             async with self._engine.connect() as conn:
+                exists = await conn.run_sync(
+                    lambda c: sa.inspect(c).has_table(t.schema_migrations.name)
+                )
+                if not exists:
+                    return 0  # reachable, but nothing applied yet
                 version = (
                     await conn.execute(sa.select(sa.func.max(t.schema_migrations.c.version)))
                 ).scalar()
@@ -718,6 +723,20 @@ class SqlStore:
                 .where(lease_table.c.name == name, lease_table.c.holder == holder)
                 .values(expires_at=self._now())
             )
+
+    async def check_lease(self, *, name: str, holder: str, fence: int) -> bool:
+        lease_table = t.leases
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(lease_table.c.expires_at).where(
+                        lease_table.c.name == name,
+                        lease_table.c.holder == holder,
+                        lease_table.c.fence == fence,
+                    )
+                )
+            ).first()
+        return row is not None and cast(datetime, _utc(row.expires_at)) > self._now()
 
     async def get_lease(self, *, name: str) -> Lease | None:
         async with self._engine.connect() as conn:

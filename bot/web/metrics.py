@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
@@ -14,6 +14,8 @@ class Metrics:
     http_requests: Counter
     http_duration_s: Histogram
     rejected_activities: Counter
+    outbox_depth: Gauge
+    lease_held: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -34,6 +36,18 @@ class Metrics:
                 "bot_rejected_activities",
                 "Inbound activities refused before reaching the bot, by reason.",
                 ["reason"],
+                registry=registry,
+            ),
+            outbox_depth=Gauge(
+                "bot_outbox_messages",
+                "Outbox messages by status (shared by all replicas).",
+                ["status"],
+                registry=registry,
+            ),
+            lease_held=Gauge(
+                "bot_lease_held",
+                "1 when this replica holds the named background lease.",
+                ["lease"],
                 registry=registry,
             ),
         )

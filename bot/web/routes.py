@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.store import StoreError
 from bot.store.schema import LATEST_VERSION
 from bot.teams.adapter import InboundAuthError, activity_problem, process_request
-from bot.web.keys import ADAPTER, BOT, METRICS, REGISTRY, SETTINGS, STORE
+from bot.web.keys import ADAPTER, BOT, CLOCK, METRICS, OUTBOX, POLLER, REGISTRY, SETTINGS, STORE
 
 __all__ = ["routes"]
 
@@ -88,14 +89,60 @@ async def readyz(request: web.Request) -> web.Response:
     except StoreError as exc:
         ready = False
         checks["store"] = str(exc)
+    if ready:
+        checks["leases"] = await _leases(request)
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,
     )
 
 
+LEASES = ("discovery-poll", "delivery", "reminders")
+
+
+async def _leases(request: web.Request) -> dict[str, Any]:
+    """Who holds each background role, for how long, and whether it is this replica."""
+    store = request.app[STORE]
+    now = request.app[CLOCK].now()
+    mine = _my_holders(request)
+    leases: dict[str, Any] = {}
+    for name in LEASES:
+        lease = await store.get_lease(name=name)
+        if lease is None:
+            leases[name] = {"holder": None}
+            continue
+        expires_in_s = (lease.expires_at - now).total_seconds()
+        leases[name] = {
+            "holder": lease.holder if expires_in_s > 0 else None,
+            "expires_in_s": round(max(expires_in_s, 0.0), 1),
+            "fence": lease.fence,
+            "mine": expires_in_s > 0 and lease.holder in mine,
+        }
+    return leases
+
+
+def _my_holders(request: web.Request) -> set[str]:
+    holders: set[str] = set()
+    poller = request.app.get(POLLER)
+    if poller is not None:
+        holders.add(poller.holder)
+    outbox = request.app.get(OUTBOX)
+    if outbox is not None:
+        holders.add(outbox.worker_id)
+    holders.add(f"reminders-{os.getpid()}-{id(request.app)}")
+    return holders
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition of this application's registry."""
+    store, gauges = request.app[STORE], request.app[METRICS]
+    try:
+        for status in ("pending", "in_flight", "failed"):
+            gauges.outbox_depth.labels(status).set(await store.count_outbox(status=status))
+        for name, info in (await _leases(request)).items():
+            gauges.lease_held.labels(name).set(1 if info.get("mine") else 0)
+    except StoreError:
+        log.warning("store unreachable while collecting metrics")
     payload = generate_latest(request.app[REGISTRY])
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})

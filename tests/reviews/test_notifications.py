@@ -86,3 +86,38 @@ async def test_another_replica_does_not_poll_while_the_lease_is_held(
     assert not await other.tick()
     await harness.app[STORE].release_lease(name="discovery-poll", holder=holder.holder)
     assert await other.tick()
+
+
+async def test_a_replica_that_lost_the_lease_writes_nothing_more(harness: BotOnEmulator) -> None:
+    from bot.reviews import Poller
+    from bot.reviews.discovery import LeaseLost
+
+    first = harness.app[POLLER]
+    assert await first.tick()
+    lease = first.lease
+    assert lease is not None
+    # The lease moves (first's lease expired while it was stalled, say).
+    await harness.app[STORE].release_lease(name="discovery-poll", holder=first.holder)
+    second = Poller(discovery=harness.app[DISCOVERY], store=harness.app[STORE], clock=first._clock)
+    assert await second.tick()
+    with pytest.raises(LeaseLost):
+        await first._guard()
+    # A cycle run under the stale lease stops before its first write.
+    item = demo_id("decision", f"user_admin_role:{demo_id('user', 'diego')}")
+    harness.cloud.tenant.record_decision(ROLE, item, "Approve", demo_id("user", "johanna"), "ok")
+    with pytest.raises(LeaseLost):
+        await harness.app[DISCOVERY].run_once(guard=first._guard)
+    stored = await harness.app[STORE].get_item(instance_id=ROLE, item_id=item)
+    assert stored is not None and stored.decision == "NotReviewed"
+
+
+async def test_readyz_and_metrics_show_the_lease_and_the_outbox(harness: BotOnEmulator) -> None:
+    assert await harness.app[POLLER].tick()
+    ready = await (await harness.client.get("/readyz")).json()
+    poll = ready["checks"]["leases"]["discovery-poll"]
+    assert poll["holder"] == harness.app[POLLER].holder and poll["mine"] is True
+    assert ready["checks"]["leases"]["delivery"] == {"holder": None}
+    text = await (await harness.client.get("/metrics")).text()
+    assert 'bot_lease_held{lease="discovery-poll"} 1.0' in text
+    pending = await harness.app[STORE].count_outbox(status="pending")
+    assert f'bot_outbox_messages{{status="pending"}} {float(pending)}' in text and pending > 0

@@ -445,3 +445,19 @@ async def test_escalation_recipients_are_recorded_once(any_store: SqlStore) -> N
     )
     assert await any_store.escalation_recipients(instance_id="i1", reviewer_oid=ALEX) == [MEGAN]
     assert await any_store.escalation_recipients(instance_id="i1", reviewer_oid=MEGAN) == []
+
+
+async def test_a_lease_check_fails_once_the_lease_moved_or_expired(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    lease = await any_store.acquire_lease(name="poll", holder="r1", ttl_s=30)
+    assert lease is not None
+    assert await any_store.check_lease(name="poll", holder="r1", fence=lease.fence)
+    assert not await any_store.check_lease(name="poll", holder="r2", fence=lease.fence)
+    clock.advance(timedelta(seconds=31))
+    assert not await any_store.check_lease(name="poll", holder="r1", fence=lease.fence)
+    taken = await any_store.acquire_lease(name="poll", holder="r2", ttl_s=30)
+    assert taken is not None
+    # Even renewing under the old fence is no use to r1 now.
+    assert not await any_store.check_lease(name="poll", holder="r1", fence=lease.fence)
+    assert await any_store.check_lease(name="poll", holder="r2", fence=taken.fence)

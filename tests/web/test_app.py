@@ -85,7 +85,9 @@ async def test_healthz_and_readyz(client: TestClient) -> None:
     response = await client.get("/readyz")
     body = await response.json()
     assert response.status == 200, body
-    assert body["checks"] == {"store": "ok", "schema": LATEST_VERSION}
+    assert body["checks"]["store"] == "ok" and body["checks"]["schema"] == LATEST_VERSION
+    # Without credentials nothing runs in the background, so no replica holds a lease.
+    assert all(lease == {"holder": None} for lease in body["checks"]["leases"].values())
 
 
 async def test_readyz_fails_when_the_store_is_gone(settings: Settings, tmp_path: Path) -> None:
@@ -102,6 +104,13 @@ async def test_readyz_fails_when_the_store_is_gone(settings: Settings, tmp_path:
         assert response.status == 503
         assert "unreachable" in (await response.json())["checks"]["store"]
         assert (await test_client.get("/healthz")).status == 200
+        # A database comes back, but empty: reachable, yet not ready (migrations not applied).
+        data_dir.unlink()
+        data_dir.mkdir()
+        await test_client.app[STORE].close()
+        response = await test_client.get("/readyz")
+        assert response.status == 503
+        assert (await response.json())["checks"]["store"] == f"schema 0, expected {LATEST_VERSION}"
 
 
 async def test_metrics_are_prometheus_text(client: TestClient) -> None:
