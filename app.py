@@ -168,7 +168,11 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         discovery=app[DISCOVERY],
         store=store,
         clock=app[CLOCK],
-        config=PollerConfig(interval_s=app[SETTINGS].poll_interval_s),
+        config=PollerConfig(
+            interval_s=app[SETTINGS].poll_interval_s,
+            lease_ttl_s=app[SETTINGS].lease_ttl_s,
+            tick_s=min(5.0, app[SETTINGS].lease_ttl_s / 3),
+        ),
     )
     # The Bot Connector takes tokens for https://api.botframework.com from the same app.
     connector_tokens = AppTokenProvider(
@@ -191,6 +195,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         provisioner=GraphProvisioner(teams_apps=TeamsAppsApi(graph), bot_app_id=side.bot_app_id),
         metrics=DeliveryMetrics(app[REGISTRY]),
         lease_name="delivery",
+        lease_ttl_s=settings.lease_ttl_s / 2,
     )
     notifier = ReviewNotifier(store=store, tenant_id=side.tenant_id, wake=app[OUTBOX].wake)
     app[NOTIFIER] = notifier
