@@ -176,7 +176,12 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     # The Bot Connector takes tokens for https://api.botframework.com from the same app.
     connector_tokens = AppTokenProvider(
-        replace(config, graph_resource=BOT_FRAMEWORK_RESOURCE), store=store
+        replace(
+            config,
+            graph_resource=BOT_FRAMEWORK_RESOURCE,
+            tenant_id=side.connector_tenant or side.tenant_id,
+        ),
+        store=store,
     )
     settings = app[SETTINGS]
     app[CONNECTOR] = ConnectorClient(

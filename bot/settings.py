@@ -272,7 +272,12 @@ def _check_consistency(settings: Settings) -> None:
                 "MicrosoftAppTenantId is required when MicrosoftAppId is set "
                 "(the tenant whose access reviews the bot works on)"
             )
-        if settings.app_type != "UserAssignedMSI" and not settings.app_password:
+        if settings.app_type == "UserAssignedMSI":
+            raise SettingsError(
+                "MicrosoftAppType UserAssignedMSI is not supported yet: the bot needs a client "
+                "secret for Graph (on-behalf-of); use SingleTenant or MultiTenant"
+            )
+        if not settings.app_password:
             raise SettingsError("MicrosoftAppPassword is required when MicrosoftAppId is set")
         if not settings.token_cache_key:
             raise SettingsError(

@@ -35,6 +35,8 @@ class MicrosoftSide:
     simulated_sso: Callable[[str], str] | None = None
     ca_bundle: str | None = None
     sso_app_id_uri: str = ""
+    # Tenant whose authority issues Bot Connector tokens: "botframework.com" for multi-tenant bots.
+    connector_tenant: str = ""
 
 
 def microsoft_side(settings: Settings) -> MicrosoftSide | None:
@@ -56,6 +58,9 @@ def microsoft_side(settings: Settings) -> MicrosoftSide | None:
         service_url=settings.teams_service_url,
         ca_bundle=settings.ca_bundle or None,
         sso_app_id_uri=settings.effective_sso_app_id_uri,
+        connector_tenant="botframework.com"
+        if settings.app_type == "MultiTenant"
+        else settings.app_tenant_id,
     )
 
 

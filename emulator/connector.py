@@ -892,7 +892,7 @@ class Connector:
             self._bot_id,
             self.tenant_id,
             http,
-            unsigned=self.bot_app_id is None,
+            unsigned=self.bot_app_id is None or self.anonymous,
             clock=self._clock,
             conversation_id_for=self.conversation_id_for,
         )

@@ -306,14 +306,15 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
 
     # -- installation -----------------------------------------------------------------------
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        if (
-            turn_context.activity.conversation
-            and turn_context.activity.conversation.conversation_type
-            in (
-                None,
-                "personal",
-            )
-        ):
+        await self._welcome(turn_context)
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        """Greet once per personal chat: Teams announces an install twice (installationUpdate and
+        conversationUpdate), the Bot Framework Emulator and Agents Playground only the latter."""
+        conversation = turn_context.activity.conversation
+        if conversation is None or conversation.conversation_type not in (None, "personal"):
+            return
+        if await self._store.remember_once(key=f"welcome|{conversation.id}", ttl_s=365 * 86400):
             await turn_context.send_activity(WELCOME_TEXT)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
@@ -331,8 +332,7 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         # an installationUpdate; greet once per user in a personal chat.
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(getattr(m, "id", None) != bot_id for m in teams_members_added):
-            if turn_context.activity.conversation.conversation_type in (None, "personal"):
-                await turn_context.send_activity(WELCOME_TEXT)
+            await self._welcome(turn_context)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext

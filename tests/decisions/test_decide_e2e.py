@@ -12,6 +12,7 @@ from bot.web.keys import DECISION_WORKER, DISCOVERY, OUTBOX, REVIEWS_API, STORE
 from emulator.faults import FaultRule
 from emulator.seeds import demo_id
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
+from tests.cardtools import card_text
 
 JOHANNA = demo_id("user", "johanna")
 PATTI = demo_id("user", "patti")
@@ -40,23 +41,6 @@ async def graph_decision(harness: BotOnEmulator, instance_id: str, item_id: str)
 def _body(response: Any) -> dict[str, Any]:
     assert response.status == 200, response.body
     return response.body
-
-
-def _card_text(card: dict[str, Any]) -> str:
-    texts: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                texts.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return "\n".join(texts)
 
 
 async def _decide(
@@ -93,7 +77,7 @@ async def test_first_click_asks_for_sign_in_then_writes_as_the_reviewer(
     assert written["justification"] == "left"
     assert written["reviewedBy"]["id"] == JOHANNA
     # The answer is the updated card: the item shows as decided by the clicker.
-    assert "by you" in _card_text(answer["value"]).lower()
+    assert "by you" in card_text(answer["value"]).lower()
     # The base message is edited too, for the reviewer's other devices.
     await harness.app[OUTBOX].run_once()
     [message] = [
@@ -138,11 +122,11 @@ async def test_another_reviewers_item_is_refused_and_nothing_is_written(
     # Patti reviews Finance; the role review's items are Johanna's.
     answer = await _decide(harness, PATTI, MEGAN_ITEM, "Approve", sso=True)
     assert answer["statusCode"] == 200  # a card saying why
-    assert "not a reviewer" in _card_text(answer["value"]).lower()
+    assert "not a reviewer" in card_text(answer["value"]).lower()
     assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "NotReviewed"
     # Naming Patti's own instance with Johanna's item is refused as well.
     mixed = await _decide(harness, PATTI, MEGAN_ITEM, "Approve", instance=FINANCE, sso=True)
-    assert "not a reviewer" in _card_text(mixed["value"]).lower()
+    assert "not a reviewer" in card_text(mixed["value"]).lower()
     refused = [a for a in await harness.app[STORE].list_audit() if a.action == "decision_refused"]
     assert len(refused) == 2
 
@@ -168,7 +152,7 @@ async def test_a_closed_review_is_refused(harness: BotOnEmulator) -> None:
     harness.cloud.tenant.stop_instance(ROLE_REVIEW)
     await harness.app[DISCOVERY].run_once()
     answer = await _decide(harness, JOHANNA, MEGAN_ITEM, "Approve", sso=True)
-    assert "ended" in _card_text(answer["value"]).lower()
+    assert "ended" in card_text(answer["value"]).lower()
     assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "NotReviewed"
 
 
@@ -179,8 +163,8 @@ async def test_justification_is_enforced_where_the_review_requires_it(
         harness, PATTI, ADELE_FINANCE_ITEM, "Approve", instance=FINANCE, sso=True
     )
     assert (
-        "reason" in _card_text(answer["value"]).lower()
-        or "justification" in _card_text(answer["value"]).lower()
+        "reason" in card_text(answer["value"]).lower()
+        or "justification" in card_text(answer["value"]).lower()
     )
     assert (await graph_decision(harness, FINANCE, ADELE_FINANCE_ITEM))["decision"] == "NotReviewed"
     ok = await _decide(
@@ -261,7 +245,7 @@ async def test_graph_down_after_the_click_is_finished_by_the_worker(harness: Bot
     )
     answer = await _decide(harness, JOHANNA, MEGAN_ITEM, "Deny", justification="gone")
     assert answer["statusCode"] == 200
-    assert "saving" in _card_text(answer["value"]).lower()
+    assert "saving" in card_text(answer["value"]).lower()
     assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "NotReviewed"
 
     # The process dies here; a new one (same store) finishes the write once Graph is back.

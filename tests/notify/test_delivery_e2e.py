@@ -10,6 +10,7 @@ import pytest
 from bot.web.keys import DISCOVERY, OUTBOX, STORE
 from emulator.seeds import DEMO_EXPECTED_ASSIGNMENTS, demo_id
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
+from tests.cardtools import decide_item_ids
 
 
 @pytest.fixture
@@ -29,24 +30,6 @@ def _cards_to(harness: BotOnEmulator, user: str) -> list:
     return [m for m in harness.cloud.connector.messages_to(user) if m.activity.get("attachments")]
 
 
-def _card_item_ids(card: dict) -> set[str]:
-    """Item ids named in the card's decide actions."""
-    found: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute" and node.get("verb") == "decide":
-                found.add(node["data"]["itemId"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
-
-
 async def test_every_reviewer_gets_one_message_per_review(harness: BotOnEmulator) -> None:
     await harness.app[DISCOVERY].run_once()
     await harness.app[OUTBOX].run_once()
@@ -64,7 +47,7 @@ async def test_every_reviewer_gets_one_message_per_review(harness: BotOnEmulator
                 if a.get("data", {}).get("instanceId")
             }
             assert len(instance_ids) == 1
-            by_instance[instance_ids.pop()] = _card_item_ids(card)
+            by_instance[instance_ids.pop()] = decide_item_ids(card)
         assert set(by_instance) == set(reviews)
         for instance_id, items in reviews.items():
             # Small reviews fit on one page: every pending item has its buttons.
@@ -94,14 +77,14 @@ async def test_a_decision_made_elsewhere_edits_the_card(harness: BotOnEmulator) 
     instance_id = demo_id("review", "user_admin_role")
     decision_id = demo_id("decision", f"user_admin_role:{demo_id('user', 'megan')}")
     [before] = _cards_to(harness, reviewer)
-    assert decision_id in _card_item_ids(_card(before))
+    assert decision_id in decide_item_ids(_card(before))
 
     harness.cloud.tenant.record_decision(instance_id, decision_id, "Deny", reviewer, "left")
     await harness.app[DISCOVERY].run_once()
     assert await harness.app[OUTBOX].run_once() >= 1
     [after] = _cards_to(harness, reviewer)
     assert after.activity_id == before.activity_id and after.update_count == 1
-    assert decision_id not in _card_item_ids(_card(after))
+    assert decision_id not in decide_item_ids(_card(after))
     # The audit trail has the notification and the edit.
     actions = [e.action for e in await harness.app[STORE].list_audit(instance_id=instance_id)]
     assert "notified" in actions and "card_updated" in actions

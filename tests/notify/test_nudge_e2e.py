@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from bot.web.keys import DISCOVERY, OUTBOX, STORE
 from emulator.seeds import demo_id
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
+from tests.cardtools import card_text
 
 ALEX, MEGAN, PATTI = (demo_id("user", k) for k in ("alex", "megan", "patti"))
 PARTNERS = demo_id("review", "partner_portal")
@@ -28,22 +30,14 @@ async def harness(tmp_path: Path) -> AsyncIterator[BotOnEmulator]:
         yield running
 
 
-def _texts(card: dict[str, Any]) -> str:
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key in ("text", "title"):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return "\n".join(found)
+async def _deliver_until(harness: BotOnEmulator, done: Callable[[], bool]) -> None:
+    """Run the outbox until ``done`` (a Teams 429 makes a message wait for its Retry-After)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not done():
+        assert loop.time() < deadline, "the message was never delivered"
+        await harness.app[OUTBOX].run_once()
+        await asyncio.sleep(0.1)  # between passes; the limiter and Retry-After do the pacing
 
 
 def _reminders_to(harness: BotOnEmulator, user: str) -> list[Any]:
@@ -59,14 +53,13 @@ async def test_the_manager_refreshes_and_nudges_once_a_day(harness: BotOnEmulato
         MEGAN, "refresh", {"card": "escalation", "instanceId": PARTNERS, "reviewerId": ALEX}
     )
     assert refresh.status == 200 and refresh.body["statusCode"] == 200
-    assert "Nudge" in _texts(refresh.body["value"])
+    assert "Nudge" in card_text(refresh.body["value"])
 
     nudge = await harness.teams.card_action(
         MEGAN, "nudge", {"instanceId": PARTNERS, "reviewerId": ALEX}
     )
     assert nudge.body["statusCode"] == 200
-    await harness.app[OUTBOX].run_once()
-    assert len(_reminders_to(harness, ALEX)) == 1
+    await _deliver_until(harness, lambda: len(_reminders_to(harness, ALEX)) == 1)
 
     again = await harness.teams.card_action(
         MEGAN, "nudge", {"instanceId": PARTNERS, "reviewerId": ALEX}
@@ -88,4 +81,4 @@ async def test_only_the_escalation_recipient_may_nudge(harness: BotOnEmulator) -
     refresh = await harness.teams.card_action(
         PATTI, "refresh", {"card": "escalation", "instanceId": PARTNERS, "reviewerId": ALEX}
     )
-    assert "Nudge" not in _texts(refresh.body["value"])
+    assert "Nudge" not in card_text(refresh.body["value"])

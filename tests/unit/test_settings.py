@@ -87,6 +87,15 @@ def test_inconsistent_credentials_are_refused() -> None:
             {"MicrosoftAppId": "x", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t"},
             env_file=None,
         )
+    with pytest.raises(SettingsError, match="UserAssignedMSI is not supported yet"):
+        load_settings(
+            {
+                "MicrosoftAppId": "x",
+                "MicrosoftAppTenantId": "t",
+                "MicrosoftAppType": "UserAssignedMSI",
+            },
+            env_file=None,
+        )
     with pytest.raises(SettingsError, match="MicrosoftAppId is empty"):
         load_settings({"MicrosoftAppPassword": "p"}, env_file=None)
 

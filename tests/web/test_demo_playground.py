@@ -24,6 +24,7 @@ from bot.demo import DemoCloud, start_demo_cloud
 from bot.settings import Settings
 from bot.web.keys import DISCOVERY, OUTBOX, REVIEWS_API
 from bot.wiring import DemoShortcutRefused
+from tests.cardtools import execute_actions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,23 +109,6 @@ def _activity(kind: str, config: dict[str, str], service_url: str, **extra: Any)
     }
 
 
-def _decide_actions(card: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute" and node.get("verb") == "decide":
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
-
-
 async def test_the_playground_user_gets_cards_and_decides(
     running: tuple[DemoCloud, TestClient, Playground, str],
 ) -> None:
@@ -157,7 +141,10 @@ async def test_the_playground_user_gets_cards_and_decides(
 
     # Approve an item from a card: an unsigned invoke, as the playground sends it.
     action = next(
-        a for card in cards for a in _decide_actions(card) if a["data"]["decision"] == "Approve"
+        a
+        for card in cards
+        for a in execute_actions(card, "decide")
+        if a["data"]["decision"] == "Approve"
     )
     data = dict(action["data"])
     invoke = _activity(
