@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from bot.clock import Clock
+from bot.graph import GraphBadRequest, GraphError, GraphForbidden, GraphNotFound
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.views import (
     escalation_view,
@@ -252,6 +253,19 @@ class OutboxWorker:
             return
         except CardTooLargeError as exc:
             await self._fail(message, reviewer, instance_id, f"card too large: {exc}")
+            return
+        except LookupError as exc:
+            # The app is not in the org catalog (or the install vanished): an admin must act.
+            await self._fail(message, reviewer, instance_id, str(exc))
+            return
+        except GraphError as exc:
+            # Installing the app for the reviewer failed.
+            permanent = isinstance(exc, GraphForbidden | GraphNotFound | GraphBadRequest)
+            if permanent or message.attempts >= MAX_ATTEMPTS:
+                await self._fail(message, reviewer, instance_id, f"app install failed: {exc}")
+            else:
+                delay_s = exc.retry_after_s or min(300.0, 2.0**message.attempts)
+                await self._retry(message, str(exc), delay_s=delay_s)
             return
         await self._store.complete_outbox(
             message_id=message.id, worker=self.worker_id, result=dict(result.detail)

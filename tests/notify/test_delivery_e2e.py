@@ -88,3 +88,17 @@ async def test_a_decision_made_elsewhere_edits_the_card(harness: BotOnEmulator) 
     # The audit trail has the notification and the edit.
     actions = [e.action for e in await harness.app[STORE].list_audit(instance_id=instance_id)]
     assert "notified" in actions and "card_updated" in actions
+
+
+async def test_an_app_missing_from_the_catalog_is_reported_not_retried_forever(
+    harness: BotOnEmulator,
+) -> None:
+    harness.cloud.tenant.teams_apps.clear()  # the admin never published the app
+    await harness.app[DISCOVERY].run_once()
+    await harness.app[OUTBOX].run_once()
+    store = harness.app[STORE]
+    failures = await store.list_audit(actions=["notify_failed"])
+    assert failures and all("catalog" in str(f.detail["error"]) for f in failures)
+    assert await store.count_outbox(status="failed") == len(failures)
+    assert await store.count_outbox(status="in_flight") == 0
+    assert harness.cloud.connector.calls("send") == []
