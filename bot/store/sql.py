@@ -71,8 +71,13 @@ def _require_utc(value: datetime | None) -> datetime | None:
 class SqlStore:
     """The store on an SQLAlchemy async engine. Create with :func:`open_store`."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, clock: Clock, reader: AsyncEngine | None = None
+    ) -> None:
         self._engine = engine
+        # Reads go through ``reader``: on SQLite a second pool whose transactions start deferred,
+        # so readers never queue behind the write lock (WAL lets them read a consistent snapshot).
+        self._reader = reader or engine
         self._clock = clock
         self._dialect = engine.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
@@ -109,17 +114,19 @@ class SqlStore:
 
     async def close(self) -> None:
         await self._engine.dispose()
+        if self._reader is not self._engine:
+            await self._reader.dispose()
 
     async def ping(self) -> None:
         try:
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 await conn.execute(sa.select(1))
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"store unreachable: {type(exc).__name__}") from exc
 
     async def schema_version(self) -> int:
         try:
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 exists = await conn.run_sync(
                     lambda c: sa.inspect(c).has_table(t.schema_migrations.name)
                 )
@@ -173,7 +180,7 @@ class SqlStore:
     async def get_conversation_reference(
         self, *, tenant_id: str, user_oid: str
     ) -> dict[str, Any] | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             text = (
                 await conn.execute(
                     sa.select(t.conversation_refs.c.reference).where(
@@ -213,7 +220,7 @@ class SqlStore:
         await self._upsert(t.instances, rows, ["instance_id"])
 
     async def get_instance(self, *, instance_id: str) -> InstanceRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(t.instances).where(t.instances.c.instance_id == instance_id)
@@ -225,7 +232,7 @@ class SqlStore:
         query = sa.select(t.instances).order_by(t.instances.c.instance_id)
         if status is not None:
             query = query.where(t.instances.c.status == status)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return [_instance(row) for row in await conn.execute(query)]
 
     async def upsert_items(self, *, items: Iterable[ItemRecord]) -> None:
@@ -260,7 +267,7 @@ class SqlStore:
             .order_by(t.items.c.item_id)
         )
         result: list[ItemRecord] = []
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             if item_ids is None:
                 return [_item(row) for row in await conn.execute(query)]
             ids = list(dict.fromkeys(item_ids))
@@ -317,7 +324,7 @@ class SqlStore:
             query = query.where(a.c.instance_id == instance_id)
         if reviewer_oid is not None:
             query = query.where(a.c.reviewer_oid == reviewer_oid)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return [(r.reviewer_oid, r.instance_id, r.item_id) for r in await conn.execute(query)]
 
     async def is_reviewer(
@@ -329,7 +336,7 @@ class SqlStore:
         a = t.assignments
         found: set[str] = set()
         ids = sorted(wanted)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             for start in range(0, len(ids), _CHUNK):
                 found.update(
                     (
@@ -472,12 +479,12 @@ class SqlStore:
         )
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(sa.select(t.outbox).where(t.outbox.c.key == key))).first()
         return _outbox(row) if row else None
 
     async def count_outbox(self, *, status: OutboxStatus) -> int:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             count = (
                 await conn.execute(
                     sa.select(sa.func.count())
@@ -512,7 +519,7 @@ class SqlStore:
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None:
         s = t.sent_messages
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(s).where(
@@ -567,7 +574,7 @@ class SqlStore:
 
     async def first_assigned_at(self, *, instance_id: str, reviewer_oid: str) -> datetime | None:
         a = t.assignments
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             value = (
                 await conn.execute(
                     sa.select(sa.func.min(a.c.assigned_at)).where(
@@ -591,7 +598,7 @@ class SqlStore:
 
     async def get_snooze(self, *, reviewer_oid: str, instance_id: str) -> datetime | None:
         z = t.snoozes
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             value = (
                 await conn.execute(
                     sa.select(z.c.until).where(
@@ -619,7 +626,7 @@ class SqlStore:
 
     async def escalation_recipients(self, *, instance_id: str, reviewer_oid: str) -> list[str]:
         e = t.escalations
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return list(
                 (
                     await conn.execute(
@@ -662,7 +669,7 @@ class SqlStore:
             query = query.where(a.c.instance_id == instance_id)
         if actions is not None:
             query = query.where(a.c.action.in_(list(actions)))
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return [
                 AuditEvent(
                     id=row.id,
@@ -726,7 +733,7 @@ class SqlStore:
 
     async def check_lease(self, *, name: str, holder: str, fence: int) -> bool:
         lease_table = t.leases
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(lease_table.c.expires_at).where(
@@ -739,7 +746,7 @@ class SqlStore:
         return row is not None and cast(datetime, _utc(row.expires_at)) > self._now()
 
     async def get_lease(self, *, name: str) -> Lease | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(sa.select(t.leases).where(t.leases.c.name == name))).first()
         if row is None:
             return None
@@ -752,7 +759,7 @@ class SqlStore:
 
     # -- token cache ------------------------------------------------------------------------
     async def get_token_cache(self, *, key: str) -> bytes | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             blob = (
                 await conn.execute(
                     sa.select(t.token_cache.c.blob).where(t.token_cache.c.key == key)
@@ -821,7 +828,7 @@ def _outbox(row: Any) -> OutboxMessage:
     )
 
 
-def _sqlite_engine(url: str) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool = True) -> AsyncEngine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -845,7 +852,7 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -880,8 +887,11 @@ async def open_store(
     ``schema`` (PostgreSQL only) keeps the tables in their own schema, created if missing — so
     several test runs, or several deployments, can share one database without colliding.
     """
+    reader: AsyncEngine | None = None
     if url.startswith("sqlite:///"):
         engine = _sqlite_engine(url)
+        if url.removeprefix("sqlite:///") not in ("", ":memory:"):
+            reader = _sqlite_engine(url, immediate=False)
     elif url.startswith(("postgresql://", "postgres://")):
         engine = _postgres_engine(
             url.replace("postgres://", "postgresql://", 1),
@@ -896,7 +906,7 @@ async def open_store(
                 await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     else:
         raise StoreError("DATABASE_URL must start with sqlite:/// or postgresql://")
-    store = SqlStore(engine, clock=clock or SystemClock())
+    store = SqlStore(engine, clock=clock or SystemClock(), reader=reader)
     if migrate:
         try:
             await store.migrate()
