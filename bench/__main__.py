@@ -12,6 +12,9 @@ import sys
 #: Benchmark name → module providing ``main(argv) -> int``.
 BENCHMARKS: dict[str, str] = {
     "graph": "bench.graph",
+    "discovery": "bench.discovery",
+    "fanout": "bench.fanout",
+    "decide": "bench.decide",
 }
 
 

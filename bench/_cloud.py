@@ -1,0 +1,389 @@
+"""The emulated Microsoft cloud in a process of its own, driven by the benchmarks over a pipe.
+
+``python -m bench._cloud '<config JSON>'`` starts an :class:`~emulator.server.EmulatorCloud`,
+prints one JSON line (``EmulatorCloud.describe()`` plus the connector's plain-http channel
+metadata URL), then answers one JSON command per stdin line with one JSON line on stdout.
+
+Why a process: the machine has two cores, and a benchmark must not count the emulator's CPU (or
+its memory) as the bot's. The emulator also plays the Teams client here (it holds the channel's
+signing key), so the clicks of ``bench decide`` are timed outside the bot's process too.
+
+Commands (``{"op": NAME, ...}``):
+
+- ``set_graph_latency``: change the emulated Graph latency (``latency_ms``);
+- ``reset``: zero the Graph counters and forget connector records and PATCH timings;
+- ``graph_stats``: Graph requests by kind (every ``$batch`` item counts; the ``$batch`` POSTs
+  themselves are counted apart);
+- ``discovery_minimum``: the fewest Graph requests a full discovery of this tenant needs;
+- ``install``: the bot's app installed for users (no delivery to the bot): their chat ids;
+- ``connector_stats``: accepted sends (times), 429s, messages per user;
+- ``clicks``: ``adaptiveCard/action`` invokes sent concurrently to the bot, each timed, with the
+  Graph time of the PATCH it caused (matched by decision id);
+- ``quit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+
+from emulator.connector import TeamsLimits
+from emulator.graph import MAX_PAGE_SIZE, GraphRequest, GraphResponse
+from emulator.server import EmulatorCloud, EmulatorConfig
+from emulator.teams_client import TeamsClient
+from emulator.tenant import Decision, ReviewerScope, Tenant
+
+log = logging.getLogger("bench.cloud")
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CloudHost:
+    """One running cloud plus the instrumentation the benchmarks read."""
+
+    def __init__(self, cloud: EmulatorCloud) -> None:
+        self.cloud = cloud
+        self.calls_by_kind: Counter[str] = Counter()
+        self.batch_posts = 0
+        # decision id → (Graph time of its latest PATCH: emulated latency + handling, seconds;
+        # the HTTP status Graph answered)
+        self.patches: dict[str, tuple[float, int]] = {}
+        self._install_hooks()
+
+    def _install_hooks(self) -> None:
+        graph = self.cloud.graph
+        original_dispatch = graph.dispatch
+
+        async def timed_dispatch(request: GraphRequest) -> GraphResponse:
+            started = time.perf_counter()
+            response = await original_dispatch(request)
+            if request.path == "/$batch":
+                self.batch_posts += 1
+            else:
+                self.calls_by_kind[_kind(request.method, request.path)] += 1
+            if request.method == "PATCH":
+                # The latency sleep runs in the HTTP handler before dispatch; it is a fixed,
+                # configured delay, so it is added rather than measured.
+                decision_id = request.path.rstrip("/").rsplit("/", 1)[-1]
+                elapsed_s = time.perf_counter() - started + graph.latency_s
+                self.patches[decision_id] = (elapsed_s, response.status)
+            return response
+
+        # Instance attribute: GraphApi's handler and $batch both call ``self.dispatch``.
+        graph.dispatch = timed_dispatch  # type: ignore[method-assign]
+
+    # -- commands -------------------------------------------------------------------------------
+    async def reset(self, _cmd: dict[str, Any]) -> dict[str, Any]:
+        self.calls_by_kind.clear()
+        self.batch_posts = 0
+        self.patches.clear()
+        self.cloud.connector.records.clear()
+        return {}
+
+    async def set_graph_latency(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Change the emulated latency (set-up at 0 ms, measurement at the configured value)."""
+        self.cloud.graph.latency_s = float(cmd["latency_ms"]) / 1000.0
+        return {}
+
+    async def graph_stats(self, _cmd: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "calls": sum(self.calls_by_kind.values()),
+            "batch_posts": self.batch_posts,
+            "by_kind": dict(self.calls_by_kind),
+        }
+
+    async def discovery_minimum(self, _cmd: dict[str, Any]) -> dict[str, Any]:
+        return discovery_minimum(self.cloud.tenant)
+
+    async def install(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        connector = self.cloud.connector
+        tenant = self.cloud.tenant
+        conversations: dict[str, str] = {}
+        for n, oid in enumerate(cmd["users"]):
+            user = tenant.users[oid]
+            connector.note_app_installed(
+                user_oid=oid, user_name=user.display_name, installation_id=f"bench-{n}"
+            )
+            conversations[oid] = connector.conversation_id_for(oid)
+        return {
+            "conversations": conversations,
+            "user_ids": {oid: connector.user_mri(oid) for oid in conversations},
+        }
+
+    async def connector_stats(self, _cmd: dict[str, Any]) -> dict[str, Any]:
+        records = self.cloud.connector.records
+        by_op_status = Counter(f"{r.operation}:{r.status}" for r in records)
+        sends = [r for r in records if r.operation == "send" and r.status == 201]
+        per_user = Counter(r.user_oid for r in sends if r.user_oid)
+        return {
+            "sends_accepted_at": [r.at.timestamp() for r in sends],
+            "throttled": sum(1 for r in records if r.status == 429),
+            "throttled_at": [r.at.timestamp() for r in records if r.status == 429],
+            "by_op_status": dict(by_op_status),
+            "sends_per_user": dict(per_user),
+        }
+
+    async def clicks(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Send every click at once (bounded by ``concurrency``); time each answer."""
+        cloud = self.cloud
+        limits = httpx.Limits(max_connections=int(cmd.get("concurrency", 200)) + 8)
+        semaphore = asyncio.Semaphore(int(cmd.get("concurrency", 200)))
+        async with httpx.AsyncClient(limits=limits, timeout=60.0) as http:
+            teams = TeamsClient(
+                cloud.identity,
+                cloud.connector_url,
+                str(cmd["endpoint"]),
+                cloud.bot_app_id,
+                cloud.tenant_id,
+                http,
+                conversation_id_for=cloud.connector.conversation_id_for,
+            )
+            # Tokens and bodies are made before the clock starts: the client's crypto is not
+            # the bot's time.
+            prepared = []
+            for click in cmd["clicks"]:
+                sso = (
+                    cloud.identity.issue_sso_token(user_oid=click["user"], app_id=cloud.bot_app_id)
+                    if click.get("sso")
+                    else None
+                )
+                activity = teams.card_action_activity(
+                    click["user"], click["verb"], click["data"], sso_token=sso
+                )
+                prepared.append(
+                    (
+                        json.dumps(activity).encode(),
+                        {
+                            "Content-Type": "application/json",
+                            "Authorization": f"Bearer {teams.channel_token()}",
+                        },
+                    )
+                )
+
+            async def one(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+                async with semaphore:
+                    started = time.perf_counter()
+                    try:
+                        response = await http.post(
+                            teams.bot_endpoint, content=body, headers=headers
+                        )
+                    except httpx.HTTPError as exc:
+                        return {"status": 0, "error": type(exc).__name__, "answer_s": None}
+                    answer_s = time.perf_counter() - started
+                    try:
+                        payload = response.json() if response.content else None
+                    except ValueError:
+                        payload = None
+                    return {"status": response.status_code, "body": payload, "answer_s": answer_s}
+
+            results = await asyncio.gather(*(one(b, h) for b, h in prepared))
+        for click, result in zip(cmd["clicks"], results, strict=True):
+            item_id = str(click["data"].get("itemId") or "")
+            graph_s, graph_status = self.patches.get(item_id, (None, None))
+            result["graph_s"], result["graph_status"] = graph_s, graph_status
+            body = result.pop("body", None)
+            result["invoke_status"] = body.get("statusCode") if isinstance(body, dict) else None
+            result["body_type"] = str(body.get("type") or "") if isinstance(body, dict) else ""
+            text = _texts(body.get("value")) if isinstance(body, dict) else ""
+            # The "Saving…" notice: the answer came before Graph confirmed the write.
+            result["saving"] = "Saving your decisions" in text
+        return {"results": results}
+
+
+def _kind(method: str, path: str) -> str:
+    """A coarse name for a Graph request (for the printed breakdown)."""
+    parts = path.strip("/").split("/")
+    if parts[:2] == ["identityGovernance", "accessReviews"]:
+        tail = [p for n, p in enumerate(parts[2:]) if n % 2 == 0]
+        return f"{method} reviews/" + "/".join(tail)
+    if parts[0] == "users" and len(parts) >= 3:
+        return f"{method} users/{{id}}/{parts[2]}"
+    if parts[0] in ("groups", "servicePrincipals") and len(parts) >= 3:
+        return f"{method} {parts[0]}/{{id}}/{parts[2]}"
+    return f"{method} {parts[0]}"
+
+
+def _texts(node: Any) -> str:
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("text"), str):
+                found.append(value["text"])
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    walk(node)
+    return "\n".join(found)
+
+
+def _pages(items: int) -> int:
+    """Requests to list ``items`` at the largest page size (an empty list still costs one)."""
+    return max(1, math.ceil(items / MAX_PAGE_SIZE))
+
+
+def discovery_minimum(tenant: Tenant) -> dict[str, Any]:
+    """The fewest Graph requests that list every pending decision and resolve its reviewers.
+
+    One request per page at the largest page size Graph serves (``MAX_PAGE_SIZE``) for
+    definitions, each definition's InProgress instances, the active stage of multi-stage ones and
+    each active instance's pending decisions; plus one per distinct directory object whose
+    relation must be read: a reviewer group's members, a resource's owners, a principal's manager
+    (``/users/{id}`` scopes name the reviewer outright and cost nothing; a self-review needs no
+    look-up). Fallback scopes are counted only where the primary ones resolve to nobody.
+    """
+    definitions = list(tenant.definitions.values())
+    minimum = {"definitions": _pages(len(definitions)), "instance_lists": len(definitions)}
+    decision_pages = stage_lists = 0
+    groups: set[str] = set()
+    owners_of: set[str] = set()
+    managers_of: set[str] = set()
+    pending_total = 0
+    for instance in tenant.instances.values():
+        if tenant.instance_status(instance) != "InProgress":
+            continue
+        definition = tenant.definitions[instance.definition_id]
+        if getattr(definition, "stage_settings", None):
+            stage_lists += 1
+        pending = [d for d in instance.decisions.values() if d.decision == "NotReviewed"]
+        pending_total += len(pending)
+        decision_pages += _pages(len(pending))
+        scopes = instance.reviewers or definition.reviewers
+        for decision in pending:
+            found = _lookups(tenant, scopes, decision, groups, owners_of, managers_of)
+            if not found:
+                fallback = instance.fallback_reviewers or definition.fallback_reviewers
+                _lookups(tenant, fallback, decision, groups, owners_of, managers_of)
+    group_pages = sum(
+        _pages(len(tenant.groups[g].member_ids)) for g in groups if g in tenant.groups
+    )
+    minimum.update(
+        stage_lists=stage_lists,
+        decision_pages=decision_pages,
+        group_member_lists=group_pages,
+        resource_owner_lists=len(owners_of),
+        managers=len(managers_of),
+    )
+    return {
+        "min_calls": sum(minimum.values()),
+        "parts": minimum,
+        "pending_items": pending_total,
+        "page_size": MAX_PAGE_SIZE,
+    }
+
+
+def _lookups(
+    tenant: Tenant,
+    scopes: Sequence[ReviewerScope],
+    decision: Decision,
+    groups: set[str],
+    owners_of: set[str],
+    managers_of: set[str],
+) -> bool:
+    """Note the look-ups ``scopes`` need for ``decision``; whether anybody is found."""
+    if not scopes:
+        return decision.principal_kind == "user"  # self-review
+    found = False
+    for scope in scopes:
+        query = scope.query.split("?", 1)[0]
+        parts = query.strip("/").split("/")
+        if parts[0] == "users" and len(parts) == 2:
+            found = True
+        elif (
+            parts[0] == "groups"
+            and len(parts) >= 3
+            and parts[2]
+            in (
+                "transitiveMembers",
+                "members",
+            )
+        ):
+            groups.add(parts[1])
+            found = found or bool(
+                tenant.groups.get(parts[1]) and tenant.groups[parts[1]].member_ids
+            )
+        elif query in ("./owners", "owners"):
+            resource_id = decision.resource.id if decision.resource else ""
+            owners_of.add(resource_id)
+            group = tenant.groups.get(resource_id)
+            found = found or bool(group and group.owner_ids)
+        elif query in ("./manager", "manager") and decision.principal_kind == "user":
+            managers_of.add(decision.principal_id)
+            user = tenant.users.get(decision.principal_id)
+            found = found or bool(user and user.manager_id)
+    return found
+
+
+def _config(raw: dict[str, Any]) -> EmulatorConfig:
+    limits = raw.get("teams_limits", "default")
+    teams_limits = TeamsLimits.unlimited() if limits == "unlimited" else TeamsLimits()
+    return EmulatorConfig(
+        seed=str(raw.get("seed", "generated")),
+        seed_params=dict(raw.get("seed_params") or {}),
+        graph_latency_s=float(raw.get("graph_latency_ms", 0.0)) / 1000.0,
+        teams_limits=teams_limits,
+    )
+
+
+async def serve(raw_config: dict[str, Any]) -> None:
+    """Start the cloud, print its description, answer commands until ``quit`` or EOF."""
+    async with EmulatorCloud(_config(raw_config)) as cloud:
+        host = CloudHost(cloud)
+        handlers: dict[str, Handler] = {
+            "reset": host.reset,
+            "set_graph_latency": host.set_graph_latency,
+            "graph_stats": host.graph_stats,
+            "discovery_minimum": host.discovery_minimum,
+            "install": host.install,
+            "connector_stats": host.connector_stats,
+            "clicks": host.clicks,
+        }
+        description = cloud.describe()
+        description["connector_channel_metadata_url"] = (
+            f"{cloud.connector_url}v1/.well-known/openidconfiguration"
+        )
+        _write(description)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)  # commands carry id lists
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            cmd = json.loads(line)
+            op = cmd.get("op")
+            if op == "quit":
+                break
+            handler = handlers.get(str(op))
+            if handler is None:
+                _write({"error": f"unknown op {op!r}"})
+                continue
+            try:
+                _write({"ok": await handler(cmd)})
+            except Exception as exc:
+                log.exception("command %s failed", op)
+                _write({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _write(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Entry point: one argument, the config JSON."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
+
+
+if __name__ == "__main__":
+    main()
