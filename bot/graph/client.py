@@ -231,6 +231,7 @@ class GraphClient:
         timeout: httpx.Timeout | None = None,
         user_agent: str = "AccessReviewBot/0.1",
         batch_concurrency: int = 4,
+        max_in_flight: int = 40,
         registry: CollectorRegistry | None = None,
         metrics: GraphMetrics | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -253,6 +254,10 @@ class GraphClient:
         self._sleep = sleep or self._sleep_until_elapsed
         self._wall_clock = wall_clock or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        # Requests waiting for a pooled connection inside httpcore cost CPU on every change of
+        # the pool (it rescans its queue): thousands queued there make it quadratic. Queue them
+        # here instead, below the pool size, shared by every with_tokens() clone.
+        self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
 
     @classmethod
     def from_settings(
@@ -570,10 +575,11 @@ class GraphClient:
             )
             sent_at = self._monotonic()
             try:
-                response = await self._http.request(
-                    method, url, content=content, headers=headers, timeout=timeout
-                )
-                await response.aread()
+                async with self._in_flight:
+                    response = await self._http.request(
+                        method, url, content=content, headers=headers, timeout=timeout
+                    )
+                    await response.aread()
             except httpx.TransportError as exc:
                 elapsed_ms = (self._monotonic() - sent_at) * 1000
                 self.metrics.requests.labels(method, "error").inc()

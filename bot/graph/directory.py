@@ -82,6 +82,28 @@ class DirectoryApi:
             return None
         return User.from_graph(body)
 
+    async def get_managers(
+        self, user_ids: Sequence[str], *, select: Sequence[str] = ("id",)
+    ) -> dict[str, User | None]:
+        """The managers of many users through ``$batch`` (20 per HTTP call); ``None`` where a
+        user has no manager (404). Other per-user failures raise that user's :class:`GraphError`."""
+        unique = list(dict.fromkeys(user_ids))
+        query = encode_query(Query(select=select).params())
+        requests = [
+            BatchRequest(id=str(n), method="GET", url=f"/users/{_seg(uid)}/manager?{query}")
+            for n, uid in enumerate(unique)
+        ]
+        answers = await self._graph.batch(requests)
+        managers: dict[str, User | None] = {}
+        for n, uid in enumerate(unique):
+            answer = answers[str(n)]
+            if isinstance(answer.error, GraphNotFound):
+                managers[uid] = None
+                continue
+            answer.raise_for_status()
+            managers[uid] = User.from_graph(answer.body or {})
+        return managers
+
     async def group_members(
         self, group_id: str, *, transitive: bool = True, query: Query | None = None
     ) -> AsyncIterator[DirectoryObject]:

@@ -136,6 +136,8 @@ class DeliveryMetrics:
 class _Result:
     outcome: str
     detail: Mapping[str, Any]
+    # The message as sent, recorded together with the outbox completion.
+    sent: SentMessage | None = None
 
 
 class OutboxWorker:
@@ -267,13 +269,10 @@ class OutboxWorker:
                 delay_s = exc.retry_after_s or min(300.0, 2.0**message.attempts)
                 await self._retry(message, str(exc), delay_s=delay_s)
             return
-        await self._store.complete_outbox(
-            message_id=message.id, worker=self.worker_id, result=dict(result.detail)
-        )
-        self._metrics.messages.labels(result.outcome).inc()
+        audit = []
         if result.outcome in ("sent", "edited"):
-            await self._store.append_audit(
-                event=AuditEvent(
+            audit.append(
+                AuditEvent(
                     action="notified" if result.outcome == "sent" else "card_updated",
                     actor="bot",
                     instance_id=instance_id,
@@ -285,6 +284,16 @@ class OutboxWorker:
                     },
                 )
             )
+        # The sent message, its audit line and the completion in one transaction: right after
+        # the connector accepted the message, one write stands between it and "done".
+        await self._store.complete_outbox(
+            message_id=message.id,
+            worker=self.worker_id,
+            result=dict(result.detail),
+            audit=audit,
+            sent=result.sent,
+        )
+        self._metrics.messages.labels(result.outcome).inc()
 
     async def _deliver(self, message: OutboxMessage, reviewer: str, instance_id: str) -> _Result:
         card_kind = str(message.payload.get("card") or "review")
@@ -338,18 +347,16 @@ class OutboxWorker:
                 message.payload.get("subjectName") or ""
             )
             data["subjects"] = subjects
-        await self._store.record_sent_message(
-            message=SentMessage(
-                reviewer_oid=reviewer,
-                instance_id=instance_id,
-                kind=card_kind,
-                conversation_id=conversation_id,
-                activity_id=activity_id,
-                sent_at=now,
-                data=data,
-            )
+        sent = SentMessage(
+            reviewer_oid=reviewer,
+            instance_id=instance_id,
+            kind=card_kind,
+            conversation_id=conversation_id,
+            activity_id=activity_id,
+            sent_at=now,
+            data=data,
         )
-        return _Result("sent", {"activityId": activity_id, "card": card_kind})
+        return _Result("sent", {"activityId": activity_id, "card": card_kind}, sent)
 
     async def _escalation_card(
         self, payload: Mapping[str, Any], viewer: Any, instance_id: str, now: Any
@@ -412,18 +419,16 @@ class OutboxWorker:
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
             )
-        await self._store.record_sent_message(
-            message=SentMessage(
-                reviewer_oid=reviewer,
-                instance_id=instance_id,
-                kind="review",
-                conversation_id=conversation_id,
-                activity_id=activity_id,
-                sent_at=self._clock.now(),
-                data={"page": 0},
-            )
+        sent = SentMessage(
+            reviewer_oid=reviewer,
+            instance_id=instance_id,
+            kind="review",
+            conversation_id=conversation_id,
+            activity_id=activity_id,
+            sent_at=self._clock.now(),
+            data={"page": 0},
         )
-        return _Result("sent", {"activityId": activity_id, "conversationId": conversation_id})
+        return _Result("sent", {"activityId": activity_id, "conversationId": conversation_id}, sent)
 
     async def _conversation_id(self, reviewer: str) -> str | None:
         reference = await self._store.get_conversation_reference(

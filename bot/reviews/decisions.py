@@ -203,10 +203,9 @@ class DecisionService:
             "decisions": dict(request.decisions),
             "justification": (request.justification or "").strip() or None,
         }
-        fresh = await self._store.enqueue_outbox(key=key, kind=DECISION_KIND, payload=payload)
-        if fresh:
-            await self._mark_saving(request.instance_id, request.decisions)
-        message = await self._store.claim_outbox_key(key=key, worker=self._worker_id, lease_s=60)
+        _added, message = await self._store.enqueue_and_claim_outbox(
+            key=key, kind=DECISION_KIND, payload=payload, worker=self._worker_id, lease_s=60
+        )
         if message is None:
             # A redelivered invoke whose write is already done or in another worker's hands.
             existing = await self._store.get_outbox(key=key)
@@ -219,7 +218,9 @@ class DecisionService:
                 self._inline_deadline_s,
             )
         except TimeoutError:
-            # Graph is slow: the worker picks the row up again; the PATCH is idempotent.
+            # Graph is slow: the card says "Saving…" and the worker picks the row up again
+            # (the PATCH is idempotent).
+            await self._mark_saving(request.instance_id, request.decisions)
             await self._store.retry_outbox(
                 message_id=message.id,
                 worker=self._worker_id,
@@ -276,33 +277,40 @@ class DecisionService:
             return await self._transient(message, worker, transient)
 
         saved = [w for w in writes if w.decision_id not in failures]
-        await self._settle(payload, saved, failures)
+        items, audit = await self._outcome(payload, saved, failures)
+        result: dict[str, Any] = {"saved": [w.decision_id for w in saved]}
+        if failures:
+            result["failed"] = sorted(failures)
+        # The items, the audit lines and the completion land in one transaction.
+        await self._store.complete_outbox(
+            message_id=message.id, worker=worker, result=result, items=items, audit=audit
+        )
+        if self._on_settled is not None and items:
+            await self._on_settled(str(payload["instanceId"]), [i.item_id for i in items])
         if failures:
             error = next(iter(failures.values()))
-            await self._store.complete_outbox(
-                message_id=message.id,
-                worker=worker,
-                result={"saved": [w.decision_id for w in saved], "failed": sorted(failures)},
-            )
             return DecisionOutcome(
                 status="failed" if not saved else "saved",
                 item_ids=tuple(decisions),
                 error=_error_code(error),
                 request_id=error.request_id,
             )
-        await self._store.complete_outbox(
-            message_id=message.id, worker=worker, result={"saved": [w.decision_id for w in saved]}
-        )
         return DecisionOutcome(status="saved", item_ids=tuple(decisions))
 
     async def _transient(
         self, message: OutboxMessage, worker: str, error: GraphError
     ) -> DecisionOutcome:
         if message.attempts >= MAX_WRITE_ATTEMPTS:
-            await self._settle(
+            items, audit = await self._outcome(
                 message.payload, [], {i: error for i in message.payload.get("decisions") or {}}
             )
+            await self._store.upsert_items(items=items)
+            await self._store.append_audits(events=audit)
             await self._store.fail_outbox(message_id=message.id, worker=worker, error=str(error))
+            if self._on_settled is not None and items:
+                await self._on_settled(
+                    str(message.payload["instanceId"]), [i.item_id for i in items]
+                )
             return DecisionOutcome(
                 status="failed",
                 item_ids=tuple(message.payload.get("decisions") or {}),
@@ -338,12 +346,14 @@ class DecisionService:
             ]
         )
 
-    async def _settle(
+    async def _outcome(
         self,
         payload: Mapping[str, Any],
         saved: list[DecisionWrite],
         failures: Mapping[str, GraphError],
-    ) -> None:
+    ) -> tuple[list[ItemRecord], list[AuditEvent]]:
+        """The store changes a write's outcome makes: the items as decided (or failed), and
+        one audit line per item."""
         instance_id = str(payload["instanceId"])
         actor = str(payload["actorOid"])
         now = self._clock.now()
@@ -377,12 +387,10 @@ class DecisionService:
             data = {k: v for k, v in item.data.items() if k != "saving"}
             data["writeError"] = _error_code(error)
             updated.append(replace(item, data=data))
-        await self._store.upsert_items(items=updated)
-        if self._on_settled is not None and updated:
-            await self._on_settled(instance_id, [i.item_id for i in updated])
+        audit: list[AuditEvent] = []
         for write in saved:
-            await self._store.append_audit(
-                event=AuditEvent(
+            audit.append(
+                AuditEvent(
                     action="decision",
                     actor=actor,
                     instance_id=instance_id,
@@ -392,8 +400,8 @@ class DecisionService:
                 )
             )
         for item_id, error in failures.items():
-            await self._store.append_audit(
-                event=AuditEvent(
+            audit.append(
+                AuditEvent(
                     action="decision",
                     actor=actor,
                     instance_id=instance_id,
@@ -407,6 +415,7 @@ class DecisionService:
                     },
                 )
             )
+        return updated, audit
 
 
 class DecisionWorker:

@@ -52,7 +52,7 @@ from bot.reviews.events import (
     ItemDecidedElsewhere,
     ReviewerDone,
 )
-from bot.reviews.resolver import ReviewerResolver
+from bot.reviews.resolver import ReviewerResolver, scope_kind
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
 
 __all__ = ["CycleReport", "Discovery", "DiscoveryConfig", "DiscoveryMetrics", "LeaseLost"]
@@ -387,6 +387,11 @@ class Discovery:
         instance = target.instance
         try:
             decisions = await self._pending_decisions(target)
+            if any(
+                scope_kind(s) == "manager" for s in (*target.reviewers, *target.fallback_reviewers)
+            ):
+                # One $batch call per 20 managers rather than one GET each.
+                await resolver.prefetch_managers(decisions)
             resolutions = await asyncio.gather(
                 *(
                     resolver.resolve(
@@ -661,10 +666,12 @@ class Discovery:
         )
 
     async def _emit(self, events: Iterable[DomainEvent], report: CycleReport) -> None:
+        events = list(events)
+        # Recorded first, all in one transaction; then handed to the consumers.
+        await self._store.append_audits(events=[_audit_of(event) for event in events])
         for event in events:
             report.events.append(event)
             self._metrics.events.labels(type(event).__name__).inc()
-            await self._store.append_audit(event=_audit_of(event))
             for handler in self._handlers:
                 try:
                     await handler(event)

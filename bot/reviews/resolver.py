@@ -84,7 +84,7 @@ class _Memo:
     """Single-flight memo: concurrent callers for one key share one look-up."""
 
     def __init__(self) -> None:
-        self._tasks: dict[tuple[str, str], asyncio.Task[frozenset[str]]] = {}
+        self._tasks: dict[tuple[str, str], asyncio.Future[frozenset[str]]] = {}
 
     async def get(
         self, key: tuple[str, str], load: Callable[[], Awaitable[frozenset[str]]]
@@ -94,6 +94,22 @@ class _Memo:
             task = asyncio.ensure_future(load())
             self._tasks[key] = task
         return await asyncio.shield(task)
+
+    def missing(self, keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The keys nobody has asked for yet."""
+        return [k for k in dict.fromkeys(keys) if k not in self._tasks]
+
+    def provide(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], asyncio.Future[frozenset[str]]]:
+        """Claim ``keys`` (not asked for yet); the caller must settle every returned future."""
+        loop = asyncio.get_running_loop()
+        futures: dict[tuple[str, str], asyncio.Future[frozenset[str]]] = {}
+        for key in keys:
+            future: asyncio.Future[frozenset[str]] = loop.create_future()
+            self._tasks[key] = future
+            futures[key] = future
+        return futures
 
     @property
     def lookups(self) -> int:
@@ -106,6 +122,27 @@ class ReviewerResolver:
     def __init__(self, directory: DirectoryApi) -> None:
         self._directory = directory
         self._memo = _Memo()
+
+    async def prefetch_managers(self, decisions: Sequence[AccessReviewDecision]) -> None:
+        """Look up the managers of these decisions' principals together, 20 per ``$batch`` call,
+        so ``./manager`` resolution finds them in the memo: one HTTP round trip per 20 managers
+        instead of one each (the same number of Graph requests)."""
+        keys = self._memo.missing(
+            ("manager", d.principal.id) for d in decisions if _is_user_principal(d)
+        )
+        if not keys:
+            return
+        futures = self._memo.provide(keys)
+        try:
+            managers = await self._directory.get_managers([uid for _kind, uid in keys])
+        except BaseException as exc:
+            for future in futures.values():
+                future.set_exception(exc)
+                future.exception()  # retrieved here; resolve() re-raises it to its callers
+            raise
+        for (_kind, uid), future in futures.items():
+            manager = managers.get(uid)
+            future.set_result(frozenset({manager.id}) if manager and manager.id else frozenset())
 
     @property
     def lookups(self) -> int:

@@ -208,9 +208,24 @@ class Store(Protocol):
         ...
 
     async def complete_outbox(
-        self, *, message_id: int, worker: str, result: Mapping[str, Any] | None = None
+        self,
+        *,
+        message_id: int,
+        worker: str,
+        result: Mapping[str, Any] | None = None,
+        items: Sequence[ItemRecord] = (),
+        audit: Sequence[AuditEvent] = (),
+        sent: SentMessage | None = None,
     ) -> bool:
-        """Mark a claimed message done. False if the claim was lost to another worker."""
+        """Mark a claimed message done, writing its outcome (``items``, ``audit``, ``sent``) in
+        the same transaction. False if the claim was lost to another worker (the outcome is
+        written all the same: it happened)."""
+        ...
+
+    async def enqueue_and_claim_outbox(
+        self, *, key: str, kind: str, payload: Mapping[str, Any], worker: str, lease_s: float
+    ) -> tuple[bool, OutboxMessage | None]:
+        """Add (unless ``key`` exists) and claim one message in one transaction."""
         ...
 
     async def retry_outbox(
@@ -263,6 +278,10 @@ class Store(Protocol):
 
     # -- audit trail ---------------------------------------------------------------------------
     async def append_audit(self, *, event: AuditEvent) -> int: ...
+
+    async def append_audits(self, *, events: Sequence[AuditEvent]) -> None:
+        """Many audit lines in one transaction."""
+        ...
 
     async def list_audit(
         self,

@@ -9,10 +9,12 @@ and a second process on the same file is safe. PostgreSQL claims rows with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -22,7 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.clock import Clock, SystemClock
 from bot.store import schema as t
@@ -79,8 +81,21 @@ class SqlStore:
         # so readers never queue behind the write lock (WAL lets them read a consistent snapshot).
         self._reader = reader or engine
         self._clock = clock
+        # SQLite allows one writer; writers of this process queue here, in asyncio, rather than
+        # in SQLite's busy handler, which sleeps in growing steps while it waits for the lock.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._dialect = engine.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction (serialised within the process on SQLite)."""
+        if self._write_lock is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._engine.begin() as conn:
+            yield conn
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
@@ -89,7 +104,7 @@ class SqlStore:
 
     async def migrate(self) -> int:
         """Apply pending migrations; return the schema version. Safe to run from many processes."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             if self._dialect == "postgresql":
                 # Replicas starting together: one migrates, the others wait for it.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(4711002)"))
@@ -152,7 +167,11 @@ class SqlStore:
         if not service_url or not conversation_id:
             raise ValueError("a conversation reference needs serviceUrl and conversation.id")
         text = _dumps(reference)
-        async with self._engine.begin() as conn:
+        # Most activities bring the reference already stored: check without the write lock.
+        known = await self.get_conversation_reference(tenant_id=tenant_id, user_oid=user_oid)
+        if known is not None and _dumps(known) == text:
+            return False
+        async with self._write() as conn:
             current = (
                 await conn.execute(
                     sa.select(t.conversation_refs.c.reference).where(
@@ -192,7 +211,7 @@ class SqlStore:
         return _loads(text) if text else None
 
     async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 sa.delete(t.conversation_refs).where(
                     t.conversation_refs.c.tenant_id == tenant_id,
@@ -236,8 +255,20 @@ class SqlStore:
             return [_instance(row) for row in await conn.execute(query)]
 
     async def upsert_items(self, *, items: Iterable[ItemRecord]) -> None:
+        rows = self._item_rows(items)
+        await self._upsert(t.items, rows, ["instance_id", "item_id"])
+
+    async def _upsert_items(self, conn: AsyncConnection, items: Iterable[ItemRecord]) -> None:
+        rows = self._item_rows(items)
+        for start in range(0, len(rows), _CHUNK):
+            stmt = self._insert(t.items).values(rows[start : start + _CHUNK])
+            keys = ["instance_id", "item_id"]
+            update = {c.name: stmt.excluded[c.name] for c in t.items.columns if c.name not in keys}
+            await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+
+    def _item_rows(self, items: Iterable[ItemRecord]) -> list[dict[str, Any]]:
         now = self._now()
-        rows = [
+        return [
             {
                 "instance_id": i.instance_id,
                 "item_id": i.item_id,
@@ -252,7 +283,6 @@ class SqlStore:
             }
             for i in items
         ]
-        await self._upsert(t.items, rows, ["instance_id", "item_id"])
 
     async def get_item(self, *, instance_id: str, item_id: str) -> ItemRecord | None:
         found = await self.list_items(instance_id=instance_id, item_ids=[item_id])
@@ -286,7 +316,7 @@ class SqlStore:
         wanted = set(pairs)
         now = self._now()
         a = t.assignments
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             existing = {
                 (row.reviewer_oid, row.item_id)
                 for row in await conn.execute(
@@ -375,7 +405,7 @@ class SqlStore:
             )
             .on_conflict_do_nothing(index_elements=["key"])
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return bool(result.rowcount)
 
@@ -394,7 +424,7 @@ class SqlStore:
             candidates = candidates.where(o.c.kind.in_(list(kinds)))
         if self._dialect == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             ids = list((await conn.execute(candidates)).scalars())
             if not ids:
                 return []
@@ -427,7 +457,7 @@ class SqlStore:
             sa.and_(o.c.status == "pending", o.c.not_before <= now),
             sa.and_(o.c.status == "in_flight", o.c.claimed_until < now),
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 sa.update(o)
                 .where(o.c.key == key, due)
@@ -446,7 +476,7 @@ class SqlStore:
 
     async def _finish_claim(self, message_id: int, worker: str, **values: Any) -> bool:
         o = t.outbox
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 sa.update(o)
                 .where(o.c.id == message_id, o.c.claimed_by == worker, o.c.status == "in_flight")
@@ -455,11 +485,87 @@ class SqlStore:
         return bool(result.rowcount)
 
     async def complete_outbox(
-        self, *, message_id: int, worker: str, result: Mapping[str, Any] | None = None
+        self,
+        *,
+        message_id: int,
+        worker: str,
+        result: Mapping[str, Any] | None = None,
+        items: Sequence[ItemRecord] = (),
+        audit: Sequence[AuditEvent] = (),
+        sent: SentMessage | None = None,
     ) -> bool:
-        return await self._finish_claim(
-            message_id, worker, status="done", result=_dumps(result), last_error=None
-        )
+        o = t.outbox
+        async with self._write() as conn:
+            # The outcome (items, audit lines, the sent message) is written with the completion,
+            # in one transaction: a crash leaves either both or neither.
+            if items:
+                await self._upsert_items(conn, items)
+            for event in audit:
+                await conn.execute(self._audit_insert(event))
+            if sent is not None:
+                await self._record_sent(conn, sent)
+            done = await conn.execute(
+                sa.update(o)
+                .where(o.c.id == message_id, o.c.claimed_by == worker, o.c.status == "in_flight")
+                .values(
+                    claimed_until=None,
+                    updated_at=self._now(),
+                    status="done",
+                    result=_dumps(result),
+                    last_error=None,
+                )
+            )
+        return bool(done.rowcount)
+
+    async def enqueue_and_claim_outbox(
+        self,
+        *,
+        key: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        worker: str,
+        lease_s: float,
+    ) -> tuple[bool, OutboxMessage | None]:
+        """Add a message (unless ``key`` exists) and claim it at once, in one transaction.
+
+        Returns (added, claimed message or None when it is done or claimed by someone else).
+        """
+        now = self._now()
+        o = t.outbox
+        async with self._write() as conn:
+            added = await conn.execute(
+                self._insert(o)
+                .values(
+                    key=key,
+                    kind=kind,
+                    payload=_dumps(payload),
+                    status="pending",
+                    attempts=0,
+                    not_before=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            due = sa.or_(
+                sa.and_(o.c.status == "pending", o.c.not_before <= now),
+                sa.and_(o.c.status == "in_flight", o.c.claimed_until < now),
+            )
+            claimed = await conn.execute(
+                sa.update(o)
+                .where(o.c.key == key, due)
+                .values(
+                    status="in_flight",
+                    claimed_by=worker,
+                    claimed_until=now + timedelta(seconds=lease_s),
+                    attempts=o.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            row = None
+            if claimed.rowcount:
+                row = (await conn.execute(sa.select(o).where(o.c.key == key))).first()
+        return bool(added.rowcount), (_outbox(row) if row is not None else None)
 
     async def retry_outbox(
         self, *, message_id: int, worker: str, error: str, not_before: datetime
@@ -496,6 +602,10 @@ class SqlStore:
 
     # -- sent messages ----------------------------------------------------------------------
     async def record_sent_message(self, *, message: SentMessage) -> None:
+        async with self._write() as conn:
+            await self._record_sent(conn, message)
+
+    async def _record_sent(self, conn: AsyncConnection, message: SentMessage) -> None:
         values = {
             "conversation_id": message.conversation_id,
             "activity_id": message.activity_id,
@@ -508,12 +618,11 @@ class SqlStore:
             kind=message.kind,
             **values,
         )
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["reviewer_oid", "instance_id", "kind"], set_=values
-                )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["reviewer_oid", "instance_id", "kind"], set_=values
             )
+        )
 
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
@@ -556,13 +665,13 @@ class SqlStore:
             )
             .on_conflict_do_nothing(index_elements=["reminder_id"])
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return bool((await conn.execute(stmt)).rowcount)
 
     async def remember_once(self, *, key: str, ttl_s: float) -> bool:
         now = self._now()
         k = t.once_keys
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             # An expired key may be reused; delete it first so the insert below decides.
             await conn.execute(sa.delete(k).where(k.c.key == key, k.c.expires_at <= now))
             result = await conn.execute(
@@ -589,7 +698,7 @@ class SqlStore:
         stmt = self._insert(t.snoozes).values(
             reviewer_oid=reviewer_oid, instance_id=instance_id, **values
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["reviewer_oid", "instance_id"], set_=values
@@ -621,7 +730,7 @@ class SqlStore:
             )
             .on_conflict_do_nothing(index_elements=["instance_id", "reviewer_oid", "recipient_oid"])
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return bool((await conn.execute(stmt)).rowcount)
 
     async def escalation_recipients(self, *, instance_id: str, reviewer_oid: str) -> list[str]:
@@ -638,8 +747,8 @@ class SqlStore:
             )
 
     # -- audit ------------------------------------------------------------------------------
-    async def append_audit(self, *, event: AuditEvent) -> int:
-        stmt = sa.insert(t.audit).values(
+    def _audit_insert(self, event: AuditEvent) -> Any:
+        return sa.insert(t.audit).values(
             at=_require_utc(event.at) or self._now(),
             actor=event.actor,
             action=event.action,
@@ -649,9 +758,19 @@ class SqlStore:
             request_id=event.request_id,
             detail=_dumps(event.detail),
         )
-        async with self._engine.begin() as conn:
-            result = await conn.execute(stmt.returning(t.audit.c.id))
+
+    async def append_audit(self, *, event: AuditEvent) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(self._audit_insert(event).returning(t.audit.c.id))
             return int(result.scalar_one())
+
+    async def append_audits(self, *, events: Sequence[AuditEvent]) -> None:
+        """Many audit lines in one transaction."""
+        if not events:
+            return
+        async with self._write() as conn:
+            for event in events:
+                await conn.execute(self._audit_insert(event))
 
     async def list_audit(
         self,
@@ -690,7 +809,7 @@ class SqlStore:
         now = self._now()
         expires = now + timedelta(seconds=ttl_s)
         lease_table = t.leases
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             query = sa.select(lease_table).where(lease_table.c.name == name)
             if self._dialect == "postgresql":
                 query = query.with_for_update()
@@ -723,7 +842,7 @@ class SqlStore:
 
     async def release_lease(self, *, name: str, holder: str) -> None:
         lease_table = t.leases
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             # Expire rather than delete, so the fence keeps growing across holders.
             await conn.execute(
                 sa.update(lease_table)
@@ -770,14 +889,14 @@ class SqlStore:
     async def put_token_cache(self, *, key: str, blob: bytes) -> None:
         values = {"blob": blob, "updated_at": self._now()}
         stmt = self._insert(t.token_cache).values(key=key, **values)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
 
     # -- helpers ----------------------------------------------------------------------------
     async def _upsert(self, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
         if not rows:
             return
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
                 stmt = self._insert(table).values(chunk)

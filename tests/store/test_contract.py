@@ -461,3 +461,44 @@ async def test_a_lease_check_fails_once_the_lease_moved_or_expired(
     # Even renewing under the old fence is no use to r1 now.
     assert not await any_store.check_lease(name="poll", holder="r1", fence=lease.fence)
     assert await any_store.check_lease(name="poll", holder="r2", fence=taken.fence)
+
+
+async def test_completion_writes_its_outcome_in_the_same_transaction(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    added, message = await any_store.enqueue_and_claim_outbox(
+        key="d|1", kind="decision", payload={"x": 1}, worker="w", lease_s=30
+    )
+    assert added and message is not None and message.status == "in_flight"
+    again, none = await any_store.enqueue_and_claim_outbox(
+        key="d|1", kind="decision", payload={"x": 2}, worker="w2", lease_s=30
+    )
+    assert not again and none is None  # claimed already: nobody else gets it
+    sent = SentMessage(
+        reviewer_oid=ALEX,
+        instance_id="i1",
+        kind="review",
+        conversation_id="a:1",
+        activity_id="act",
+        sent_at=clock.now(),
+    )
+    assert await any_store.complete_outbox(
+        message_id=message.id,
+        worker="w",
+        result={"ok": True},
+        items=[ItemRecord(instance_id="i1", item_id="a", decision="Deny", reviewed_by=ALEX)],
+        audit=[AuditEvent(action="decision", actor=ALEX, instance_id="i1", item_id="a")],
+        sent=sent,
+    )
+    item = await any_store.get_item(instance_id="i1", item_id="a")
+    assert item is not None and item.decision == "Deny"
+    assert [e.action for e in await any_store.list_audit()] == ["decision"]
+    assert (
+        await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="review") == sent
+    )
+    done = await any_store.get_outbox(key="d|1")
+    assert done is not None and done.status == "done" and done.result == {"ok": True}
+    await any_store.append_audits(
+        events=[AuditEvent(action="a", actor="x"), AuditEvent(action="b", actor="x")]
+    )
+    assert [e.action for e in await any_store.list_audit()] == ["decision", "a", "b"]
