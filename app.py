@@ -200,11 +200,13 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         provisioner=GraphProvisioner(teams_apps=TeamsAppsApi(graph), bot_app_id=side.bot_app_id),
         metrics=DeliveryMetrics(app[REGISTRY]),
         lease_name="delivery",
+        claim_lease_s=settings.claim_lease_s,
         lease_ttl_s=settings.lease_ttl_s / 2,
     )
     notifier = ReviewNotifier(store=store, tenant_id=side.tenant_id, wake=app[OUTBOX].wake)
     app[NOTIFIER] = notifier
     app[DISCOVERY].add_handler(notifier)
+    app[DISCOVERY].add_reconciler(notifier.ensure_first_cards)
     app[DECISIONS] = DecisionService(
         store=store,
         graph=graph,
@@ -212,8 +214,11 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK],
         tenant_id=side.tenant_id,
         on_settled=notifier.items_changed,
+        claim_lease_s=settings.claim_lease_s,
     )
-    app[DECISION_WORKER] = DecisionWorker(store=store, service=app[DECISIONS])
+    app[DECISION_WORKER] = DecisionWorker(
+        store=store, service=app[DECISIONS], claim_lease_s=settings.claim_lease_s
+    )
     app[REMINDERS] = ReminderScheduler(
         store=store,
         directory=app[DIRECTORY_API],

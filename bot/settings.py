@@ -57,6 +57,9 @@ class Settings:
     # How long a replica's background role (polling, delivery) outlives it: another replica takes
     # over at most this long after it dies.
     lease_ttl_s: float = 60.0
+    # How long one replica's claim on a queued message (a card, a decision write) lasts before
+    # another may take it over: longer than the slowest single attempt, short enough to recover.
+    claim_lease_s: float = 120.0
     # Microsoft endpoints (overridable for national clouds and the local emulator).
     graph_base_url: str = "https://graph.microsoft.com"
     authority_host: str = "https://login.microsoftonline.com"
@@ -207,6 +210,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_FORMAT": ("log_format", _choice(LOG_FORMATS)),
     "POLL_INTERVAL_S": ("poll_interval_s", _positive_float),
     "LEASE_TTL_S": ("lease_ttl_s", _positive_float),
+    "CLAIM_LEASE_S": ("claim_lease_s", _positive_float),
     "GRAPH_BASE_URL": ("graph_base_url", _https_url),
     "AUTHORITY_HOST": ("authority_host", _https_url),
     "CA_BUNDLE": ("ca_bundle", _existing_file_or_empty),

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ log = logging.getLogger(__name__)
 
 CARD_KIND = "card"
 MAX_ATTEMPTS = 8
+
+
+class _LeaseExpired(Exception):
+    """This replica's delivery lease ran out before a send began: the row goes back."""
 
 
 class ConversationProvisioner(Protocol):
@@ -154,7 +159,9 @@ class OutboxWorker:
         service_url: str,
         provisioner: ConversationProvisioner | None = None,
         worker_id: str | None = None,
-        concurrency: int = 64,
+        # Sends in flight at once: far above what the Teams rate allows per second, yet few
+        # enough that a crash leaves only a handful of accepted-but-unrecorded sends.
+        concurrency: int = 16,
         claim_lease_s: float = 120.0,
         metrics: DeliveryMetrics | None = None,
         lease_name: str | None = None,
@@ -176,6 +183,9 @@ class OutboxWorker:
         # per-tenant rate limit is shared without coordinating every single send.
         self._lease_name = lease_name
         self._lease_ttl_s = lease_ttl_s
+        # Monotonic time until which the delivery lease is surely ours (from the start of the
+        # acquire or renewal that got it). No send begins after it.
+        self._lease_valid_until = float("inf") if lease_name is None else 0.0
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
 
     def wake(self) -> None:
@@ -186,9 +196,7 @@ class OutboxWorker:
         """Deliver every message that is due now (in waves); return how many were handled."""
         handled = 0
         while True:
-            if self._lease_name is not None and not await self._store.acquire_lease(
-                name=self._lease_name, holder=self.worker_id, ttl_s=self._lease_ttl_s
-            ):
+            if self._lease_name is not None and not await self._renew_lease():
                 return handled  # another replica sends; this one stands by
             batch = await self._store.claim_outbox(
                 worker=self.worker_id,
@@ -198,8 +206,40 @@ class OutboxWorker:
             )
             if not batch:
                 return handled
-            await asyncio.gather(*(self._handle(m) for m in batch))
+            await self._while_renewing(asyncio.gather(*(self._handle(m) for m in batch)))
             handled += len(batch)
+
+    async def _renew_lease(self) -> bool:
+        assert self._lease_name is not None
+        started = time.monotonic()
+        lease = await self._store.acquire_lease(
+            name=self._lease_name, holder=self.worker_id, ttl_s=self._lease_ttl_s
+        )
+        self._lease_valid_until = started + self._lease_ttl_s if lease is not None else 0.0
+        return lease is not None
+
+    async def _while_renewing(self, batch: asyncio.Future[Any]) -> None:
+        """Run a batch, renewing the delivery lease every third of its lifetime meanwhile.
+
+        A batch can outlast the lease (rate-limit waits, a 429's Retry-After); without renewal
+        another replica takes the lease and both send. If the lease is lost all the same, sends
+        not yet begun give their rows back (:meth:`_check_lease`).
+        """
+        if self._lease_name is None:
+            await batch
+            return
+        while True:
+            done, _ = await asyncio.wait({batch}, timeout=self._lease_ttl_s / 3)
+            if done:
+                batch.result()
+                return
+            if not await self._renew_lease():
+                log.warning("delivery lease lost during a batch; unsent rows go back")
+
+    def _check_lease(self) -> None:
+        """Raise :class:`_LeaseExpired` unless the delivery lease is surely still ours."""
+        if time.monotonic() >= self._lease_valid_until:
+            raise _LeaseExpired()
 
     async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
         while not stop.is_set():
@@ -227,6 +267,14 @@ class OutboxWorker:
         conversation_id: str | None = None
         try:
             result = await self._deliver(message, reviewer, instance_id)
+        except _LeaseExpired:
+            await self._store.retry_outbox(
+                message_id=message.id,
+                worker=self.worker_id,
+                error="delivery lease expired before sending",
+                not_before=self._clock.now(),
+            )
+            return
         except ConnectorThrottled as exc:
             conversation_id = await self._conversation_id(reviewer)
             self._limiter.pause(conversation_id, exc.retry_after_s)
@@ -332,6 +380,7 @@ class OutboxWorker:
         activity = _card_activity(card, summary)
         conversation_id, service_url = await self._ensure_conversation(reviewer)
         await self._limiter.acquire(conversation_id)
+        self._check_lease()
         with self._metrics.send_duration_s.time():
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
@@ -405,6 +454,7 @@ class OutboxWorker:
         activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
         if edit and sent is not None:
             await self._limiter.acquire(sent.conversation_id)
+            self._check_lease()
             await self._connector.update(
                 service_url=await self._service_url_for(reviewer),
                 conversation_id=sent.conversation_id,
@@ -415,6 +465,7 @@ class OutboxWorker:
 
         conversation_id, service_url = await self._ensure_conversation(reviewer)
         await self._limiter.acquire(conversation_id)
+        self._check_lease()
         with self._metrics.send_duration_s.time():
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
@@ -451,8 +502,10 @@ class OutboxWorker:
         if reference:
             return str(reference["conversation"]["id"]), str(reference["serviceUrl"])
         if self._provisioner is not None:
+            self._check_lease()
             await self._provisioner.ensure_installed(user_oid=reviewer)
         await self._limiter.acquire(None)
+        self._check_lease()
         conversation = await self._connector.create_personal_conversation(
             service_url=self._service_url, tenant_id=self._tenant_id, user_id=reviewer
         )

@@ -70,6 +70,27 @@ class ReviewNotifier:
         if self._wake is not None:
             self._wake()
 
+    async def ensure_first_cards(self, instance_id: str, reviewers: Sequence[str]) -> None:
+        """Queue the first card of reviewers who have work here but were never sent one.
+
+        The key of a first card is fixed, so this never queues a second one.
+        """
+        queued = False
+        for reviewer in reviewers:
+            sent = await self._store.get_sent_message(
+                reviewer_oid=reviewer, instance_id=instance_id, kind="review"
+            )
+            if sent is None:
+                queued |= await enqueue_review_card(
+                    self._store,
+                    tenant_id=self._tenant_id,
+                    reviewer_oid=reviewer,
+                    instance_id=instance_id,
+                    edit=False,
+                )
+        if queued and self._wake is not None:
+            self._wake()
+
     async def conversation_changed(self, tenant_id: str, reviewer: str) -> None:
         """The reviewer's chat changed: send their open review cards into the new one."""
         reference = await self._store.get_conversation_reference(

@@ -128,7 +128,9 @@ class DecisionService:
         inline_deadline_s: float = 2.5,
         worker_id: str | None = None,
         on_settled: Callable[[str, Sequence[str]], Awaitable[None]] | None = None,
+        claim_lease_s: float = 60.0,
     ) -> None:
+        self._claim_lease_s = claim_lease_s
         self._store = store
         self._graph = graph
         self._obo = obo
@@ -138,6 +140,8 @@ class DecisionService:
         self._worker_id = worker_id or f"decide-{uuid.uuid4().hex[:12]}"
         # Called with (instance id, item ids) once items changed: edit the cards that show them.
         self._on_settled = on_settled
+        # Writes that outlived the inline deadline, finishing in the background under their claim.
+        self._background: set[asyncio.Task[DecisionOutcome]] = set()
 
     # -- step 1 ---------------------------------------------------------------------------------
     async def authorize(
@@ -204,7 +208,11 @@ class DecisionService:
             "justification": (request.justification or "").strip() or None,
         }
         _added, message = await self._store.enqueue_and_claim_outbox(
-            key=key, kind=DECISION_KIND, payload=payload, worker=self._worker_id, lease_s=60
+            key=key,
+            kind=DECISION_KIND,
+            payload=payload,
+            worker=self._worker_id,
+            lease_s=self._claim_lease_s,
         )
         if message is None:
             # A redelivered invoke whose write is already done or in another worker's hands.
@@ -212,21 +220,18 @@ class DecisionService:
             if existing is not None and existing.status == "done":
                 return DecisionOutcome(status="saved", item_ids=tuple(request.decisions))
             return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
+        write = asyncio.ensure_future(
+            self.execute(message, worker=self._worker_id, sso_token=request.sso_token)
+        )
         try:
-            return await asyncio.wait_for(
-                self.execute(message, worker=self._worker_id, sso_token=request.sso_token),
-                self._inline_deadline_s,
-            )
+            return await asyncio.wait_for(asyncio.shield(write), self._inline_deadline_s)
         except TimeoutError:
-            # Graph is slow: the card says "Saving…" and the worker picks the row up again
-            # (the PATCH is idempotent).
+            # Graph is slow: the card says "Saving…" and this write goes on under its claim.
+            # Cancelling it could cut off a PATCH Graph already applied; the retry would then
+            # write it a second time.
             await self._mark_saving(request.instance_id, request.decisions)
-            await self._store.retry_outbox(
-                message_id=message.id,
-                worker=self._worker_id,
-                error="inline deadline passed",
-                not_before=self._clock.now(),
-            )
+            self._background.add(write)
+            write.add_done_callback(self._background.discard)
             return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
 
     async def execute(
@@ -257,10 +262,16 @@ class DecisionService:
         failures: dict[str, GraphError] = {}
         transient: GraphError | None = None
         try:
-            if len(writes) == 1:
-                await api.record_decision(writes[0])
-            else:
-                answers = await api.record_decisions(writes)
+            pending = writes
+            if message.attempts > 1:
+                # A retry: an earlier attempt may have reached Graph and died before recording
+                # it (a crash, a cut connection). What Graph already shows as this reviewer's
+                # decision is not written again (it would count twice in Graph's audit).
+                pending = [w for w in writes if not await self._already_written(api, w, actor)]
+            if len(pending) == 1:
+                await api.record_decision(pending[0])
+            elif pending:
+                answers = await api.record_decisions(pending)
                 for item_id, answer in answers.items():
                     if answer.error is not None:
                         failures[item_id] = answer.error
@@ -296,6 +307,15 @@ class DecisionService:
                 request_id=error.request_id,
             )
         return DecisionOutcome(status="saved", item_ids=tuple(decisions))
+
+    @staticmethod
+    async def _already_written(api: AccessReviewsApi, write: DecisionWrite, actor: str) -> bool:
+        current = await api.get_decision(
+            write.definition_id, write.instance_id, write.decision_id, stage_id=write.stage_id
+        )
+        return current.decision == write.decision and (
+            current.reviewed_by.id.lower() == actor.lower()
+        )
 
     async def _transient(
         self, message: OutboxMessage, worker: str, error: GraphError
@@ -422,10 +442,16 @@ class DecisionWorker:
     """Finishes decision writes that could not complete inside the click (Graph slow or down)."""
 
     def __init__(
-        self, *, store: Store, service: DecisionService, worker_id: str | None = None
+        self,
+        *,
+        store: Store,
+        service: DecisionService,
+        worker_id: str | None = None,
+        claim_lease_s: float = 120.0,
     ) -> None:
         self._store = store
         self._service = service
+        self._claim_lease_s = claim_lease_s
         self.worker_id = worker_id or f"decisions-{uuid.uuid4().hex[:12]}"
         self.settled: list[DecisionOutcome] = []
 
@@ -433,7 +459,7 @@ class DecisionWorker:
         """Write every due decision intent once; return what became of them."""
         outcomes: list[DecisionOutcome] = []
         claimed = await self._store.claim_outbox(
-            worker=self.worker_id, limit=50, lease_s=120, kinds=[DECISION_KIND]
+            worker=self.worker_id, limit=50, lease_s=self._claim_lease_s, kinds=[DECISION_KIND]
         )
         for message in claimed:
             outcome = await self._service.execute(message, worker=self.worker_id)

@@ -67,6 +67,17 @@ _GUARD: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextva
 )
 
 
+# True during a cycle that also makes sure every reviewer with pending work was notified: the
+# first cycle under a new lease, since the previous holder may have died between recording
+# assignments and queueing their cards (the next diff would see no change and send nothing).
+_RECONCILE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "discovery_reconcile", default=False
+)
+
+#: Called in reconciling cycles with (instance id, reviewers with pending items there).
+Reconciler = Callable[[str, Sequence[str]], Awaitable[None]]
+
+
 async def _check_guard() -> None:
     guard = _GUARD.get()
     if guard is not None:
@@ -232,11 +243,16 @@ class Discovery:
         self._store = store
         self._clock = clock
         self._handlers = list(handlers)
+        self._reconcilers: list[Reconciler] = []
         self._config = config or DiscoveryConfig()
         self._metrics = metrics or DiscoveryMetrics(CollectorRegistry())
 
     def add_handler(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
+
+    def add_reconciler(self, reconciler: Reconciler) -> None:
+        """Called in reconciling cycles with (instance id, reviewers with pending items there)."""
+        self._reconcilers.append(reconciler)
 
     # -- the cycle ------------------------------------------------------------------------------
     async def run_once(
@@ -245,6 +261,7 @@ class Discovery:
         definition_id: str | None = None,
         instance_id: str | None = None,
         guard: Callable[[], Awaitable[None]] | None = None,
+        reconcile: bool = False,
     ) -> CycleReport:
         """One discovery cycle over the tenant, or over one definition / one instance.
 
@@ -252,9 +269,11 @@ class Discovery:
         replica may no longer write (fencing by the poll lease).
         """
         token = _GUARD.set(guard)
+        reconciling = _RECONCILE.set(reconcile)
         try:
             return await self._run_once(definition_id=definition_id, instance_id=instance_id)
         finally:
+            _RECONCILE.reset(reconciling)
             _GUARD.reset(token)
 
     async def _run_once(self, *, definition_id: str | None, instance_id: str | None) -> CycleReport:
@@ -462,6 +481,10 @@ class Discovery:
             for r in sorted(had_pending - has_pending)
         )
         await self._emit(events, report)
+        if _RECONCILE.get():
+            rest = sorted(has_pending - set(added_by_reviewer))
+            for reconciler in self._reconcilers:
+                await reconciler(instance.id, rest)
 
     async def _pending_decisions(self, target: _Target) -> list[AccessReviewDecision]:
         query = Query(

@@ -81,6 +81,8 @@ class Poller:
         self.holder = holder or f"poller-{uuid.uuid4().hex[:12]}"
         self._next_full_at = 0.0  # monotonic time of the next full cycle
         self._lease: Lease | None = None
+        # The fence of the lease under which the last complete full cycle ran.
+        self._reconciled_fence: int | None = None
         self._review_locks: dict[str, asyncio.Lock] = {}
         self.last_report: CycleReport | None = None
         self.cycles_run = 0
@@ -108,7 +110,14 @@ class Poller:
         try:
             await self._run_targeted()
             if time.monotonic() >= self._next_full_at:
-                report = await self._while_renewing(self._discovery.run_once(guard=self._guard))
+                fence = self._lease.fence
+                report = await self._while_renewing(
+                    self._discovery.run_once(
+                        guard=self._guard, reconcile=fence != self._reconciled_fence
+                    )
+                )
+                if report.complete:
+                    self._reconciled_fence = fence
                 self.last_report = report
                 self.cycles_run += 1
                 delay = self._config.interval_s if report.complete else self._config.retry_s
