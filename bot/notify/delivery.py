@@ -70,6 +70,7 @@ __all__ = [
     "DeliveryMetrics",
     "OutboxWorker",
     "enqueue_review_card",
+    "review_card_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,16 +89,10 @@ class ConversationProvisioner(Protocol):
     async def ensure_installed(self, *, user_oid: str) -> None: ...
 
 
-async def enqueue_review_card(
-    store: Store,
-    *,
-    tenant_id: str,
-    reviewer_oid: str,
-    instance_id: str,
-    edit: bool,
-    sequence: str = "0",
-) -> bool:
-    """Queue the reviewer's review card: a send (once per ``sequence``), or an edit of it.
+def review_card_message(
+    *, tenant_id: str, reviewer_oid: str, instance_id: str, edit: bool, sequence: str = "0"
+) -> tuple[str, str, dict[str, Any]]:
+    """The outbox (key, kind, payload) of a reviewer's review card: a send or an edit.
 
     ``sequence`` is "0" for the first card of a review; a card re-sent into a new chat uses the
     chat's id, so each chat gets the card once.
@@ -108,17 +103,34 @@ async def enqueue_review_card(
         key = f"{reviewer_oid}|{instance_id}|review-edit|{uuid.uuid4().hex}"
     else:
         key = f"{reviewer_oid}|{instance_id}|review|{sequence}"
-    return await store.enqueue_outbox(
-        key=key,
-        kind=CARD_KIND,
-        payload={
-            "tenantId": tenant_id,
-            "reviewerOid": reviewer_oid,
-            "instanceId": instance_id,
-            "card": "review",
-            "mode": "edit" if edit else "new",
-        },
+    payload = {
+        "tenantId": tenant_id,
+        "reviewerOid": reviewer_oid,
+        "instanceId": instance_id,
+        "card": "review",
+        "mode": "edit" if edit else "new",
+    }
+    return key, CARD_KIND, payload
+
+
+async def enqueue_review_card(
+    store: Store,
+    *,
+    tenant_id: str,
+    reviewer_oid: str,
+    instance_id: str,
+    edit: bool,
+    sequence: str = "0",
+) -> bool:
+    """Queue the reviewer's review card (see :func:`review_card_message`)."""
+    key, kind, payload = review_card_message(
+        tenant_id=tenant_id,
+        reviewer_oid=reviewer_oid,
+        instance_id=instance_id,
+        edit=edit,
+        sequence=sequence,
     )
+    return await store.enqueue_outbox(key=key, kind=kind, payload=payload)
 
 
 class DeliveryMetrics:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.graph import TeamsAppsApi
-from bot.notify.delivery import enqueue_review_card
+from bot.notify.delivery import enqueue_review_card, review_card_message
 from bot.reviews.events import (
     Assigned,
     DomainEvent,
@@ -31,7 +31,37 @@ class ReviewNotifier:
         self._tenant_id = tenant_id
         self._wake = wake
 
+    async def handle_batch(self, events: Sequence[DomainEvent]) -> None:
+        """Many events at once (one discovery pass over an instance): new work is queued with
+        one look-up and one insert per instance instead of two store calls per reviewer."""
+        assigned: dict[str, list[str]] = {}
+        for event in events:
+            if isinstance(event, Assigned):
+                assigned.setdefault(event.instance_id, []).append(event.reviewer_oid)
+            else:
+                await self._one(event)
+        for instance_id, reviewers in assigned.items():
+            sent = await self._store.sent_recipients(instance_id=instance_id, kind="review")
+            await self._store.enqueue_outbox_many(
+                messages=[
+                    review_card_message(
+                        tenant_id=self._tenant_id,
+                        reviewer_oid=reviewer,
+                        instance_id=instance_id,
+                        edit=reviewer in sent,
+                    )
+                    for reviewer in reviewers
+                ]
+            )
+        if events and self._wake is not None:
+            self._wake()
+
     async def __call__(self, event: DomainEvent) -> None:
+        await self._one(event)
+        if self._wake is not None:
+            self._wake()
+
+    async def _one(self, event: DomainEvent) -> None:
         match event:
             case Assigned():
                 await self._card(event.reviewer_oid, event.instance_id)
@@ -52,8 +82,6 @@ class ReviewNotifier:
                 }
                 for reviewer in sorted(reviewers):
                     await self._edit(reviewer, event.instance_id)
-        if self._wake is not None:
-            self._wake()
 
     async def items_changed(self, instance_id: str, item_ids: Sequence[str]) -> None:
         """Items changed through the bot: edit every sent card that shows one of them."""

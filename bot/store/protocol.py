@@ -195,6 +195,12 @@ class Store(Protocol):
         """Add a message unless one with ``key`` exists. True if this call added it."""
         ...
 
+    async def enqueue_outbox_many(
+        self, *, messages: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> int:
+        """Add many (key, kind, payload) messages at once; existing keys are left alone."""
+        ...
+
     async def claim_outbox(
         self, *, worker: str, limit: int, lease_s: float, kinds: Sequence[str] | None = None
     ) -> list[OutboxMessage]:
@@ -244,6 +250,10 @@ class Store(Protocol):
 
     # -- sent messages -------------------------------------------------------------------------
     async def record_sent_message(self, *, message: SentMessage) -> None: ...
+
+    async def sent_recipients(self, *, instance_id: str, kind: str) -> set[str]:
+        """Everyone who was sent a message of ``kind`` about the instance."""
+        ...
 
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str

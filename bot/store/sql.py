@@ -409,6 +409,38 @@ class SqlStore:
             result = await conn.execute(stmt)
         return bool(result.rowcount)
 
+    async def enqueue_outbox_many(
+        self, *, messages: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> int:
+        """Add many (key, kind, payload) messages in one transaction; existing keys are left
+        alone. Returns how many were added."""
+        if not messages:
+            return 0
+        now = self._now()
+        rows = [
+            {
+                "key": key,
+                "kind": kind,
+                "payload": _dumps(payload),
+                "status": "pending",
+                "attempts": 0,
+                "not_before": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, kind, payload in messages
+        ]
+        added = 0
+        async with self._write() as conn:
+            for start in range(0, len(rows), _CHUNK):
+                result = await conn.execute(
+                    self._insert(t.outbox)
+                    .values(rows[start : start + _CHUNK])
+                    .on_conflict_do_nothing(index_elements=["key"])
+                )
+                added += max(int(result.rowcount or 0), 0)
+        return added
+
     async def claim_outbox(
         self, *, worker: str, limit: int, lease_s: float, kinds: Sequence[str] | None = None
     ) -> list[OutboxMessage]:
@@ -623,6 +655,15 @@ class SqlStore:
                 index_elements=["reviewer_oid", "instance_id", "kind"], set_=values
             )
         )
+
+    async def sent_recipients(self, *, instance_id: str, kind: str) -> set[str]:
+        """Everyone who was sent a message of ``kind`` about the instance."""
+        m = t.sent_messages
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(
+                sa.select(m.c.reviewer_oid).where(m.c.instance_id == instance_id, m.c.kind == kind)
+            )
+            return set(rows.scalars())
 
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str

@@ -502,3 +502,27 @@ async def test_completion_writes_its_outcome_in_the_same_transaction(
         events=[AuditEvent(action="a", actor="x"), AuditEvent(action="b", actor="x")]
     )
     assert [e.action for e in await any_store.list_audit()] == ["decision", "a", "b"]
+
+
+async def test_many_messages_are_enqueued_once_each(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    assert await any_store.enqueue_outbox(key="m0", kind="card", payload={"n": 0})
+    added = await any_store.enqueue_outbox_many(
+        messages=[(f"m{n}", "card", {"n": n}) for n in range(700)]
+    )
+    assert added == 699  # m0 existed already
+    message = await any_store.get_outbox(key="m0")
+    assert message is not None and message.payload == {"n": 0}
+    await any_store.record_sent_message(
+        message=SentMessage(
+            reviewer_oid=ALEX,
+            instance_id="i1",
+            kind="review",
+            conversation_id="c",
+            activity_id="a",
+            sent_at=clock.now(),
+        )
+    )
+    assert await any_store.sent_recipients(instance_id="i1", kind="review") == {ALEX}
+    assert await any_store.sent_recipients(instance_id="i1", kind="reminder") == set()
