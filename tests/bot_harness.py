@@ -80,6 +80,36 @@ def bot_settings(cloud: EmulatorCloud, data_dir: Path, **overrides: Any) -> Sett
     return replace(settings, **overrides)
 
 
+def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of an ``app.py`` subprocess configured like ``settings``.
+
+    Nothing of the caller's own bot configuration leaks in: every variable the settings read is
+    dropped from the inherited environment first.
+    """
+    from bot.settings import documented_variables
+
+    env = {k: v for k, v in os.environ.items() if k not in documented_variables()}
+    env.update(
+        {
+            "MicrosoftAppId": settings.app_id,
+            "MicrosoftAppPassword": settings.app_password,
+            "MicrosoftAppType": settings.app_type,
+            "MicrosoftAppTenantId": settings.app_tenant_id,
+            "GRAPH_BASE_URL": settings.graph_base_url,
+            "AUTHORITY_HOST": settings.authority_host,
+            "CA_BUNDLE": settings.ca_bundle,
+            "CHANNEL_OPENID_METADATA_URL": settings.channel_openid_metadata_url,
+            "TOKEN_CACHE_KEY": settings.token_cache_key,
+            "DATABASE_URL": settings.database_url,
+            "TEAMS_SERVICE_URL": settings.teams_service_url,
+            "HOST": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
 @asynccontextmanager
 async def bot_on_emulator(
     data_dir: Path,

@@ -25,10 +25,9 @@ from typing import Any
 
 import httpx
 
-from bot.settings import documented_variables
 from emulator.server import EmulatorCloud
 from emulator.threaded import EmulatorThread
-from tests.bot_harness import bot_settings
+from tests.bot_harness import bot_settings, settings_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -63,34 +62,14 @@ def bot_environment(
     through the launcher, the outbox claims.
     """
     settings = bot_settings(cloud, data_dir, token_cache_key=token_cache_key)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # Nothing of the developer's own bot configuration may leak into the process under test.
-        if key not in documented_variables()
-    }
-    env.update(
-        {
-            "MicrosoftAppId": settings.app_id,
-            "MicrosoftAppPassword": settings.app_password,
-            "MicrosoftAppType": settings.app_type,
-            "MicrosoftAppTenantId": settings.app_tenant_id,
-            "GRAPH_BASE_URL": settings.graph_base_url,
-            "AUTHORITY_HOST": settings.authority_host,
-            "CA_BUNDLE": settings.ca_bundle,
-            "CHANNEL_OPENID_METADATA_URL": settings.channel_openid_metadata_url,
-            "TOKEN_CACHE_KEY": settings.token_cache_key,
-            "DATABASE_URL": settings.database_url,
-            "TEAMS_SERVICE_URL": settings.teams_service_url,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            # One discovery at start is all these tests need; later cycles would only add noise.
-            "POLL_INTERVAL_S": "3600",
-            "LEASE_TTL_S": str(lease_s),
-            LEASE_CAP_VARIABLE: str(lease_s),
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = settings_environment(
+        settings,
+        PORT=str(port),
+        # One discovery at start is all these tests need; later cycles would only add noise.
+        POLL_INTERVAL_S="3600",
+        LEASE_TTL_S=str(lease_s),
+        CLAIM_LEASE_S=str(lease_s),
+        LOG_LEVEL="INFO",
     )
     env.update(extra or {})
     return env

@@ -39,11 +39,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from bot.settings import documented_variables
 from emulator.connector import Connector
 from emulator.server import EmulatorCloud
 from emulator.threaded import EmulatorThread
-from tests.bot_harness import bot_settings
+from tests.bot_harness import bot_settings, settings_environment
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 #: How long a claim on a queued message lasts: a killed replica's rows are taken again after it.
@@ -146,32 +145,12 @@ def replica_environment(
     settings = bot_settings(
         cloud, Path("unused"), token_cache_key=token_cache_key, database_url=database_url
     )
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # Nothing of the developer's own bot configuration may leak into the replicas.
-        if key not in documented_variables()
-    }
-    env.update(
-        {
-            "MicrosoftAppId": settings.app_id,
-            "MicrosoftAppPassword": settings.app_password,
-            "MicrosoftAppType": settings.app_type,
-            "MicrosoftAppTenantId": settings.app_tenant_id,
-            "GRAPH_BASE_URL": settings.graph_base_url,
-            "AUTHORITY_HOST": settings.authority_host,
-            "CA_BUNDLE": settings.ca_bundle,
-            "CHANNEL_OPENID_METADATA_URL": settings.channel_openid_metadata_url,
-            "TOKEN_CACHE_KEY": settings.token_cache_key,
-            "DATABASE_URL": settings.database_url,
-            "TEAMS_SERVICE_URL": settings.teams_service_url,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "LOG_LEVEL": "INFO",
-            # One JSON object per line: the test reads the cycle times back from the logs.
-            "LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = settings_environment(
+        settings,
+        PORT=str(port),
+        LOG_LEVEL="INFO",
+        # One JSON object per line: the test reads the cycle times back from the logs.
+        LOG_FORMAT="json",
     )
     env.update(extra or {})
     return env
