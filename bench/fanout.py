@@ -21,23 +21,30 @@ row per reviewer (what discovery's ``Assigned`` event queues).
 
 Last line: ``{"rate_fraction", "unhandled_429", "max_rate_ratio"}``. Targets (DESIGN §7):
 rate_fraction ≥ 0.9 with 0 unhandled 429s; max_rate_ratio ≥ 10. ``--quick``: 150 reviewers.
-``--replicas N --database URL`` (scale-out, issue 10) are not implemented yet.
+``--replicas N --database postgresql://…`` runs N app replicas on a fresh PostgreSQL database
+(created on that server, dropped afterwards): they share the Teams tenant limit through the
+``delivery`` lease, so the rate fraction must hold as for one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import logging
+import os
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from bench._common import CloudProcess, bot_settings, print_figures, started_app
@@ -81,9 +88,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reviewers", type=int, default=2_000)
     parser.add_argument("--items", type=int, default=3, help="pending items per reviewer")
     parser.add_argument(
-        "--replicas", type=int, default=None, help="scale-out run (issue 10): not yet"
+        "--replicas",
+        type=int,
+        default=None,
+        help="app replicas sharing the store (needs --database)",
     )
-    parser.add_argument("--database", default=None, help="PostgreSQL URL (issue 10): not yet")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="PostgreSQL URL; each run uses a fresh database on that server",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.reviewers = 150
@@ -181,7 +195,15 @@ async def _seed_store(
         )
 
 
-async def _one_run(*, reviewers: int, items: int, limits: str, own_worker: bool) -> RunResult:
+async def _one_run(
+    *,
+    reviewers: int,
+    items: int,
+    limits: str,
+    own_worker: bool,
+    replicas: int = 1,
+    database: str | None = None,
+) -> RunResult:
     config = {
         "seed": "generated",
         # One tiny review in the emulator's tenant: what matters is its reviewer users.
@@ -189,30 +211,43 @@ async def _one_run(*, reviewers: int, items: int, limits: str, own_worker: bool)
         "teams_limits": limits,
     }
     oids = _reviewer_ids(reviewers)
-    async with CloudProcess(config) as cloud:
+    async with CloudProcess(config) as cloud, contextlib.AsyncExitStack() as stack:
         install = await cloud.call("install", users=oids)
-        with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
-            app = create_app(bot_settings(cloud.info, Path(tmp)), workers=False)
-            async with started_app(app, serve=False):
-                side = app[MICROSOFT]
-                store = app[STORE]
-                await _seed_store(
-                    store,
-                    tenant_id=side.tenant_id,
-                    reviewers=oids,
-                    items_per_reviewer=items,
-                    install=install,
-                    service_url=cloud.info["connector_url"],
-                    bot_id=side.bot_app_id,
-                    now=app[CLOCK].now(),
-                )
-                worker = _lifted_worker(app) if own_worker else app[OUTBOX]
-                await cloud.call("reset")
-                started = time.perf_counter()
-                await _drain(worker, store, expected=reviewers)
-                wall_s = time.perf_counter() - started
-                failed = await store.count_outbox(status="failed")
-            stats = await cloud.call("connector_stats")
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-fanout-"))
+        # Replicas of one deployment share the token-cache key (any may act on another's cache).
+        overrides: dict[str, Any] = {
+            "token_cache_key": base64.urlsafe_b64encode(os.urandom(32)).decode()
+        }
+        if database is not None:
+            overrides["database_url"] = await stack.enter_async_context(_fresh_database(database))
+        apps = []
+        for _ in range(replicas):
+            # Replicas: app instances sharing one store; each has its own pool, worker id and
+            # rate limiter, as separate processes would. How they share the Teams limit (the
+            # delivery lease) is what is measured.
+            app = create_app(bot_settings(cloud.info, Path(tmp), **overrides), workers=False)
+            await stack.enter_async_context(started_app(app, serve=False))
+            apps.append(app)
+        app = apps[0]
+        side = app[MICROSOFT]
+        store = app[STORE]
+        await _seed_store(
+            store,
+            tenant_id=side.tenant_id,
+            reviewers=oids,
+            items_per_reviewer=items,
+            install=install,
+            service_url=cloud.info["connector_url"],
+            bot_id=side.bot_app_id,
+            now=app[CLOCK].now(),
+        )
+        workers = [_lifted_worker(a) if own_worker else a[OUTBOX] for a in apps]
+        await cloud.call("reset")
+        started = time.perf_counter()
+        await _drain(workers, store, expected=reviewers)
+        wall_s = time.perf_counter() - started
+        failed = await store.count_outbox(status="failed")
+        stats = await cloud.call("connector_stats")
     times = sorted(stats["sends_accepted_at"])
     span_s = times[-1] - times[0] if len(times) > 1 else 0.0
     per_user: dict[str, int] = stats["sends_per_user"]
@@ -231,6 +266,31 @@ async def _one_run(*, reviewers: int, items: int, limits: str, own_worker: bool)
     )
 
 
+@contextlib.asynccontextmanager
+async def _fresh_database(url: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database on the server of ``url`` for one run, dropped afterwards."""
+    import asyncpg
+
+    parsed = make_url(url)
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin_dsn = parsed.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 def _lifted_worker(app: web.Application) -> OutboxWorker:
     """An outbox worker like the app's, whose limiter allows 1000× the Teams limits."""
     side = app[MICROSOFT]
@@ -245,12 +305,12 @@ def _lifted_worker(app: web.Application) -> OutboxWorker:
     )
 
 
-async def _drain(worker: OutboxWorker, store: Store, *, expected: int) -> None:
-    """Run the worker until no message is pending or in flight (429 retries come due later)."""
+async def _drain(workers: list[OutboxWorker], store: Store, *, expected: int) -> None:
+    """Run the workers (one per replica) until no message is pending or in flight."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + expected / TEAMS_TENANT_LIMIT_PER_S * 2 + _DRAIN_SLACK_S
     while True:
-        handled = await worker.run_once()
+        handled = sum(await asyncio.gather(*(worker.run_once() for worker in workers)))
         waiting = await store.count_outbox(status="pending") + await store.count_outbox(
             status="in_flight"
         )
@@ -264,23 +324,36 @@ async def _drain(worker: OutboxWorker, store: Store, *, expected: int) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    if args.replicas is not None or args.database is not None:
-        print(
-            "bench fanout: --replicas/--database (scale-out on PostgreSQL, issue 10) are not "
-            "implemented yet",
-        )
+    replicas = args.replicas or 1
+    if replicas > 1 and args.database is None:
+        print("bench fanout: --replicas needs --database postgresql://… (replicas share a store)")
         return 2
     limited = await _one_run(
-        reviewers=args.reviewers, items=args.items, limits="default", own_worker=False
+        reviewers=args.reviewers,
+        items=args.items,
+        limits="default",
+        own_worker=False,
+        replicas=replicas,
+        database=args.database,
     )
     lifted = await _one_run(
-        reviewers=args.reviewers, items=args.items, limits="unlimited", own_worker=True
+        reviewers=args.reviewers,
+        items=args.items,
+        limits="unlimited",
+        own_worker=True,
+        replicas=replicas,
+        database=args.database,
     )
     rate_fraction = limited.connector_rate_per_s / TEAMS_TENANT_LIMIT_PER_S
     max_rate_ratio = lifted.connector_rate_per_s / TEAMS_TENANT_LIMIT_PER_S
     print(
         f"fanout: first review card to {args.reviewers} reviewers ({args.items} items each); "
         "emulator in a child process; conversations existed (creation and install excluded)"
+        + (
+            f"; {replicas} replicas (app instances in this process) on {make_url(args.database).render_as_string(hide_password=True)}"
+            if args.database
+            else ""
+        )
     )
     print(
         f"  with Teams limits: {limited.sends_accepted} sends accepted at "
@@ -319,6 +392,6 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Run the benchmark; exit 1 if a card was lost, failed or sent twice; 2 for 'not yet'."""
+    """Run the benchmark; exit 1 if a card was lost, failed or sent twice; 2 for bad options."""
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(_run(_parse(argv)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -22,6 +23,26 @@ def test_quick_fanout_benchmark_prints_the_figures(capsys: pytest.CaptureFixture
     assert any("150 sends accepted" in line for line in lines)
 
 
-def test_scale_out_flags_say_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench_main(["fanout", "--replicas", "2", "--database", "postgresql://x/y"]) == 2
-    assert "not implemented yet" in capsys.readouterr().out
+async def test_replicas_share_the_tenant_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    """Three app replicas on one PostgreSQL database still stay under the per-tenant limit."""
+    from tests.conftest import TEST_DATABASE_URL, make_postgres_store
+
+    store, schema = await make_postgres_store()  # skips (or fails on CI) without PostgreSQL
+    await store.close()
+    from tests.conftest import drop_postgres_schema
+
+    await drop_postgres_schema(schema)
+    code = await asyncio.to_thread(
+        bench_main, ["fanout", "--quick", "--replicas", "3", "--database", TEST_DATABASE_URL]
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert figures["unhandled_429"] == 0
+    assert 0.2 < figures["rate_fraction"] <= 1.05
+    assert any("3 replicas" in line for line in lines)
+
+
+def test_replicas_need_a_database(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["fanout", "--replicas", "2"]) == 2
+    assert "needs --database" in capsys.readouterr().out
