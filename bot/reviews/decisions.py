@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -142,6 +143,11 @@ class DecisionService:
         self._on_settled = on_settled
         # Writes that outlived the inline deadline, finishing in the background under their claim.
         self._background: set[asyncio.Task[DecisionOutcome]] = set()
+        # Per intent: marking items "saving" and settling their outcome never interleave, so a
+        # late "saving" mark cannot overwrite a decision that was just recorded.
+        self._intent_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # -- step 1 ---------------------------------------------------------------------------------
     async def authorize(
@@ -229,7 +235,10 @@ class DecisionService:
             # Graph is slow: the card says "Saving…" and this write goes on under its claim.
             # Cancelling it could cut off a PATCH Graph already applied; the retry would then
             # write it a second time.
-            await self._mark_saving(request.instance_id, request.decisions)
+            async with self._intent_lock(key):
+                settled = await self._store.get_outbox(key=key)
+                if settled is None or settled.status != "done":
+                    await self._mark_saving(request.instance_id, request.decisions)
             self._background.add(write)
             write.add_done_callback(self._background.discard)
             return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
@@ -288,14 +297,15 @@ class DecisionService:
             return await self._transient(message, worker, transient)
 
         saved = [w for w in writes if w.decision_id not in failures]
-        items, audit = await self._outcome(payload, saved, failures)
         result: dict[str, Any] = {"saved": [w.decision_id for w in saved]}
         if failures:
             result["failed"] = sorted(failures)
-        # The items, the audit lines and the completion land in one transaction.
-        await self._store.complete_outbox(
-            message_id=message.id, worker=worker, result=result, items=items, audit=audit
-        )
+        async with self._intent_lock(message.key):
+            items, audit = await self._outcome(payload, saved, failures)
+            # The items, the audit lines and the completion land in one transaction.
+            await self._store.complete_outbox(
+                message_id=message.id, worker=worker, result=result, items=items, audit=audit
+            )
         if self._on_settled is not None and items:
             await self._on_settled(str(payload["instanceId"]), [i.item_id for i in items])
         if failures:
@@ -351,6 +361,13 @@ class DecisionService:
         )
 
     # -- store bookkeeping ------------------------------------------------------------------------
+    def _intent_lock(self, key: str) -> asyncio.Lock:
+        lock = self._intent_locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._intent_locks[key] = lock
+        return lock
+
     async def _mark_saving(self, instance_id: str, decisions: Mapping[str, str]) -> None:
         items = await self._store.list_items(instance_id=instance_id, item_ids=list(decisions))
         await self._store.upsert_items(
