@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.clock import Clock, SystemClock
 from bot.store import schema as t
+from bot.store.inline import InlineConnection, InlineSqlite
 from bot.store.protocol import (
     AssignmentChange,
     AuditEvent,
@@ -45,6 +46,10 @@ __all__ = ["SqlStore", "open_store"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 500  # rows per multi-row statement (SQLite allows 32766 bound parameters)
+#: Above this many rows, SQLite work leaves the loop for aiosqlite's thread (bot.store.inline).
+_INLINE_ROWS = 200
+
+Conn = AsyncConnection | InlineConnection
 
 
 def _dumps(value: Mapping[str, Any] | None) -> str:
@@ -74,9 +79,16 @@ class SqlStore:
     """The store on an SQLAlchemy async engine. Create with :func:`open_store`."""
 
     def __init__(
-        self, engine: AsyncEngine, *, clock: Clock, reader: AsyncEngine | None = None
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock,
+        reader: AsyncEngine | None = None,
+        inline: InlineSqlite | None = None,
     ) -> None:
         self._engine = engine
+        # On an SQLite file, small statements run on the loop itself (see bot.store.inline).
+        self._inline = inline
         # Reads go through ``reader``: on SQLite a second pool whose transactions start deferred,
         # so readers never queue behind the write lock (WAL lets them read a consistent snapshot).
         self._reader = reader or engine
@@ -88,13 +100,40 @@ class SqlStore:
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
 
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction (serialised within the process on SQLite)."""
+    async def _write(self, *, inline: bool = True) -> AsyncIterator[Conn]:
+        """One write transaction (serialised within the process on SQLite).
+
+        On an SQLite file it runs on the loop unless not ``inline`` (thousands of rows) or
+        another process holds the write lock; then through aiosqlite, which waits in its thread.
+        """
         if self._write_lock is None:
             async with self._engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self._engine.begin() as conn:
+        async with self._write_lock:
+            on_loop = None if not inline or self._inline is None else self._inline.try_begin()
+            if on_loop is None:
+                async with self._engine.begin() as conn:
+                    yield conn
+                return
+            with on_loop:
+                try:
+                    yield InlineConnection(on_loop)
+                except BaseException:
+                    on_loop.rollback()
+                    raise
+                on_loop.commit()
+            assert self._inline is not None
+            self._inline.committed()
+
+    @contextlib.asynccontextmanager
+    async def _read(self, *, inline: bool = True) -> AsyncIterator[Conn]:
+        """One read (one snapshot); on an SQLite file on the loop if ``inline``."""
+        if self._inline is not None and inline:
+            with self._inline.read() as conn:
+                yield conn
+            return
+        async with self._reader.connect() as conn:
             yield conn
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -104,7 +143,8 @@ class SqlStore:
 
     async def migrate(self) -> int:
         """Apply pending migrations; return the schema version. Safe to run from many processes."""
-        async with self._write() as conn:
+        async with self._write(inline=False) as conn:
+            assert isinstance(conn, AsyncConnection)
             if self._dialect == "postgresql":
                 # Replicas starting together: one migrates, the others wait for it.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(4711002)"))
@@ -128,20 +168,22 @@ class SqlStore:
         return await self.schema_version()
 
     async def close(self) -> None:
+        if self._inline is not None:
+            await self._inline.close()
         await self._engine.dispose()
         if self._reader is not self._engine:
             await self._reader.dispose()
 
     async def ping(self) -> None:
         try:
-            async with self._reader.connect() as conn:
+            async with self._read() as conn:
                 await conn.execute(sa.select(1))
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"store unreachable: {type(exc).__name__}") from exc
 
     async def schema_version(self) -> int:
         try:
-            async with self._reader.connect() as conn:
+            async with self._read() as conn:
                 exists = await conn.run_sync(
                     lambda c: sa.inspect(c).has_table(t.schema_migrations.name)
                 )
@@ -199,7 +241,7 @@ class SqlStore:
     async def get_conversation_reference(
         self, *, tenant_id: str, user_oid: str
     ) -> dict[str, Any] | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             text = (
                 await conn.execute(
                     sa.select(t.conversation_refs.c.reference).where(
@@ -239,7 +281,7 @@ class SqlStore:
         await self._upsert(t.instances, rows, ["instance_id"])
 
     async def get_instance(self, *, instance_id: str) -> InstanceRecord | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(
                     sa.select(t.instances).where(t.instances.c.instance_id == instance_id)
@@ -251,14 +293,14 @@ class SqlStore:
         query = sa.select(t.instances).order_by(t.instances.c.instance_id)
         if status is not None:
             query = query.where(t.instances.c.status == status)
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return [_instance(row) for row in await conn.execute(query)]
 
     async def upsert_items(self, *, items: Iterable[ItemRecord]) -> None:
         rows = self._item_rows(items)
         await self._upsert(t.items, rows, ["instance_id", "item_id"])
 
-    async def _upsert_items(self, conn: AsyncConnection, items: Iterable[ItemRecord]) -> None:
+    async def _upsert_items(self, conn: Conn, items: Iterable[ItemRecord]) -> None:
         rows = self._item_rows(items)
         for start in range(0, len(rows), _CHUNK):
             stmt = self._insert(t.items).values(rows[start : start + _CHUNK])
@@ -297,7 +339,9 @@ class SqlStore:
             .order_by(t.items.c.item_id)
         )
         result: list[ItemRecord] = []
-        async with self._reader.connect() as conn:
+        async with self._read(
+            inline=item_ids is not None and len(item_ids) <= _INLINE_ROWS
+        ) as conn:
             if item_ids is None:
                 return [_item(row) for row in await conn.execute(query)]
             ids = list(dict.fromkeys(item_ids))
@@ -316,7 +360,7 @@ class SqlStore:
         wanted = set(pairs)
         now = self._now()
         a = t.assignments
-        async with self._write() as conn:
+        async with self._write(inline=len(wanted) <= _INLINE_ROWS) as conn:
             existing = {
                 (row.reviewer_oid, row.item_id)
                 for row in await conn.execute(
@@ -354,7 +398,8 @@ class SqlStore:
             query = query.where(a.c.instance_id == instance_id)
         if reviewer_oid is not None:
             query = query.where(a.c.reviewer_oid == reviewer_oid)
-        async with self._reader.connect() as conn:
+        # One reviewer's rows are few; an instance's or everybody's can be many thousands.
+        async with self._read(inline=reviewer_oid is not None) as conn:
             return [(r.reviewer_oid, r.instance_id, r.item_id) for r in await conn.execute(query)]
 
     async def is_reviewer(
@@ -366,7 +411,7 @@ class SqlStore:
         a = t.assignments
         found: set[str] = set()
         ids = sorted(wanted)
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             for start in range(0, len(ids), _CHUNK):
                 found.update(
                     (
@@ -431,7 +476,7 @@ class SqlStore:
             for key, kind, payload in messages
         ]
         added = 0
-        async with self._write() as conn:
+        async with self._write(inline=len(rows) <= _INLINE_ROWS) as conn:
             for start in range(0, len(rows), _CHUNK):
                 result = await conn.execute(
                     self._insert(t.outbox)
@@ -617,12 +662,12 @@ class SqlStore:
         )
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(t.outbox).where(t.outbox.c.key == key))).first()
         return _outbox(row) if row else None
 
     async def count_outbox(self, *, status: OutboxStatus) -> int:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             count = (
                 await conn.execute(
                     sa.select(sa.func.count())
@@ -637,7 +682,7 @@ class SqlStore:
         async with self._write() as conn:
             await self._record_sent(conn, message)
 
-    async def _record_sent(self, conn: AsyncConnection, message: SentMessage) -> None:
+    async def _record_sent(self, conn: Conn, message: SentMessage) -> None:
         values = {
             "conversation_id": message.conversation_id,
             "activity_id": message.activity_id,
@@ -659,7 +704,7 @@ class SqlStore:
     async def sent_recipients(self, *, instance_id: str, kind: str) -> set[str]:
         """Everyone who was sent a message of ``kind`` about the instance."""
         m = t.sent_messages
-        async with self._reader.connect() as conn:
+        async with self._read(inline=False) as conn:
             rows = await conn.execute(
                 sa.select(m.c.reviewer_oid).where(m.c.instance_id == instance_id, m.c.kind == kind)
             )
@@ -669,7 +714,7 @@ class SqlStore:
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None:
         s = t.sent_messages
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(
                     sa.select(s).where(
@@ -724,7 +769,7 @@ class SqlStore:
 
     async def first_assigned_at(self, *, instance_id: str, reviewer_oid: str) -> datetime | None:
         a = t.assignments
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             value = (
                 await conn.execute(
                     sa.select(sa.func.min(a.c.assigned_at)).where(
@@ -748,7 +793,7 @@ class SqlStore:
 
     async def get_snooze(self, *, reviewer_oid: str, instance_id: str) -> datetime | None:
         z = t.snoozes
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             value = (
                 await conn.execute(
                     sa.select(z.c.until).where(
@@ -776,7 +821,7 @@ class SqlStore:
 
     async def escalation_recipients(self, *, instance_id: str, reviewer_oid: str) -> list[str]:
         e = t.escalations
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             return list(
                 (
                     await conn.execute(
@@ -809,7 +854,7 @@ class SqlStore:
         """Many audit lines in one transaction."""
         if not events:
             return
-        async with self._write() as conn:
+        async with self._write(inline=len(events) <= _INLINE_ROWS) as conn:
             for event in events:
                 await conn.execute(self._audit_insert(event))
 
@@ -829,7 +874,7 @@ class SqlStore:
             query = query.where(a.c.instance_id == instance_id)
         if actions is not None:
             query = query.where(a.c.action.in_(list(actions)))
-        async with self._reader.connect() as conn:
+        async with self._read(inline=limit <= _INLINE_ROWS) as conn:
             return [
                 AuditEvent(
                     id=row.id,
@@ -893,7 +938,7 @@ class SqlStore:
 
     async def check_lease(self, *, name: str, holder: str, fence: int) -> bool:
         lease_table = t.leases
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(
                     sa.select(lease_table.c.expires_at).where(
@@ -906,7 +951,7 @@ class SqlStore:
         return row is not None and cast(datetime, _utc(row.expires_at)) > self._now()
 
     async def get_lease(self, *, name: str) -> Lease | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(t.leases).where(t.leases.c.name == name))).first()
         if row is None:
             return None
@@ -919,7 +964,7 @@ class SqlStore:
 
     # -- token cache ------------------------------------------------------------------------
     async def get_token_cache(self, *, key: str) -> bytes | None:
-        async with self._reader.connect() as conn:
+        async with self._read() as conn:
             blob = (
                 await conn.execute(
                     sa.select(t.token_cache.c.blob).where(t.token_cache.c.key == key)
@@ -937,7 +982,7 @@ class SqlStore:
     async def _upsert(self, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
         if not rows:
             return
-        async with self._write() as conn:
+        async with self._write(inline=len(rows) <= _INLINE_ROWS) as conn:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
                 stmt = self._insert(table).values(chunk)
@@ -1048,10 +1093,12 @@ async def open_store(
     several test runs, or several deployments, can share one database without colliding.
     """
     reader: AsyncEngine | None = None
+    inline: InlineSqlite | None = None
     if url.startswith("sqlite:///"):
         engine = _sqlite_engine(url)
         if url.removeprefix("sqlite:///") not in ("", ":memory:"):
             reader = _sqlite_engine(url, immediate=False)
+            inline = InlineSqlite(url.removeprefix("sqlite:///"))
     elif url.startswith(("postgresql://", "postgres://")):
         engine = _postgres_engine(
             url.replace("postgres://", "postgresql://", 1),
@@ -1066,7 +1113,7 @@ async def open_store(
                 await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     else:
         raise StoreError("DATABASE_URL must start with sqlite:/// or postgresql://")
-    store = SqlStore(engine, clock=clock or SystemClock(), reader=reader)
+    store = SqlStore(engine, clock=clock or SystemClock(), reader=reader, inline=inline)
     if migrate:
         try:
             await store.migrate()
