@@ -17,7 +17,6 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
-import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +29,7 @@ from bot.graph import (
     OboTokenProvider,
     TeamsAppsApi,
 )
+from bot.http import create_async_client
 from bot.logs import configure_logging
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker
 from bot.notify.notifier import GraphProvisioner, ReviewNotifier
@@ -132,13 +132,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     ca_bundle = app[MICROSOFT].ca_bundle
-    # One connection pool for every Graph and connector call.
-    verify: ssl.SSLContext | bool = True
+    # One connection pool (aiohttp's, under httpx's API) for every Graph and connector call.
+    context: ssl.SSLContext | None = None
     if ca_bundle:
         # The system's CAs plus the configured bundle (the emulator's local CA).
-        verify = ssl.create_default_context()
-        verify.load_verify_locations(cafile=ca_bundle)
-    async with httpx.AsyncClient(verify=verify, limits=httpx.Limits(max_connections=50)) as http:
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=ca_bundle)
+    async with create_async_client(ssl_context=context, limit=100) as http:
         app[HTTP] = http
         yield
 

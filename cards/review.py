@@ -84,6 +84,12 @@ DETAIL_MAX_CHARS = 120
 
 # Bytes kept free below the budget when packing, for what the overhead estimate cannot see.
 _PACKING_SLACK_BYTES = 256
+# How much larger than in the one-page card paging may measure the fixed part (the larger of the
+# review and reminder headers, "page n of m", the next-page button: about 0.9 KB measured) and
+# each item (longer page numbers in its actions, its separator: a few bytes measured); see
+# ``single_page_card``.
+_SINGLE_PAGE_MARGIN_BYTES = 2048
+_ITEM_MARGIN_BYTES = 64
 
 # Bulk selection is offered when a page has at least this many open items.
 _BULK_MIN_OPEN_ITEMS = 2
@@ -285,6 +291,9 @@ class _ReviewCard(_Common):
         return iter_pages(sizes, budget_bytes=budget, max_per_page=self.view.page_size)
 
     def card(self) -> dict[str, Any]:
+        single = self.single_page_card()
+        if single is not None:
+            return single
         # Pages are measured only up to the one asked for: the first pages, the common case, stay
         # cheap however long the review is.
         pages: list[range] = []
@@ -305,6 +314,34 @@ class _ReviewCard(_Common):
             open_on_page=open_on_page,
             first_index=current.start,
         )
+
+    def single_page_card(self) -> dict[str, Any] | None:
+        """The card with every item on page 0, when paging surely puts them all there; else None.
+
+        Paging measures each item as its largest version and the fixed part of both card kinds:
+        exact, but three assemblies and two renderings of every item. When the whole one-page
+        card is below the budget by more than those estimates can exceed it
+        (:data:`_SINGLE_PAGE_MARGIN_BYTES` plus :data:`_ITEM_MARGIN_BYTES` per item), paging
+        would put every item on page 0 as well: this is that card, at a third of the cost.
+        (Tests render many views both ways and require the same card.)
+        """
+        items = self.view.items
+        if len(items) > self.view.page_size:
+            return None
+        open_on_page = sum(item.is_open for item in items)
+        bulk = self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS
+        card = self.assemble(
+            page=0,
+            has_next=False,
+            blocks=[dump(self.item_block(item, 0, bulk=bulk)) for item in items],
+            open_on_page=open_on_page,
+            first_index=0,
+            check_size=False,
+        )
+        margin = _SINGLE_PAGE_MARGIN_BYTES + _ITEM_MARGIN_BYTES * len(items)
+        if card_size_bytes(card) + margin > CARD_BUDGET_BYTES - _PACKING_SLACK_BYTES:
+            return None
+        return card
 
     # Card ------------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from bot.graph.errors import (
 )
 from bot.graph.odata import Query, encode_query
 from bot.graph.tokens import TokenSource
+from bot.http import create_async_client
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -196,14 +197,14 @@ class BatchResponse:
 def create_http_client(settings: GraphSettings) -> httpx.AsyncClient:
     """The process's shared ``httpx.AsyncClient`` for Graph: our CA bundle (if any), timeouts,
     a bounded pool. The caller owns it (``await http.aclose()`` at shutdown)."""
-    verify: ssl.SSLContext | bool = True
+    context: ssl.SSLContext | None = None
     if settings.ca_bundle_path:
         # An explicit context: neither SSL_CERT_FILE nor any other environment setting replaces it.
-        verify = ssl.create_default_context(cafile=settings.ca_bundle_path)
-    return httpx.AsyncClient(
-        verify=verify,
+        context = ssl.create_default_context(cafile=settings.ca_bundle_path)
+    return create_async_client(
+        ssl_context=context,
+        limit=50,
         timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
 
 

@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -31,12 +31,22 @@ from bot.clock import Clock
 from bot.graph import GraphBadRequest, GraphError, GraphForbidden, GraphNotFound
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.views import (
+    build_review_card_view,
+    context_from_reference,
     escalation_view,
     pending_list_view,
     review_card_view,
     reviewer_context,
 )
-from bot.store import AuditEvent, OutboxMessage, SentMessage, Store
+from bot.store import (
+    AuditEvent,
+    InstanceRecord,
+    ItemRecord,
+    OutboxCompletion,
+    OutboxMessage,
+    SentMessage,
+    Store,
+)
 from bot.teams.connector import (
     ConnectorClient,
     ConnectorError,
@@ -149,6 +159,69 @@ class DeliveryMetrics:
         )
 
 
+def _conversation_of(reference: Mapping[str, Any] | None) -> str | None:
+    conversation = reference.get("conversation") if reference else None
+    return str(conversation.get("id")) if isinstance(conversation, Mapping) else None
+
+
+@dataclass
+class _Wave:
+    """The store's records for one wave of claimed messages, read together (see ``_read_wave``).
+
+    A key that is missing means "not read": the worker reads it from the store then.
+    """
+
+    references: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    instances: dict[str, InstanceRecord | None] = field(default_factory=dict)
+    sent: dict[tuple[str, str], SentMessage | None] = field(default_factory=dict)
+    items: dict[tuple[str, str], list[ItemRecord]] = field(default_factory=dict)
+
+
+class _GroupCommit:
+    """Outbox completions written together: whatever finished while the last write ran.
+
+    Each caller waits for its own completion to be durable, so the window between a send the
+    connector accepted and its "done" row stays one write long; under load one transaction
+    carries many completions instead of one each.
+    """
+
+    def __init__(self, store: Store, worker: str) -> None:
+        self._store = store
+        self._worker = worker
+        self._queue: list[tuple[OutboxCompletion, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def complete(self, completion: OutboxCompletion) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((completion, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        # Shielded: a cancelled sender still gets its completion written (the send happened).
+        return await asyncio.shield(future)
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                done = await self._store.complete_outbox_many(
+                    worker=self._worker, completions=[completion for completion, _ in batch]
+                )
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:
+                # The writer itself was cancelled (shutdown): nobody may wait for it forever.
+                for _, future in [*batch, *self._queue]:
+                    future.cancel()
+                self._queue = []
+                raise
+            for (_, future), ok in zip(batch, done, strict=True):
+                if not future.done():
+                    future.set_result(ok)
+
+
 @dataclass(frozen=True)
 class _Result:
     outcome: str
@@ -191,6 +264,7 @@ class OutboxWorker:
         self._claim_lease_s = claim_lease_s
         self._metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self._wake = asyncio.Event()
+        self._completions = _GroupCommit(store, self.worker_id)
         # With several replicas, one at a time sends cards (under this lease), so the Teams
         # per-tenant rate limit is shared without coordinating every single send.
         self._lease_name = lease_name
@@ -218,7 +292,8 @@ class OutboxWorker:
             )
             if not batch:
                 return handled
-            await self._while_renewing(asyncio.gather(*(self._handle(m) for m in batch)))
+            wave = await self._read_wave(batch)
+            await self._while_renewing(asyncio.gather(*(self._handle(m, wave) for m in batch)))
             handled += len(batch)
 
     async def _renew_lease(self) -> bool:
@@ -272,13 +347,53 @@ class OutboxWorker:
                 waiter.cancel()
 
     # -- one message ----------------------------------------------------------------------------
-    async def _handle(self, message: OutboxMessage) -> None:
+    async def _read_wave(self, batch: list[OutboxMessage]) -> _Wave:
+        """What the wave's review cards need from the store, read once for all of them."""
+        wave = _Wave()
+        by_instance: dict[str, set[str]] = {}
+        reviewers: set[str] = set()
+        for message in batch:
+            reviewer = str(message.payload.get("reviewerOid") or "")
+            reviewers.add(reviewer)
+            if str(message.payload.get("card") or "review") == "review":
+                by_instance.setdefault(str(message.payload.get("instanceId") or ""), set()).add(
+                    reviewer
+                )
+        references = await self._store.get_conversation_references(
+            tenant_id=self._tenant_id, user_oids=sorted(reviewers)
+        )
+        wave.references.update(references)
+        for instance_id, oids in by_instance.items():
+            wave.instances[instance_id] = await self._store.get_instance(instance_id=instance_id)
+            sent = await self._store.get_sent_messages(
+                instance_id=instance_id, kind="review", reviewer_oids=sorted(oids)
+            )
+            for oid in oids:
+                wave.sent[(oid, instance_id)] = sent.get(oid)
+            rows = await self._store.list_assignments(
+                instance_id=instance_id, reviewer_oids=sorted(oids)
+            )
+            items = {
+                item.item_id: item
+                for item in await self._store.list_items(
+                    instance_id=instance_id, item_ids=[item_id for _r, _i, item_id in rows]
+                )
+            }
+            for oid in oids:
+                wave.items[(oid, instance_id)] = []
+            for oid, _instance, item_id in rows:
+                if item_id in items:
+                    wave.items[(oid, instance_id)].append(items[item_id])
+        return wave
+
+    async def _handle(self, message: OutboxMessage, wave: _Wave | None = None) -> None:
         payload = message.payload
         reviewer = str(payload.get("reviewerOid") or "")
         instance_id = str(payload.get("instanceId") or "")
         conversation_id: str | None = None
+        wave = wave or _Wave()
         try:
-            result = await self._deliver(message, reviewer, instance_id)
+            result = await self._deliver(message, reviewer, instance_id, wave)
         except _LeaseExpired:
             await self._store.retry_outbox(
                 message_id=message.id,
@@ -288,7 +403,7 @@ class OutboxWorker:
             )
             return
         except ConnectorThrottled as exc:
-            conversation_id = await self._conversation_id(reviewer)
+            conversation_id = await self._conversation_id(reviewer, wave)
             self._limiter.pause(conversation_id, exc.retry_after_s)
             self._metrics.throttled.inc()
             await self._retry(message, str(exc), delay_s=exc.retry_after_s)
@@ -346,19 +461,19 @@ class OutboxWorker:
             )
         # The sent message, its audit line and the completion in one transaction: right after
         # the connector accepted the message, one write stands between it and "done".
-        await self._store.complete_outbox(
-            message_id=message.id,
-            worker=self.worker_id,
-            result=dict(result.detail),
-            audit=audit,
-            sent=result.sent,
+        await self._completions.complete(
+            OutboxCompletion(
+                message_id=message.id, result=dict(result.detail), audit=audit, sent=result.sent
+            )
         )
         self._metrics.messages.labels(result.outcome).inc()
 
-    async def _deliver(self, message: OutboxMessage, reviewer: str, instance_id: str) -> _Result:
+    async def _deliver(
+        self, message: OutboxMessage, reviewer: str, instance_id: str, wave: _Wave
+    ) -> _Result:
         card_kind = str(message.payload.get("card") or "review")
         if card_kind == "review":
-            return await self._deliver_review(message, reviewer, instance_id)
+            return await self._deliver_review(message, reviewer, instance_id, wave)
         viewer = await reviewer_context(
             self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
         )
@@ -390,7 +505,7 @@ class OutboxWorker:
         else:
             return _Result("skipped", {"reason": f"unknown card kind {card_kind!r}"})
         activity = _card_activity(card, summary)
-        conversation_id, service_url = await self._ensure_conversation(reviewer)
+        conversation_id, service_url = await self._ensure_conversation(reviewer, wave)
         await self._limiter.acquire(conversation_id)
         self._check_lease()
         with self._metrics.send_duration_s.time():
@@ -435,32 +550,35 @@ class OutboxWorker:
         return render_escalation_card(view)
 
     async def _deliver_review(
-        self, message: OutboxMessage, reviewer: str, instance_id: str
+        self, message: OutboxMessage, reviewer: str, instance_id: str, wave: _Wave
     ) -> _Result:
         payload = message.payload
         edit = payload.get("mode") == "edit"
-        sent = await self._store.get_sent_message(
-            reviewer_oid=reviewer, instance_id=instance_id, kind="review"
-        )
+        key = (reviewer, instance_id)
+        if key in wave.sent:
+            sent = wave.sent[key]
+        else:
+            sent = await self._store.get_sent_message(
+                reviewer_oid=reviewer, instance_id=instance_id, kind="review"
+            )
         if edit and sent is None:
             return _Result("skipped", {"reason": "nothing sent yet to edit"})
-        if (
-            not edit
-            and sent is not None
-            and sent.conversation_id == await self._conversation_id(reviewer)
-        ):
+        reference = await self._reference(reviewer, wave)
+        if not edit and sent is not None and sent.conversation_id == _conversation_of(reference):
             return _Result("skipped", {"reason": "already sent", "activityId": sent.activity_id})
 
-        viewer = await reviewer_context(
-            self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
-        )
-        view = await review_card_view(
-            self._store,
-            viewer=viewer,
-            instance_id=instance_id,
-            now=self._clock.now(),
-            page=int((sent.data.get("page") if sent and edit else 0) or 0),
-        )
+        viewer = context_from_reference(reference, reviewer_oid=reviewer)
+        page = int((sent.data.get("page") if sent and edit else 0) or 0)
+        now = self._clock.now()
+        instance = wave.instances.get(instance_id)
+        if instance is not None and key in wave.items:
+            view = build_review_card_view(
+                instance, wave.items[key], viewer=viewer, now=now, page=page
+            )
+        else:
+            view = await review_card_view(
+                self._store, viewer=viewer, instance_id=instance_id, now=now, page=page
+            )
         if view is None:
             return _Result("skipped", {"reason": "no items for this reviewer"})
         activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
@@ -468,14 +586,14 @@ class OutboxWorker:
             await self._limiter.acquire(sent.conversation_id)
             self._check_lease()
             await self._connector.update(
-                service_url=await self._service_url_for(reviewer),
+                service_url=str(reference.get("serviceUrl")) if reference else self._service_url,
                 conversation_id=sent.conversation_id,
                 activity_id=sent.activity_id,
                 activity=activity,
             )
             return _Result("edited", {"activityId": sent.activity_id})
 
-        conversation_id, service_url = await self._ensure_conversation(reviewer)
+        conversation_id, service_url = await self._ensure_conversation(reviewer, wave)
         await self._limiter.acquire(conversation_id)
         self._check_lease()
         with self._metrics.send_duration_s.time():
@@ -493,24 +611,23 @@ class OutboxWorker:
         )
         return _Result("sent", {"activityId": activity_id, "conversationId": conversation_id}, sent)
 
-    async def _conversation_id(self, reviewer: str) -> str | None:
-        reference = await self._store.get_conversation_reference(
-            tenant_id=self._tenant_id, user_oid=reviewer
-        )
-        conversation = reference.get("conversation") if reference else None
-        return str(conversation.get("id")) if isinstance(conversation, Mapping) else None
+    async def _reference(self, reviewer: str, wave: _Wave) -> Mapping[str, Any] | None:
+        """The reviewer's conversation reference: from the wave, else from the store."""
+        reference = wave.references.get(reviewer)
+        if reference is None:
+            reference = await self._store.get_conversation_reference(
+                tenant_id=self._tenant_id, user_oid=reviewer
+            )
+            if reference is not None:
+                wave.references[reviewer] = reference
+        return reference
 
-    async def _service_url_for(self, reviewer: str) -> str:
-        reference = await self._store.get_conversation_reference(
-            tenant_id=self._tenant_id, user_oid=reviewer
-        )
-        return str(reference.get("serviceUrl")) if reference else self._service_url
+    async def _conversation_id(self, reviewer: str, wave: _Wave) -> str | None:
+        return _conversation_of(await self._reference(reviewer, wave))
 
-    async def _ensure_conversation(self, reviewer: str) -> tuple[str, str]:
+    async def _ensure_conversation(self, reviewer: str, wave: _Wave) -> tuple[str, str]:
         """The reviewer's 1:1 conversation, installing the app and creating the chat if needed."""
-        reference = await self._store.get_conversation_reference(
-            tenant_id=self._tenant_id, user_oid=reviewer
-        )
+        reference = await self._reference(reviewer, wave)
         if reference:
             return str(reference["conversation"]["id"]), str(reference["serviceUrl"])
         if self._provisioner is not None:
@@ -521,21 +638,21 @@ class OutboxWorker:
         conversation = await self._connector.create_personal_conversation(
             service_url=self._service_url, tenant_id=self._tenant_id, user_id=reviewer
         )
-        await self._store.save_conversation_reference(
-            tenant_id=self._tenant_id,
-            user_oid=reviewer,
-            reference={
-                "serviceUrl": conversation.service_url,
-                "channelId": "msteams",
-                "conversation": {
-                    "id": conversation.id,
-                    "conversationType": "personal",
-                    "tenantId": self._tenant_id,
-                },
-                "user": {"aadObjectId": reviewer},
-                "bot": {"id": self._connector.bot_id},
+        reference = {
+            "serviceUrl": conversation.service_url,
+            "channelId": "msteams",
+            "conversation": {
+                "id": conversation.id,
+                "conversationType": "personal",
+                "tenantId": self._tenant_id,
             },
+            "user": {"aadObjectId": reviewer},
+            "bot": {"id": self._connector.bot_id},
+        }
+        await self._store.save_conversation_reference(
+            tenant_id=self._tenant_id, user_oid=reviewer, reference=reference
         )
+        wave.references[reviewer] = reference
         return conversation.id, conversation.service_url
 
     async def _retry(self, message: OutboxMessage, error: str, *, delay_s: float) -> None:

@@ -85,13 +85,11 @@ class ReviewNotifier:
 
     async def items_changed(self, instance_id: str, item_ids: Sequence[str]) -> None:
         """Items changed through the bot: edit every sent card that shows one of them."""
-        wanted = set(item_ids)
         reviewers = {
             reviewer
-            for reviewer, _instance, item in await self._store.list_assignments(
-                instance_id=instance_id
+            for reviewer, _instance, _item in await self._store.list_assignments(
+                instance_id=instance_id, item_ids=item_ids
             )
-            if item in wanted
         }
         for reviewer in sorted(reviewers):
             await self._edit(reviewer, instance_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,8 @@ from cards import (
 
 __all__ = [
     "ReviewerContext",
+    "build_review_card_view",
+    "context_from_reference",
     "escalation_view",
     "parse_sign_in",
     "pending_list_view",
@@ -87,6 +89,19 @@ async def reviewer_context(
 ) -> ReviewerContext:
     """The Teams id from the stored conversation reference, else the Entra id form Teams accepts."""
     reference = await store.get_conversation_reference(tenant_id=tenant_id, user_oid=reviewer_oid)
+    return context_from_reference(
+        reference, reviewer_oid=reviewer_oid, locale=locale, time_zone=time_zone
+    )
+
+
+def context_from_reference(
+    reference: Mapping[str, Any] | None,
+    *,
+    reviewer_oid: str,
+    locale: str = "en",
+    time_zone: str = "UTC",
+) -> ReviewerContext:
+    """:func:`reviewer_context` from a reference already read."""
     user = reference.get("user") if reference else None
     teams_id = str(user.get("id")) if isinstance(user, Mapping) and user.get("id") else ""
     return ReviewerContext(
@@ -211,6 +226,23 @@ async def review_card_view(
     if not rows:
         return None
     items = await store.list_items(instance_id=instance_id, item_ids=[i for _r, _inst, i in rows])
+    return build_review_card_view(instance, items, viewer=viewer, now=now, page=page, notice=notice)
+
+
+def build_review_card_view(
+    instance: InstanceRecord,
+    items: Sequence[ItemRecord],
+    *,
+    viewer: ReviewerContext,
+    now: datetime,
+    page: int = 0,
+    notice: Notice | None = None,
+) -> ReviewCardView | None:
+    """:func:`review_card_view` from records already read: the viewer's ``items`` of
+    ``instance`` (None if there are none)."""
+    if not items:
+        return None
+    instance_id = instance.instance_id
     settings = (
         instance.data.get("settings") if isinstance(instance.data.get("settings"), Mapping) else {}
     )

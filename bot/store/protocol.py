@@ -19,6 +19,7 @@ __all__ = [
     "InstanceRecord",
     "ItemRecord",
     "Lease",
+    "OutboxCompletion",
     "OutboxMessage",
     "OutboxStatus",
     "SentMessage",
@@ -114,6 +115,17 @@ class AuditEvent:
     id: int | None = None
 
 
+@dataclass(frozen=True)
+class OutboxCompletion:
+    """One claimed message's outcome, for :meth:`Store.complete_outbox_many`."""
+
+    message_id: int
+    result: Mapping[str, Any] | None = None
+    items: Sequence[ItemRecord] = ()
+    audit: Sequence[AuditEvent] = ()
+    sent: SentMessage | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A named, expiring lease. ``fence`` grows each time the lease changes hands."""
@@ -147,6 +159,12 @@ class Store(Protocol):
         self, *, tenant_id: str, user_oid: str
     ) -> dict[str, Any] | None: ...
 
+    async def get_conversation_references(
+        self, *, tenant_id: str, user_oids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The stored references of several users (those who have one), by user."""
+        ...
+
     async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None: ...
 
     # -- review snapshot ----------------------------------------------------------------------
@@ -172,9 +190,15 @@ class Store(Protocol):
         ...
 
     async def list_assignments(
-        self, *, instance_id: str | None = None, reviewer_oid: str | None = None
+        self,
+        *,
+        instance_id: str | None = None,
+        reviewer_oid: str | None = None,
+        item_ids: Sequence[str] | None = None,
+        reviewer_oids: Sequence[str] | None = None,
     ) -> list[tuple[str, str, str]]:
-        """(reviewer_oid, instance_id, item_id) rows matching the filters."""
+        """(reviewer_oid, instance_id, item_id) rows matching the filters (``item_ids``: of
+        those items only; ``reviewer_oids``: of those reviewers only)."""
         ...
 
     async def is_reviewer(
@@ -228,6 +252,12 @@ class Store(Protocol):
         written all the same: it happened)."""
         ...
 
+    async def complete_outbox_many(
+        self, *, worker: str, completions: Sequence[OutboxCompletion]
+    ) -> list[bool]:
+        """:meth:`complete_outbox` for several messages in one transaction (group commit)."""
+        ...
+
     async def enqueue_and_claim_outbox(
         self, *, key: str, kind: str, payload: Mapping[str, Any], worker: str, lease_s: float
     ) -> tuple[bool, OutboxMessage | None]:
@@ -258,6 +288,12 @@ class Store(Protocol):
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None: ...
+
+    async def get_sent_messages(
+        self, *, instance_id: str, kind: str, reviewer_oids: Sequence[str]
+    ) -> dict[str, SentMessage]:
+        """The ``kind`` messages about the instance sent to several reviewers, by reviewer."""
+        ...
 
     # -- reminders and one-time keys -----------------------------------------------------------
     async def mark_reminder_sent(

@@ -35,6 +35,7 @@ from bot.store.protocol import (
     InstanceRecord,
     ItemRecord,
     Lease,
+    OutboxCompletion,
     OutboxMessage,
     OutboxStatus,
     SentMessage,
@@ -252,6 +253,22 @@ class SqlStore:
             ).scalar()
         return _loads(text) if text else None
 
+    async def get_conversation_references(
+        self, *, tenant_id: str, user_oids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        c = t.conversation_refs
+        wanted = sorted(set(user_oids))
+        found: dict[str, dict[str, Any]] = {}
+        async with self._read(inline=len(wanted) <= _INLINE_ROWS) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    sa.select(c.c.user_oid, c.c.reference).where(
+                        c.c.tenant_id == tenant_id, c.c.user_oid.in_(wanted[start : start + _CHUNK])
+                    )
+                )
+                found.update((row.user_oid, _loads(row.reference)) for row in rows)
+        return found
+
     async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None:
         async with self._write() as conn:
             await conn.execute(
@@ -388,7 +405,12 @@ class SqlStore:
         return AssignmentChange(added=frozenset(added), removed=frozenset(removed))
 
     async def list_assignments(
-        self, *, instance_id: str | None = None, reviewer_oid: str | None = None
+        self,
+        *,
+        instance_id: str | None = None,
+        reviewer_oid: str | None = None,
+        item_ids: Sequence[str] | None = None,
+        reviewer_oids: Sequence[str] | None = None,
     ) -> list[tuple[str, str, str]]:
         a = t.assignments
         query = sa.select(a.c.reviewer_oid, a.c.instance_id, a.c.item_id).order_by(
@@ -398,9 +420,27 @@ class SqlStore:
             query = query.where(a.c.instance_id == instance_id)
         if reviewer_oid is not None:
             query = query.where(a.c.reviewer_oid == reviewer_oid)
-        # One reviewer's rows are few; an instance's or everybody's can be many thousands.
-        async with self._read(inline=reviewer_oid is not None) as conn:
-            return [(r.reviewer_oid, r.instance_id, r.item_id) for r in await conn.execute(query)]
+        wanted = None if item_ids is None else set(item_ids)
+        if wanted is not None and len(wanted) <= _CHUNK:
+            query = query.where(a.c.item_id.in_(sorted(wanted)))
+        reviewers = None if reviewer_oids is None else set(reviewer_oids)
+        if reviewers is not None and len(reviewers) <= _CHUNK:
+            query = query.where(a.c.reviewer_oid.in_(sorted(reviewers)))
+        # One reviewer's rows are few, as are a few items' or a few dozen reviewers'; an
+        # instance's or everybody's can be many thousands.
+        few = (
+            reviewer_oid is not None
+            or (wanted is not None and len(wanted) <= _INLINE_ROWS)
+            or (reviewers is not None and len(reviewers) <= _INLINE_ROWS // 4)
+        )
+        async with self._read(inline=few) as conn:
+            rows = [(r.reviewer_oid, r.instance_id, r.item_id) for r in await conn.execute(query)]
+        # Beyond one statement's worth of parameters, the filters are applied here.
+        return [
+            row
+            for row in rows
+            if (wanted is None or row[2] in wanted) and (reviewers is None or row[0] in reviewers)
+        ]
 
     async def is_reviewer(
         self, *, reviewer_oid: str, instance_id: str, item_ids: Sequence[str]
@@ -571,28 +611,46 @@ class SqlStore:
         audit: Sequence[AuditEvent] = (),
         sent: SentMessage | None = None,
     ) -> bool:
+        completion = OutboxCompletion(
+            message_id=message_id, result=result, items=items, audit=audit, sent=sent
+        )
+        return (await self.complete_outbox_many(worker=worker, completions=[completion]))[0]
+
+    async def complete_outbox_many(
+        self, *, worker: str, completions: Sequence[OutboxCompletion]
+    ) -> list[bool]:
+        if not completions:
+            return []
         o = t.outbox
+        done: list[bool] = []
+        now = self._now()
         async with self._write() as conn:
-            # The outcome (items, audit lines, the sent message) is written with the completion,
-            # in one transaction: a crash leaves either both or neither.
-            if items:
-                await self._upsert_items(conn, items)
-            for event in audit:
-                await conn.execute(self._audit_insert(event))
-            if sent is not None:
-                await self._record_sent(conn, sent)
-            done = await conn.execute(
-                sa.update(o)
-                .where(o.c.id == message_id, o.c.claimed_by == worker, o.c.status == "in_flight")
-                .values(
-                    claimed_until=None,
-                    updated_at=self._now(),
-                    status="done",
-                    result=_dumps(result),
-                    last_error=None,
+            for completion in completions:
+                # The outcome (items, audit lines, the sent message) is written with the
+                # completion, in one transaction: a crash leaves either both or neither.
+                if completion.items:
+                    await self._upsert_items(conn, completion.items)
+                for event in completion.audit:
+                    await conn.execute(self._audit_insert(event))
+                if completion.sent is not None:
+                    await self._record_sent(conn, completion.sent)
+                result = await conn.execute(
+                    sa.update(o)
+                    .where(
+                        o.c.id == completion.message_id,
+                        o.c.claimed_by == worker,
+                        o.c.status == "in_flight",
+                    )
+                    .values(
+                        claimed_until=None,
+                        updated_at=now,
+                        status="done",
+                        result=_dumps(completion.result),
+                        last_error=None,
+                    )
                 )
-            )
-        return bool(done.rowcount)
+                done.append(bool(result.rowcount))
+        return done
 
     async def enqueue_and_claim_outbox(
         self,
@@ -724,17 +782,25 @@ class SqlStore:
                     )
                 )
             ).first()
-        if row is None:
-            return None
-        return SentMessage(
-            reviewer_oid=row.reviewer_oid,
-            instance_id=row.instance_id,
-            kind=row.kind,
-            conversation_id=row.conversation_id,
-            activity_id=row.activity_id,
-            sent_at=cast(datetime, _utc(row.sent_at)),
-            data=_loads(row.data),
-        )
+        return _sent(row) if row is not None else None
+
+    async def get_sent_messages(
+        self, *, instance_id: str, kind: str, reviewer_oids: Sequence[str]
+    ) -> dict[str, SentMessage]:
+        s = t.sent_messages
+        wanted = sorted(set(reviewer_oids))
+        found: dict[str, SentMessage] = {}
+        async with self._read(inline=len(wanted) <= _INLINE_ROWS) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    sa.select(s).where(
+                        s.c.instance_id == instance_id,
+                        s.c.kind == kind,
+                        s.c.reviewer_oid.in_(wanted[start : start + _CHUNK]),
+                    )
+                )
+                found.update((row.reviewer_oid, _sent(row)) for row in rows)
+        return found
 
     # -- reminders and one-time keys --------------------------------------------------------
     async def mark_reminder_sent(
@@ -1015,6 +1081,18 @@ def _item(row: Any) -> ItemRecord:
         reviewed_by=row.reviewed_by,
         reviewed_at=_utc(row.reviewed_at),
         justification=row.justification,
+        data=_loads(row.data),
+    )
+
+
+def _sent(row: Any) -> SentMessage:
+    return SentMessage(
+        reviewer_oid=row.reviewer_oid,
+        instance_id=row.instance_id,
+        kind=row.kind,
+        conversation_id=row.conversation_id,
+        activity_id=row.activity_id,
+        sent_at=cast(datetime, _utc(row.sent_at)),
         data=_loads(row.data),
     )
 

@@ -12,7 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.store import StoreError
 from bot.store.schema import LATEST_VERSION
-from bot.teams.adapter import InboundAuthError, activity_problem, process_request
+from bot.teams.adapter import (
+    InboundAuthError,
+    MalformedActivity,
+    parse_activity,
+    process_request,
+)
 from bot.web.keys import ADAPTER, BOT, CLOCK, METRICS, OUTBOX, POLLER, REGISTRY, SETTINGS, STORE
 
 __all__ = ["routes"]
@@ -52,13 +57,15 @@ async def messages(request: web.Request) -> web.StreamResponse:
     body = await _read_activity(request)
     if isinstance(body, web.Response):
         return body
-    problem = activity_problem(body)
-    if problem:
-        return _reject(request, 400, problem)
+    try:
+        activity = parse_activity(body)
+    except MalformedActivity as exc:
+        return _reject(request, 400, str(exc))
     try:
         return await process_request(
             request.app[ADAPTER],
             request,
+            activity,
             request.app[BOT],
             require_auth=not request.app[SETTINGS].demo_mode,
         )

@@ -24,6 +24,7 @@ from cards import (
     PendingReviewView,
     PrincipalView,
     ReviewCardView,
+    ReviewStatus,
     card_size_bytes,
     render_accept_preview_card,
     render_pending_list_card,
@@ -33,6 +34,7 @@ from cards import (
 )
 from cards.actions import refresh_definition
 from cards.layout import build_card, pack, text
+from cards.review import CardKind, _ReviewCard
 
 
 def _item_ids_on(card: dict[str, object]) -> list[str]:
@@ -203,3 +205,40 @@ def test_build_card_refuses_a_card_over_the_budget() -> None:
             lang="en",
             fallback_text="x",
         )
+
+
+def _paged(view: ReviewCardView, kind: CardKind) -> dict[str, object]:
+    """The card as paging alone builds it (the one-page shortcut turned off)."""
+    card = _ReviewCard(view, kind)
+    card.single_page_card = lambda: None  # type: ignore[method-assign]
+    return card.card()
+
+
+@pytest.mark.parametrize("kind", [CardKind.REVIEW, CardKind.REMINDER])
+def test_the_one_page_shortcut_builds_exactly_the_paged_card(kind: CardKind) -> None:
+    """Wherever the shortcut answers, paging would have built the very same card."""
+    views = [
+        review_view(),
+        review_view(items=()),
+        review_view(items=many_items(10)),
+        review_view(items=many_items(11)),
+        review_view(items=many_items(3), page=2),
+        review_view(items=many_items(10), justification_required=True),
+        review_view(items=many_items(10), status=ReviewStatus.ENDED),
+        *(_worst_case_view(count) for count in (1, 2, 3, 4, 5, 8, 10)),
+        *(replace(_worst_case_view(count), page=1) for count in (1, 3, 10)),
+    ]
+    taken = 0
+    for view in views:
+        shortcut = _ReviewCard(view, kind).single_page_card()
+        paged = _paged(view, kind)
+        if shortcut is not None:
+            taken += 1
+            assert shortcut == paged
+        assert (render_review_card if kind is CardKind.REVIEW else render_reminder_card)(
+            view
+        ) == paged
+    # It answers for ordinary cards (and declines near the budget, where paging must decide).
+    assert _ReviewCard(review_view(items=many_items(10)), kind).single_page_card() is not None
+    assert _ReviewCard(_worst_case_view(10), kind).single_page_card() is None
+    assert taken >= 6

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
-from bot.store import AuditEvent, InstanceRecord, ItemRecord, SentMessage, SqlStore, open_store
+from bot.store import (
+    AuditEvent,
+    InstanceRecord,
+    ItemRecord,
+    OutboxCompletion,
+    SentMessage,
+    SqlStore,
+    open_store,
+)
 from bot.store.schema import LATEST_VERSION
 
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -150,6 +158,15 @@ async def test_replace_assignments_reports_the_diff(any_store: SqlStore) -> None
         (MEGAN, "i1", "b"),
         (MEGAN, "i1", "c"),
     ]
+    # Who reviews given items (the card edits after a decision), also past one statement's
+    # worth of parameters.
+    assert await any_store.list_assignments(instance_id="i1", item_ids=["b", "c"]) == [
+        (MEGAN, "i1", "b"),
+        (MEGAN, "i1", "c"),
+    ]
+    many = ["a", *(f"none-{n}" for n in range(700))]
+    assert await any_store.list_assignments(instance_id="i1", item_ids=many) == [(ALEX, "i1", "a")]
+    assert await any_store.list_assignments(instance_id="i1", item_ids=[]) == []
     assert await any_store.is_reviewer(reviewer_oid=MEGAN, instance_id="i1", item_ids=["b", "c"])
     # Every named item must be the reviewer's: one foreign item refuses the whole request.
     assert not await any_store.is_reviewer(
@@ -526,3 +543,97 @@ async def test_many_messages_are_enqueued_once_each(
     )
     assert await any_store.sent_recipients(instance_id="i1", kind="review") == {ALEX}
     assert await any_store.sent_recipients(instance_id="i1", kind="reminder") == set()
+
+
+async def test_batch_reads_return_what_single_reads_do(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    """The delivery worker reads a whole wave at once: references, sent cards, assignments."""
+    users = [f"aaaaaaaa-0000-0000-0001-{n:012d}" for n in range(620)]
+    for n, oid in enumerate(users[:3]):
+        await any_store.save_conversation_reference(
+            tenant_id=TENANT, user_oid=oid, reference=_reference(f"a:{n}")
+        )
+    # Past one statement's worth of parameters (500), and users without a reference.
+    references = await any_store.get_conversation_references(tenant_id=TENANT, user_oids=users)
+    assert set(references) == set(users[:3])
+    assert references[users[1]] == await any_store.get_conversation_reference(
+        tenant_id=TENANT, user_oid=users[1]
+    )
+    assert await any_store.get_conversation_references(tenant_id="other", user_oids=users) == {}
+
+    sent = [
+        SentMessage(
+            reviewer_oid=oid,
+            instance_id="i1",
+            kind="review",
+            conversation_id=f"a:{n}",
+            activity_id=f"act-{n}",
+            sent_at=clock.now(),
+            data={"page": n},
+        )
+        for n, oid in enumerate(users[:2])
+    ]
+    for message in sent:
+        await any_store.record_sent_message(message=message)
+    assert await any_store.get_sent_messages(
+        instance_id="i1", kind="review", reviewer_oids=users
+    ) == {users[0]: sent[0], users[1]: sent[1]}
+    assert (
+        await any_store.get_sent_messages(instance_id="i1", kind="reminder", reviewer_oids=users)
+        == {}
+    )
+
+    await any_store.replace_assignments(
+        instance_id="i1", pairs=[(users[0], "a"), (users[1], "b"), (users[2], "c")]
+    )
+    assert await any_store.list_assignments(
+        instance_id="i1", reviewer_oids=[users[0], users[2]]
+    ) == [(users[0], "i1", "a"), (users[2], "i1", "c")]
+    assert await any_store.list_assignments(instance_id="i1", reviewer_oids=users[2:]) == [
+        (users[2], "i1", "c")
+    ]
+
+
+async def test_group_completion_keeps_each_claim_apart(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    for n in range(3):
+        await any_store.enqueue_outbox(key=f"g{n}", kind="card", payload={})
+    mine = await any_store.claim_outbox(worker="w1", limit=2, lease_s=30)
+    theirs = await any_store.claim_outbox(worker="w2", limit=5, lease_s=30)
+    sent = SentMessage(
+        reviewer_oid=ALEX,
+        instance_id="i1",
+        kind="review",
+        conversation_id="a:1",
+        activity_id="act",
+        sent_at=clock.now(),
+    )
+    done = await any_store.complete_outbox_many(
+        worker="w1",
+        completions=[
+            OutboxCompletion(
+                message_id=mine[0].id,
+                result={"n": 0},
+                audit=[AuditEvent(action="notified", actor="bot")],
+                sent=sent,
+            ),
+            OutboxCompletion(message_id=mine[1].id, result={"n": 1}),
+            # Another worker's claim: refused, though its outcome is written (it happened).
+            OutboxCompletion(
+                message_id=theirs[0].id, audit=[AuditEvent(action="late", actor="bot")]
+            ),
+        ],
+    )
+    assert done == [True, True, False]
+    assert [(await any_store.get_outbox(key=m.key)).status for m in mine] == ["done", "done"]  # type: ignore[union-attr]
+    first = await any_store.get_outbox(key=mine[0].key)
+    assert first is not None and first.result == {"n": 0}
+    other = await any_store.get_outbox(key=theirs[0].key)
+    assert other is not None and other.status == "in_flight"
+    assert [e.action for e in await any_store.list_audit()] == ["notified", "late"]
+    assert (
+        await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="review") == sent
+    )
+    assert await any_store.complete_outbox_many(worker="w1", completions=[]) == []
