@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
+import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -29,7 +30,7 @@ from bot.graph import (
     OboTokenProvider,
     TeamsAppsApi,
 )
-from bot.http import create_async_client
+from bot.http import AiohttpTransport
 from bot.logs import configure_logging
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker
 from bot.notify.notifier import GraphProvisioner, ReviewNotifier
@@ -57,6 +58,7 @@ from bot.web.keys import (
     DISCOVERY,
     GRAPH,
     HTTP,
+    HTTP_TRANSPORT,
     LIMITER,
     METRICS,
     MICROSOFT,
@@ -138,8 +140,12 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
         # The system's CAs plus the configured bundle (the emulator's local CA).
         context = ssl.create_default_context()
         context.load_verify_locations(cafile=ca_bundle)
-    async with create_async_client(ssl_context=context, limit=100) as http:
+    transport = AiohttpTransport(ssl_context=context, limit=100)
+    async with httpx.AsyncClient(
+        transport=transport, timeout=httpx.Timeout(30.0, connect=10.0)
+    ) as http:
         app[HTTP] = http
+        app[HTTP_TRANSPORT] = transport
         yield
 
 
@@ -185,7 +191,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     settings = app[SETTINGS]
     app[CONNECTOR] = ConnectorClient(
-        app[HTTP],
+        app[HTTP_TRANSPORT],
         bot_app_id=side.bot_app_id,
         tokens=connector_tokens if side.connector_auth else None,
     )

@@ -75,6 +75,9 @@ _SCHEME_COLON = re.compile(r":(?=\S)")
 
 
 def _normalize(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        # No control, separator or direction character can be in it: only spaces to collapse.
+        return _WHITESPACE_RUN.sub(" ", value).strip()
     chars: list[str] = []
     for char in value:
         if char in _BIDI_CONTROLS:

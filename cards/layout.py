@@ -126,8 +126,7 @@ def build_card(
         )
     )
     card["body"] = [part if isinstance(part, dict) else dump(part) for part in body]
-    size = card_size_bytes(card)
-    if check_size and size > CARD_BUDGET_BYTES:
+    if check_size and (size := card_size_bytes(card)) > CARD_BUDGET_BYTES:
         raise CardTooLargeError(f"card is {size} bytes, budget {CARD_BUDGET_BYTES}")
     return card
 

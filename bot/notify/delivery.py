@@ -87,6 +87,10 @@ log = logging.getLogger(__name__)
 
 CARD_KIND = "card"
 MAX_ATTEMPTS = 8
+#: Waves the outbox worker runs side by side, and the seconds of sends at the tenant limit one
+#: wave may hold (see ``OutboxWorker.run_once``).
+LANES = 2
+WAVE_HORIZON_S = 0.35
 
 
 class _LeaseExpired(Exception):
@@ -246,7 +250,7 @@ class OutboxWorker:
         worker_id: str | None = None,
         # Sends in flight at once: far above what the Teams rate allows per second, yet few
         # enough that a crash leaves only a handful of accepted-but-unrecorded sends.
-        concurrency: int = 16,
+        concurrency: int = 64,
         claim_lease_s: float = 120.0,
         metrics: DeliveryMetrics | None = None,
         lease_name: str | None = None,
@@ -279,14 +283,30 @@ class OutboxWorker:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Deliver every message that is due now (in waves); return how many were handled."""
+        """Deliver every message that is due now; return how many were handled.
+
+        Messages go in waves: claimed, their records read together, sent concurrently. A wave
+        holds no more than the tenant limit lets out in :data:`WAVE_HORIZON_S` (16 under the
+        Teams limits): more would only wait in the rate limiter, claimed, and after a pause
+        all fall due at once. When the limit is far above that, :data:`LANES` lanes run side by
+        side, so that one claims and renders while another's sends are on the wire; together
+        they keep at most ``concurrency`` messages in flight.
+        """
+        allowed = int(self._limiter.tenant_rate_per_s() * WAVE_HORIZON_S)
+        if allowed >= self._concurrency:
+            lanes, wave_size = LANES, max(1, self._concurrency // LANES)
+        else:
+            lanes, wave_size = 1, max(1, min(self._concurrency, allowed))
+        return sum(await asyncio.gather(*(self._run_lane(wave_size) for _ in range(lanes))))
+
+    async def _run_lane(self, wave_size: int) -> int:
         handled = 0
         while True:
             if self._lease_name is not None and not await self._renew_lease():
                 return handled  # another replica sends; this one stands by
             batch = await self._store.claim_outbox(
                 worker=self.worker_id,
-                limit=self._concurrency,
+                limit=wave_size,
                 lease_s=self._claim_lease_s,
                 kinds=[CARD_KIND],
             )
@@ -581,10 +601,14 @@ class OutboxWorker:
             )
         if view is None:
             return _Result("skipped", {"reason": "no items for this reviewer"})
-        activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
+        summary = f"Access review: {view.review_name}"
+        # The card is rendered once the send slot is ours, right before the call: the renders
+        # of a wave then spread over the slots instead of running back to back while due sends
+        # wait for the loop (which would bunch them up at the connector).
         if edit and sent is not None:
             await self._limiter.acquire(sent.conversation_id)
             self._check_lease()
+            activity = _card_activity(render_review_card(view), summary)
             await self._connector.update(
                 service_url=str(reference.get("serviceUrl")) if reference else self._service_url,
                 conversation_id=sent.conversation_id,
@@ -596,6 +620,7 @@ class OutboxWorker:
         conversation_id, service_url = await self._ensure_conversation(reviewer, wave)
         await self._limiter.acquire(conversation_id)
         self._check_lease()
+        activity = _card_activity(render_review_card(view), summary)
         with self._metrics.send_duration_s.time():
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity

@@ -93,6 +93,10 @@ class RateLimiter:
         self._conversations: dict[str, _Windows] = {}
         self.waited_s = 0.0
 
+    def tenant_rate_per_s(self) -> float:
+        """The most requests per second the tenant windows allow (the tightest of them)."""
+        return min((count / window_s for count, window_s in self._limits.tenant), default=1e9)
+
     async def acquire(self, conversation_id: str | None) -> None:
         """Wait for a slot to send to ``conversation_id`` (None: tenant-wide call, e.g. create)."""
         if conversation_id is not None:

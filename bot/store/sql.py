@@ -622,35 +622,42 @@ class SqlStore:
         if not completions:
             return []
         o = t.outbox
-        done: list[bool] = []
         now = self._now()
+        ids = [completion.message_id for completion in completions]
+        audit_rows = [self._audit_row(event) for c in completions for event in c.audit]
+        sent_rows = [self._sent_row(c.sent) for c in completions if c.sent is not None]
         async with self._write() as conn:
+            # The outcomes (items, audit lines, sent messages) are written with the completions,
+            # in one transaction: a crash leaves either both or neither.
             for completion in completions:
-                # The outcome (items, audit lines, the sent message) is written with the
-                # completion, in one transaction: a crash leaves either both or neither.
                 if completion.items:
                     await self._upsert_items(conn, completion.items)
-                for event in completion.audit:
-                    await conn.execute(self._audit_insert(event))
-                if completion.sent is not None:
-                    await self._record_sent(conn, completion.sent)
-                result = await conn.execute(
+            if audit_rows:
+                await conn.execute(sa.insert(t.audit), audit_rows)
+            if sent_rows:
+                await conn.execute(self._sent_upsert(), sent_rows)
+            finished = {
+                int(row.id)
+                for row in await conn.execute(
                     sa.update(o)
-                    .where(
-                        o.c.id == completion.message_id,
-                        o.c.claimed_by == worker,
-                        o.c.status == "in_flight",
-                    )
-                    .values(
-                        claimed_until=None,
-                        updated_at=now,
-                        status="done",
-                        result=_dumps(completion.result),
-                        last_error=None,
-                    )
+                    .where(o.c.id.in_(ids), o.c.claimed_by == worker, o.c.status == "in_flight")
+                    .values(claimed_until=None, updated_at=now, status="done", last_error=None)
+                    .returning(o.c.id)
                 )
-                done.append(bool(result.rowcount))
-        return done
+            }
+            results = [
+                {"row_id": c.message_id, "result": _dumps(c.result)}
+                for c in completions
+                if c.message_id in finished
+            ]
+            if results:
+                await conn.execute(
+                    sa.update(o)
+                    .where(o.c.id == sa.bindparam("row_id"))
+                    .values(result=sa.bindparam("result")),
+                    results,
+                )
+        return [message_id in finished for message_id in ids]
 
     async def enqueue_and_claim_outbox(
         self,
@@ -741,23 +748,30 @@ class SqlStore:
             await self._record_sent(conn, message)
 
     async def _record_sent(self, conn: Conn, message: SentMessage) -> None:
-        values = {
+        await conn.execute(self._sent_upsert(), [self._sent_row(message)])
+
+    def _sent_upsert(self) -> Any:
+        """Insert or replace sent messages (executed with rows of :meth:`_sent_row`)."""
+        stmt = self._insert(t.sent_messages)
+        keys = ["reviewer_oid", "instance_id", "kind"]
+        return stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={
+                c.name: stmt.excluded[c.name] for c in t.sent_messages.columns if c.name not in keys
+            },
+        )
+
+    @staticmethod
+    def _sent_row(message: SentMessage) -> dict[str, Any]:
+        return {
+            "reviewer_oid": message.reviewer_oid,
+            "instance_id": message.instance_id,
+            "kind": message.kind,
             "conversation_id": message.conversation_id,
             "activity_id": message.activity_id,
             "sent_at": _require_utc(message.sent_at),
             "data": _dumps(message.data),
         }
-        stmt = self._insert(t.sent_messages).values(
-            reviewer_oid=message.reviewer_oid,
-            instance_id=message.instance_id,
-            kind=message.kind,
-            **values,
-        )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["reviewer_oid", "instance_id", "kind"], set_=values
-            )
-        )
 
     async def sent_recipients(self, *, instance_id: str, kind: str) -> set[str]:
         """Everyone who was sent a message of ``kind`` about the instance."""
@@ -900,16 +914,19 @@ class SqlStore:
 
     # -- audit ------------------------------------------------------------------------------
     def _audit_insert(self, event: AuditEvent) -> Any:
-        return sa.insert(t.audit).values(
-            at=_require_utc(event.at) or self._now(),
-            actor=event.actor,
-            action=event.action,
-            instance_id=event.instance_id,
-            item_id=event.item_id,
-            result=event.result,
-            request_id=event.request_id,
-            detail=_dumps(event.detail),
-        )
+        return sa.insert(t.audit).values(**self._audit_row(event))
+
+    def _audit_row(self, event: AuditEvent) -> dict[str, Any]:
+        return {
+            "at": _require_utc(event.at) or self._now(),
+            "actor": event.actor,
+            "action": event.action,
+            "instance_id": event.instance_id,
+            "item_id": event.item_id,
+            "result": event.result,
+            "request_id": event.request_id,
+            "detail": _dumps(event.detail),
+        }
 
     async def append_audit(self, *, event: AuditEvent) -> int:
         async with self._write() as conn:

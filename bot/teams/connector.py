@@ -3,13 +3,15 @@
 Proactive delivery needs exact control of each call's outcome (429 with ``Retry-After``, 403
 blocked, 404 conversation gone) to drive the outbox and the rate limiter, which botbuilder's
 connector hides behind silent transport retries. So the outbox talks to the connector through
-this client (httpx, one pool); replies inside a turn still go through botbuilder.
+this client (the process's aiohttp pool, with httpx's errors and responses); replies inside a
+turn still go through botbuilder.
 
 Errors are mapped once, here, into :class:`ConnectorError` and its subclasses.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,12 +107,26 @@ def _error_code(response: httpx.Response) -> tuple[str, str]:
     return "", ""
 
 
+class Fetcher(Protocol):
+    """Sends one request (:class:`bot.http.AiohttpTransport` does), raising httpx's errors."""
+
+    async def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+        timeout_s: float,
+    ) -> httpx.Response: ...
+
+
 class ConnectorClient:
     """Bot Connector REST (``/v3/conversations``) for one bot; ``tokens`` None = anonymous mode."""
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Fetcher,
         *,
         bot_app_id: str,
         tokens: ConnectorTokenSource | None,
@@ -207,8 +223,12 @@ class ConnectorClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            return await self._http.request(
-                method, url, json=dict(body), headers=headers, timeout=self._timeout_s
+            return await self._http.fetch(
+                method,
+                url,
+                headers=headers,
+                content=json.dumps(body, separators=(",", ":")).encode(),
+                timeout_s=self._timeout_s,
             )
         except httpx.HTTPError as exc:
             raise ConnectorRetryable(f"{method} {url}: {type(exc).__name__}", status=0) from exc

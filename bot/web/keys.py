@@ -14,6 +14,7 @@ from bot.graph import (
     GraphClient,
     OboTokenProvider,
 )
+from bot.http import AiohttpTransport
 from bot.notify.delivery import OutboxWorker
 from bot.notify.notifier import ReviewNotifier
 from bot.notify.ratelimit import RateLimiter
@@ -37,6 +38,8 @@ STORE = web.AppKey("store", SqlStore)
 ADAPTER = web.AppKey("adapter", BotAdapter)
 BOT = web.AppKey("bot", ReviewBot)
 HTTP = web.AppKey("http", httpx.AsyncClient)
+# The aiohttp pool under HTTP; the connector client sends through it directly.
+HTTP_TRANSPORT = web.AppKey("http_transport", AiohttpTransport)
 APP_TOKENS = web.AppKey("app_tokens", AppTokenProvider)
 OBO_TOKENS = web.AppKey("obo_tokens", OboTokenProvider)
 GRAPH = web.AppKey("graph", GraphClient)
