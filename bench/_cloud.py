@@ -72,10 +72,10 @@ class CloudHost:
             else:
                 self.calls_by_kind[_kind(request.method, request.path)] += 1
             if request.method == "PATCH":
-                # The latency sleep runs in the HTTP handler before dispatch; it is a fixed,
-                # configured delay, so it is added rather than measured.
+                # Graph's side of the call: from the request's arrival (before the emulated
+                # latency, measured as slept, timer overshoot included) to its answer.
                 decision_id = request.path.rstrip("/").rsplit("/", 1)[-1]
-                elapsed_s = time.perf_counter() - started + graph.latency_s
+                elapsed_s = time.perf_counter() - (request.received_at or started)
                 self.patches[decision_id] = (elapsed_s, response.status)
             return response
 

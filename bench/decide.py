@@ -6,8 +6,8 @@ over loopback (``create_app(settings, workers=False)``, signed mode: the bot val
 JWT against the channel's OpenID metadata, served over plain http by the emulated connector).
 
 Set-up (not measured): discovery fills the store at 0 ms latency; then Graph gets 100 ms of
-emulated latency per round trip. Each of ``--reviewers`` reviewers gets two pending items of
-their own (no item shared between reviewers).
+emulated latency per round trip. Each of ``--reviewers`` reviewers gets two or three pending
+items of their own (no item shared between reviewers).
 
 - **Warm-up round**: every reviewer clicks their first item *with* a Teams SSO token (what Teams
   resends after ``loginRequest``), so the bot exchanges it on-behalf-of and caches the token.
@@ -15,6 +15,10 @@ their own (no item shared between reviewers).
   bot uses the cached delegated token. Per click, *overhead* = the invoke's answer time at the
   client − the Graph time of the PATCH it caused (measured in the emulator: its 100 ms latency
   plus its handling, matched by decision id).
+- **One at a time** (printed, not in the JSON line): ``--alone`` of the reviewers who have a
+  third item click it one after another, so no click waits behind another: the bot's own time per click.
+  At 200 simultaneous clicks the measured round's overhead is mostly that time multiplied by the
+  clicks queued ahead for the same CPU.
 
 Prints p50/p99 overhead and the error count (an answer that is not HTTP 200 with a card, or a
 click whose PATCH did not reach Graph with 204), and as the last line
@@ -58,38 +62,45 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="20 reviewers")
     parser.add_argument("--reviewers", type=int, default=200, help="concurrent clicking reviewers")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--alone", type=int, default=50, help="reviewers who then click one at a time"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.reviewers = 20
+    args.alone = min(args.alone, args.reviewers)
     return args
 
 
-async def _pick_items(store: Store, reviewers: int) -> list[tuple[str, str, str, str]]:
-    """(reviewer, instance, first item, second item) for ``reviewers`` reviewers, no item shared."""
+async def _pick_items(store: Store, reviewers: int) -> list[tuple[str, str, str, str, str]]:
+    """(reviewer, instance, three items) for ``reviewers`` reviewers, no item shared; the third
+    item is "" for reviewers who have only two."""
     by_reviewer: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for reviewer, instance_id, item_id in await store.list_assignments():
         by_reviewer[reviewer].append((instance_id, item_id))
     taken: set[str] = set()
-    picked: list[tuple[str, str, str, str]] = []
+    picked: list[tuple[str, str, str, str, str]] = []
     for reviewer in sorted(by_reviewer):
         by_instance: dict[str, list[str]] = defaultdict(list)
         for instance_id, item_id in sorted(by_reviewer[reviewer]):
             if item_id not in taken:
                 by_instance[instance_id].append(item_id)
-        pair = next(((i, ids[:2]) for i, ids in sorted(by_instance.items()) if len(ids) >= 2), None)
-        if pair is None:
+        found = sorted(by_instance.items(), key=lambda pair: (-min(len(pair[1]), 3), pair[0]))
+        if not found or len(found[0][1]) < 2:
             continue
-        instance_id, (first, second) = pair
-        taken.update((first, second))
-        picked.append((reviewer, instance_id, first, second))
+        instance_id, ids = found[0]
+        first, second, third = [*ids[:3], ""][:3]
+        taken.update(ids[:3])
+        picked.append((reviewer, instance_id, first, second, third))
         if len(picked) == reviewers:
             break
     return picked
 
 
 def _clicks(
-    picked: list[tuple[str, str, str, str]], *, second: bool, sso: bool
+    picked: list[tuple[str, str, str, str, str]], *, item: int, sso: bool
 ) -> list[dict[str, Any]]:
+    """Each reviewer's click on their ``item``-th picked item (0, 1 or 2)."""
     return [
         {
             "user": reviewer,
@@ -97,12 +108,20 @@ def _clicks(
             "sso": sso,
             "data": {
                 "instanceId": instance_id,
-                "itemId": item_b if second else item_a,
-                "decision": "Approve" if second else "Deny",
+                "itemId": items[item],
+                "decision": ("Deny", "Approve", "DontKnow")[item],
                 "page": 0,
             },
         }
-        for reviewer, instance_id, item_a, item_b in picked
+        for reviewer, instance_id, *items in picked
+    ]
+
+
+def _overheads_ms(results: list[dict[str, Any]]) -> list[float]:
+    return [
+        (r["answer_s"] - r["graph_s"]) * 1000
+        for r in results
+        if r["answer_s"] is not None and r["graph_s"] is not None
     ]
 
 
@@ -119,10 +138,11 @@ def _errors(results: list[dict[str, Any]]) -> list[str]:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    pool = max(60, args.reviewers * 3)
+    pool = max(80, args.reviewers * 3)
     config = {
         "seed": "generated",
-        # Enough reviewers with two items each; 20 decisions per review on average.
+        # Enough reviewers with two items of their own (many with three); 20 decisions per review
+        # on average.
         "seed_params": {"reviewers": pool, "decisions": pool * 20, "instances": pool // 5},
         "graph_latency_ms": 0.0,
     }
@@ -143,7 +163,7 @@ async def _run(args: argparse.Namespace) -> int:
                     await cloud.call(
                         "clicks",
                         endpoint=endpoint,
-                        clicks=_clicks(picked, second=False, sso=True),
+                        clicks=_clicks(picked, item=0, sso=True),
                         concurrency=args.reviewers,
                     )
                 )["results"]
@@ -152,16 +172,23 @@ async def _run(args: argparse.Namespace) -> int:
                     await cloud.call(
                         "clicks",
                         endpoint=endpoint,
-                        clicks=_clicks(picked, second=True, sso=False),
+                        clicks=_clicks(picked, item=1, sso=False),
                         concurrency=args.reviewers,
                     )
                 )["results"]
+                await cloud.call("reset")
+                alone = (
+                    await cloud.call(
+                        "clicks",
+                        endpoint=endpoint,
+                        clicks=_clicks(
+                            [p for p in picked if p[4]][: args.alone], item=2, sso=False
+                        ),
+                        concurrency=1,
+                    )
+                )["results"]
     problems = _errors(measured)
-    overheads_ms = [
-        (r["answer_s"] - r["graph_s"]) * 1000
-        for r in measured
-        if r["answer_s"] is not None and r["graph_s"] is not None
-    ]
+    overheads_ms = _overheads_ms(measured)
     answers_ms = [r["answer_s"] * 1000 for r in measured if r["answer_s"] is not None]
     graph_ms = [r["graph_s"] * 1000 for r in measured if r["graph_s"] is not None]
     warm_ms = [r["answer_s"] * 1000 for r in warm if r["answer_s"] is not None]
@@ -183,6 +210,12 @@ async def _run(args: argparse.Namespace) -> int:
     print(
         f"  bot overhead (answer − Graph): p50 {p50:.1f} ms (target <= {P50_TARGET_MS:g}), "
         f"p99 {p99:.1f} ms (target <= {P99_TARGET_MS:g}), max {max(overheads_ms, default=0):.1f} ms"
+    )
+    alone_ms = _overheads_ms(alone)
+    print(
+        f"  one click at a time ({len(alone)} reviewers, nothing queued behind another click): "
+        f"overhead p50 {median(alone_ms):.1f} ms, p99 {percentile(alone_ms, 0.99):.1f} ms, "
+        f"errors {len(_errors(alone))}"
     )
     saving = sum(1 for r in measured if r.get("saving"))
     print(

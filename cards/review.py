@@ -316,29 +316,32 @@ class _ReviewCard(_Common):
         )
 
     def single_page_card(self) -> dict[str, Any] | None:
-        """The card with every item on page 0, when paging surely puts them all there; else None.
+        """The first page, when paging surely cuts it after ``page_size`` items; else None.
 
         Paging measures each item as its largest version and the fixed part of both card kinds:
-        exact, but three assemblies and two renderings of every item. When the whole one-page
-        card is below the budget by more than those estimates can exceed it
-        (:data:`_SINGLE_PAGE_MARGIN_BYTES` plus :data:`_ITEM_MARGIN_BYTES` per item), paging
-        would put every item on page 0 as well: this is that card, at a third of the cost.
-        (Tests render many views both ways and require the same card.)
+        exact, but three assemblies and two renderings of every item it looks at. When the
+        card of the first ``page_size`` items is below the budget by more than those estimates
+        can exceed it (:data:`_SINGLE_PAGE_MARGIN_BYTES` plus :data:`_ITEM_MARGIN_BYTES` per
+        item), paging would cut page 0 there as well (by count, not by size): this is that card,
+        at a third of the cost. It answers for a review that fits on one page whatever page is
+        asked (paging clamps to the last one), and for page 0 of a longer one. (Tests render
+        many views both ways and require the same card.)
         """
         items = self.view.items
-        if len(items) > self.view.page_size:
+        if len(items) > self.view.page_size and self.view.page != 0:
             return None
-        open_on_page = sum(item.is_open for item in items)
+        page_items = items[: self.view.page_size]
+        open_on_page = sum(item.is_open for item in page_items)
         bulk = self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS
         card = self.assemble(
             page=0,
-            has_next=False,
-            blocks=[dump(self.item_block(item, 0, bulk=bulk)) for item in items],
+            has_next=len(items) > len(page_items),
+            blocks=[dump(self.item_block(item, 0, bulk=bulk)) for item in page_items],
             open_on_page=open_on_page,
             first_index=0,
             check_size=False,
         )
-        margin = _SINGLE_PAGE_MARGIN_BYTES + _ITEM_MARGIN_BYTES * len(items)
+        margin = _SINGLE_PAGE_MARGIN_BYTES + _ITEM_MARGIN_BYTES * len(page_items)
         if card_size_bytes(card) + margin > CARD_BUDGET_BYTES - _PACKING_SLACK_BYTES:
             return None
         return card

@@ -22,7 +22,10 @@ wait, so:
   the WAL).
 - **No fsync on the loop.** ``synchronous=NORMAL`` in WAL mode syncs only at checkpoints, and
   the inline connections never checkpoint (``wal_autocheckpoint=0``): after every
-  :data:`CHECKPOINT_EVERY` inline commits the store checkpoints in a thread.
+  :data:`CHECKPOINT_EVERY` inline commits the store checkpoints in a thread. That checkpoint is
+  ``TRUNCATE``: a passive one copies only what the WAL held when it began, and under steady
+  writes a commit always lands meanwhile, so the WAL would never be reused and grow without
+  bound. While it runs, writers find the lock taken and go through aiosqlite (above).
 - **Bulk work stays off the loop.** Statements that touch thousands of rows (a discovery cycle's
   upserts, an audit export) still go through aiosqlite, so they never stall invokes.
 """
@@ -154,7 +157,7 @@ class InlineSqlite:
         try:
             db = sqlite3.connect(self._path, timeout=5.0)
             try:
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 db.close()
         except sqlite3.Error as exc:

@@ -1132,11 +1132,12 @@ def _sqlite_engine(url: str, *, immediate: bool = True) -> AsyncEngine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    # An in-memory database lives in one connection (SQLAlchemy's StaticPool): no pool sizes.
+    pool: dict[str, Any] = (
+        {"pool_size": 5, "max_overflow": 0} if path and path != ":memory:" else {}
+    )
     engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}",
-        connect_args={"timeout": 30},
-        pool_size=5,
-        max_overflow=0,
+        f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30}, **pool
     )
 
     @event.listens_for(engine.sync_engine, "connect")

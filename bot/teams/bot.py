@@ -358,6 +358,8 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         previous = await self._store.get_conversation_reference(
             tenant_id=tenant_id, user_oid=user_oid
         )
+        if previous == reference:
+            return  # nearly every activity: nothing to write
         changed = await self._store.save_conversation_reference(
             tenant_id=tenant_id, user_oid=user_oid, reference=reference
         )

@@ -227,6 +227,12 @@ def test_the_one_page_shortcut_builds_exactly_the_paged_card(kind: CardKind) -> 
         review_view(items=many_items(10), status=ReviewStatus.ENDED),
         *(_worst_case_view(count) for count in (1, 2, 3, 4, 5, 8, 10)),
         *(replace(_worst_case_view(count), page=1) for count in (1, 3, 10)),
+        # Longer than a page: page 0 by the shortcut, later pages by paging alone.
+        review_view(items=many_items(45)),
+        review_view(items=many_items(45), page=1),
+        review_view(items=many_items(45), page_size=4),
+        review_view(items=many_items(300), justification_required=True),
+        _worst_case_view(45),
     ]
     taken = 0
     for view in views:
@@ -240,5 +246,6 @@ def test_the_one_page_shortcut_builds_exactly_the_paged_card(kind: CardKind) -> 
         ) == paged
     # It answers for ordinary cards (and declines near the budget, where paging must decide).
     assert _ReviewCard(review_view(items=many_items(10)), kind).single_page_card() is not None
+    assert _ReviewCard(review_view(items=many_items(45)), kind).single_page_card() is not None
     assert _ReviewCard(_worst_case_view(10), kind).single_page_card() is None
-    assert taken >= 6
+    assert taken >= 8
