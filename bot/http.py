@@ -47,6 +47,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # httpx has set the headers it wants sent; aiohttp adds none of its own.
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # HTTP(S)_PROXY / NO_PROXY, as httpx's own transport honours them.
+                trust_env=True,
             )
         return self._session
 
@@ -62,7 +64,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             str(request.url),
             headers,
             await request.aread(),
-            _client_timeout(timeouts.get("connect"), timeouts.get("pool"), timeouts.get("read")),
+            _client_timeout(
+                timeouts.get("connect"),
+                timeouts.get("pool"),
+                timeouts.get("read"),
+                timeouts.get("write"),
+            ),
             request,
         )
 
@@ -82,7 +89,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             url,
             list(headers.items()),
             content or b"",
-            _client_timeout(timeout_s, timeout_s, timeout_s),
+            _client_timeout(timeout_s, timeout_s, timeout_s, timeout_s),
             None,
         )
 
@@ -138,10 +145,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 def _client_timeout(
-    connect_s: float | None, pool_s: float | None, read_s: float | None
+    connect_s: float | None, pool_s: float | None, read_s: float | None, write_s: float | None
 ) -> aiohttp.ClientTimeout:
+    """httpx's four timeouts as aiohttp's: aiohttp has no write timeout, so a request that cannot
+    be written (a peer that stops reading) is bounded by the sum of all four."""
+    parts = (connect_s, pool_s, read_s, write_s)
     return aiohttp.ClientTimeout(
-        total=None,
+        total=None if any(part is None for part in parts) else sum(p or 0.0 for p in parts),
         # aiohttp's "connect" includes waiting for a pooled connection.
         connect=None if connect_s is None and pool_s is None else (connect_s or 0) + (pool_s or 0),
         sock_connect=connect_s,

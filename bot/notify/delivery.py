@@ -204,26 +204,52 @@ class _GroupCommit:
         return await asyncio.shield(future)
 
     async def _write_queued(self) -> None:
+        try:
+            await self._drain_queue()
+        except BaseException:
+            # Cancelled (shutdown): nobody may wait for this writer forever.
+            for _, future in self._queue:
+                future.cancel()
+            self._queue = []
+            raise
+
+    async def _drain_queue(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                done = await self._store.complete_outbox_many(
-                    worker=self._worker, completions=[completion for completion, _ in batch]
-                )
-            except Exception as exc:
+                if len(batch) == 1:
+                    await self._write_each(batch)
+                    continue
+                try:
+                    done = await self._store.complete_outbox_many(
+                        worker=self._worker, completions=[completion for completion, _ in batch]
+                    )
+                except Exception:
+                    # One bad completion must not fail the others (a failed completion means a
+                    # send repeated once its claim expires): write them one by one.
+                    log.warning("group completion failed; completing %d one by one", len(batch))
+                    await self._write_each(batch)
+                    continue
+                for (_, future), ok in zip(batch, done, strict=True):
+                    if not future.done():
+                        future.set_result(ok)
+            finally:
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
-                continue
-            except BaseException:
-                # The writer itself was cancelled (shutdown): nobody may wait for it forever.
-                for _, future in [*batch, *self._queue]:
-                    future.cancel()
-                self._queue = []
-                raise
-            for (_, future), ok in zip(batch, done, strict=True):
+                        future.cancel()
+
+    async def _write_each(self, batch: list[tuple[OutboxCompletion, asyncio.Future[bool]]]) -> None:
+        for completion, future in batch:
+            try:
+                done = await self._store.complete_outbox_many(
+                    worker=self._worker, completions=[completion]
+                )
+            except Exception as exc:
                 if not future.done():
-                    future.set_result(ok)
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(bool(done and done[0]))
 
 
 @dataclass(frozen=True)
@@ -297,7 +323,12 @@ class OutboxWorker:
             lanes, wave_size = LANES, max(1, self._concurrency // LANES)
         else:
             lanes, wave_size = 1, max(1, min(self._concurrency, allowed))
-        return sum(await asyncio.gather(*(self._run_lane(wave_size) for _ in range(lanes))))
+        if lanes == 1:
+            return await self._run_lane(wave_size)
+        # A lane that fails stops its sibling too (the next pass starts both afresh).
+        async with asyncio.TaskGroup() as group:
+            runs = [group.create_task(self._run_lane(wave_size)) for _ in range(lanes)]
+        return sum(run.result() for run in runs)
 
     async def _run_lane(self, wave_size: int) -> int:
         handled = 0
@@ -608,6 +639,13 @@ class OutboxWorker:
         if edit and sent is not None:
             await self._limiter.acquire(sent.conversation_id)
             self._check_lease()
+            # An edit shows the store as it is now, not as the wave read it: a later change may
+            # have landed meanwhile (a wait in the limiter, another lane's edit sent first).
+            view = await review_card_view(
+                self._store, viewer=viewer, instance_id=instance_id, now=now, page=page
+            )
+            if view is None:
+                return _Result("skipped", {"reason": "no items for this reviewer"})
             activity = _card_activity(render_review_card(view), summary)
             await self._connector.update(
                 service_url=str(reference.get("serviceUrl")) if reference else self._service_url,

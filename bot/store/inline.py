@@ -25,7 +25,8 @@ wait, so:
   :data:`CHECKPOINT_EVERY` inline commits the store checkpoints in a thread. That checkpoint is
   ``TRUNCATE``: a passive one copies only what the WAL held when it began, and under steady
   writes a commit always lands meanwhile, so the WAL would never be reused and grow without
-  bound. While it runs, writers find the lock taken and go through aiosqlite (above).
+  bound. While it runs, writers find the lock taken and go through aiosqlite (above). The WAL
+  header's fsync, due at the first commit into the emptied WAL, is paid there too.
 - **Bulk work stays off the loop.** Statements that touch thousands of rows (a discovery cycle's
   upserts, an audit export) still go through aiosqlite, so they never stall invokes.
 """
@@ -155,9 +156,18 @@ class InlineSqlite:
 
     def _run_checkpoint(self) -> None:
         try:
-            db = sqlite3.connect(self._path, timeout=5.0)
+            # A short wait: while a TRUNCATE checkpoint waits for readers it holds the write
+            # lock, and writers go the slow way meanwhile. Busy now means: next time.
+            db = sqlite3.connect(self._path, timeout=0.5, isolation_level=None)
             try:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # The first commit into an emptied WAL writes the WAL header and syncs it. Make
+                # that commit here, in the thread, with a write that changes nothing, rather
+                # than let the next store write pay the fsync on the loop.
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(f"PRAGMA user_version = {version}")
+                db.execute("COMMIT")
             finally:
                 db.close()
         except sqlite3.Error as exc:

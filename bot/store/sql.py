@@ -377,7 +377,8 @@ class SqlStore:
         wanted = set(pairs)
         now = self._now()
         a = t.assignments
-        async with self._write(inline=len(wanted) <= _INLINE_ROWS) as conn:
+        # The removals can be thousands even when few pairs are wanted: off the loop.
+        async with self._write(inline=False) as conn:
             existing = {
                 (row.reviewer_oid, row.item_id)
                 for row in await conn.execute(
@@ -732,7 +733,8 @@ class SqlStore:
         return _outbox(row) if row else None
 
     async def count_outbox(self, *, status: OutboxStatus) -> int:
-        async with self._read() as conn:
+        # Counts every row in that status (thousands when a fan-out is queued): off the loop.
+        async with self._read(inline=False) as conn:
             count = (
                 await conn.execute(
                     sa.select(sa.func.count())

@@ -218,13 +218,17 @@ def _invoke_body(body: Any) -> Any:
 
     Our adaptive-card answers are an ``AdaptiveCardInvokeResponse`` whose ``value`` is already
     plain JSON (a card, a message): written as is. msrest's serializer would walk every node of
-    the card (about 1.5 ms per answer); anything else still goes through it.
+    the card (about 1.5 ms per answer). Plain JSON bodies (the token-exchange answers) are written
+    as they are: msrest cannot serialize a dict (``'dict' object has no attribute
+    'is_xml_model'``, a 500). Other SDK models still go through it.
     """
     from botbuilder.core import serializer_helper
     from botbuilder.schema import AdaptiveCardInvokeResponse
 
     if type(body) is AdaptiveCardInvokeResponse:
         return {"statusCode": body.status_code, "type": body.type, "value": body.value}
+    if body is None or isinstance(body, dict | list | str | int | float | bool):
+        return body
     return serializer_helper(body)
 
 

@@ -302,3 +302,33 @@ async def test_action_submit_fallback_reaches_the_same_handlers(harness: BotOnEm
         ),
         what="the card message updated in place",
     )
+
+
+async def test_token_exchange_answers_over_http_and_signs_the_reviewer_in(
+    harness: BotOnEmulator,
+) -> None:
+    """``signin/tokenExchange``: malformed → 400, an unusable token → 412 (both with Teams'
+    failure body, never a 500); a good one → 200, after which a click needs no sign-in."""
+    malformed = harness.teams.base_activity(JOHANNA, "invoke")
+    malformed["name"] = "signin/tokenExchange"
+    malformed["value"] = {"id": "exchange-1", "connectionName": "sso"}  # no token
+    response = await harness.teams.send_activity(malformed)
+    assert response.status == 400, response.body
+    assert response.body == {
+        "id": "exchange-1",
+        "connectionName": "sso",
+        "failureDetail": "malformed token exchange",
+    }
+
+    refused = await harness.teams.token_exchange(JOHANNA, token="not-a-token")
+    assert refused.status == 412, refused.body
+    assert refused.body["failureDetail"]
+    # Nothing was cached by the refused exchange: a click still asks for sign-in.
+    assert (await _decide(harness, JOHANNA, DIEGO_ITEM, "Approve"))["statusCode"] == 401
+
+    accepted = await harness.teams.token_exchange(JOHANNA)
+    assert accepted.status == 200, accepted.body
+    answer = await _decide(harness, JOHANNA, DIEGO_ITEM, "Approve")
+    assert answer["statusCode"] == 200
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    assert (await graph_decision(harness, ROLE_REVIEW, DIEGO_ITEM))["decision"] == "Approve"
