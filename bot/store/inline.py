@@ -171,7 +171,11 @@ class InlineSqlite:
             finally:
                 db.close()
         except sqlite3.Error as exc:
-            log.warning("SQLite checkpoint failed: %s", exc)
+            if is_locked(exc):
+                # Writers kept the lock the whole time: the next checkpoint tries again.
+                log.debug("SQLite checkpoint skipped: %s", exc)
+            else:
+                log.warning("SQLite checkpoint failed: %s", exc)
 
     async def close(self) -> None:
         if self._checkpoint is not None:

@@ -541,3 +541,27 @@ async def test_aclose_closes_the_aiohttp_session_and_its_connections() -> None:
         assert transport._session is not None and transport._session is not session
         await transport.aclose()
         assert transport._session is None
+
+
+async def test_a_configured_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY in the environment sends requests through the proxy (as httpx would)."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        # A forward proxy is asked for the target host's URL.
+        seen.append(f"{request.host} {request.path}")
+        return web.json_response({"via": "proxy"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    async with serve_app(app) as port:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        client = create_async_client()
+        try:
+            response = await client.get("http://graph.example.invalid/v1.0/me")
+        finally:
+            await client.aclose()
+    assert response.json() == {"via": "proxy"}
+    assert seen == ["graph.example.invalid /v1.0/me"]
