@@ -99,6 +99,7 @@ class SqlStore:
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._dialect = engine.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        self._sent_upsert_stmt: Any = None
 
     @contextlib.asynccontextmanager
     async def _write(self, *, inline: bool = True) -> AsyncIterator[Conn]:
@@ -753,7 +754,13 @@ class SqlStore:
         await conn.execute(self._sent_upsert(), [self._sent_row(message)])
 
     def _sent_upsert(self) -> Any:
-        """Insert or replace sent messages (executed with rows of :meth:`_sent_row`)."""
+        """Insert or replace sent messages (executed with rows of :meth:`_sent_row`); built once,
+        as building an upsert's ``excluded`` columns costs more than running it."""
+        if self._sent_upsert_stmt is None:
+            self._sent_upsert_stmt = self._build_sent_upsert()
+        return self._sent_upsert_stmt
+
+    def _build_sent_upsert(self) -> Any:
         stmt = self._insert(t.sent_messages)
         keys = ["reviewer_oid", "instance_id", "kind"]
         return stmt.on_conflict_do_update(
