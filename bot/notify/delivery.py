@@ -406,7 +406,11 @@ class OutboxWorker:
         for message in batch:
             reviewer = str(message.payload.get("reviewerOid") or "")
             reviewers.add(reviewer)
-            if str(message.payload.get("card") or "review") == "review":
+            # Edits read the store when their slot comes (below); first cards use the wave.
+            if (
+                str(message.payload.get("card") or "review") == "review"
+                and message.payload.get("mode") != "edit"
+            ):
                 by_instance.setdefault(str(message.payload.get("instanceId") or ""), set()).add(
                     reviewer
                 )
@@ -619,34 +623,26 @@ class OutboxWorker:
             return _Result("skipped", {"reason": "already sent", "activityId": sent.activity_id})
 
         viewer = context_from_reference(reference, reviewer_oid=reviewer)
-        page = int((sent.data.get("page") if sent and edit else 0) or 0)
-        now = self._clock.now()
-        instance = wave.instances.get(instance_id)
-        if instance is not None and key in wave.items:
-            view = build_review_card_view(
-                instance, wave.items[key], viewer=viewer, now=now, page=page
-            )
-        else:
-            view = await review_card_view(
-                self._store, viewer=viewer, instance_id=instance_id, now=now, page=page
-            )
-        if view is None:
-            return _Result("skipped", {"reason": "no items for this reviewer"})
-        summary = f"Access review: {view.review_name}"
-        # The card is rendered once the send slot is ours, right before the call: the renders
-        # of a wave then spread over the slots instead of running back to back while due sends
+        # Cards are rendered once the send slot is ours, right before the call: the renders of
+        # a wave then spread over the slots instead of running back to back while due sends
         # wait for the loop (which would bunch them up at the connector).
         if edit and sent is not None:
             await self._limiter.acquire(sent.conversation_id)
             self._check_lease()
-            # An edit shows the store as it is now, not as the wave read it: a later change may
+            # An edit shows the store as it is now, not as any earlier read: a later change may
             # have landed meanwhile (a wait in the limiter, another lane's edit sent first).
             view = await review_card_view(
-                self._store, viewer=viewer, instance_id=instance_id, now=now, page=page
+                self._store,
+                viewer=viewer,
+                instance_id=instance_id,
+                now=self._clock.now(),
+                page=int(sent.data.get("page") or 0),
             )
             if view is None:
                 return _Result("skipped", {"reason": "no items for this reviewer"})
-            activity = _card_activity(render_review_card(view), summary)
+            activity = _card_activity(
+                render_review_card(view), f"Access review: {view.review_name}"
+            )
             await self._connector.update(
                 service_url=str(reference.get("serviceUrl")) if reference else self._service_url,
                 conversation_id=sent.conversation_id,
@@ -655,10 +651,20 @@ class OutboxWorker:
             )
             return _Result("edited", {"activityId": sent.activity_id})
 
+        now = self._clock.now()
+        instance = wave.instances.get(instance_id)
+        if instance is not None and key in wave.items:
+            view = build_review_card_view(instance, wave.items[key], viewer=viewer, now=now)
+        else:
+            view = await review_card_view(
+                self._store, viewer=viewer, instance_id=instance_id, now=now
+            )
+        if view is None:
+            return _Result("skipped", {"reason": "no items for this reviewer"})
         conversation_id, service_url = await self._ensure_conversation(reviewer, wave)
         await self._limiter.acquire(conversation_id)
         self._check_lease()
-        activity = _card_activity(render_review_card(view), summary)
+        activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
         with self._metrics.send_duration_s.time():
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
