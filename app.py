@@ -76,7 +76,7 @@ from bot.web.metrics import Metrics
 from bot.web.middleware import request_middleware
 from bot.web.notifications import notifications_routes
 from bot.web.routes import routes
-from bot.web.status import status_routes
+from bot.web.status import add_status_page
 from bot.wiring import MicrosoftSide, check_demo_shortcuts, microsoft_side
 
 log = logging.getLogger("bot.app")
@@ -115,7 +115,7 @@ def create_app(
         app.cleanup_ctx.append(_workers_ctx)
     app.add_routes(routes)
     app.add_routes(notifications_routes)
-    app.add_routes(status_routes)
+    add_status_page(app)
     return app
 
 

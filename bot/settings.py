@@ -41,7 +41,8 @@ class Settings:
     app_type: str = "MultiTenant"
     app_tenant_id: str = ""
     # Serving.
-    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
+    # Empty: the mode decides (see ``bind_host``).
+    host: str = ""
     port: int = 3978
     max_body_bytes: int = 256 * 1024
     # Storage.
@@ -91,6 +92,16 @@ class Settings:
     def demo_mode(self) -> bool:
         """True when no Bot Framework credentials are configured: the emulator stands in for Microsoft."""
         return not self.app_id
+
+    @property
+    def bind_host(self) -> str:
+        """The interface to listen on: ``HOST``, else loopback in demo mode and all interfaces
+        otherwise. The demo is unauthenticated (no app id, an open status page), so it is
+        reachable from this machine only unless ``HOST`` says otherwise; a real bot in a
+        container must listen on all interfaces."""
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.demo_mode else "0.0.0.0"  # noqa: S104
 
     @property
     def effective_sso_app_id_uri(self) -> str:

@@ -1,38 +1,44 @@
 """The status page: what a review owner wants to see instead of logs.
 
 Server-rendered HTML from the store (no build step, no script needed; it reloads itself every
-few seconds): reviews in progress with progress bars, reviewers with pending work, messages sent,
-recent decisions and failures. Open in demo mode; with real credentials it needs the admin token
-(``ADMIN_TOKEN``) as a bearer token or as the password of HTTP basic auth.
+few seconds): reviews in progress with their ids, progress and a link to each one's audit export;
+reviewers with pending work; messages sent; recent decisions and failures. People are shown by
+name, with their object id on hover and in a detail line. Open in demo mode; with real credentials
+it needs the admin token (``ADMIN_TOKEN``) as a bearer token or as the password of HTTP basic auth.
+
+The page is a list of sections (:data:`SECTIONS`), each an async function from the page's shared
+data (:class:`StatusData`) to one HTML fragment; a new block is one more function in that list.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from base64 import b64decode
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
+from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.store import AuditEvent, Store
-from bot.web.keys import CLOCK, SETTINGS, STORE
+from bot.admin import ReviewSummary, review_summaries
+from bot.graph import DirectoryApi, GraphError, TokenAcquisitionError
+from bot.store import AuditEvent, ItemRecord, Store
+from bot.web.keys import CLOCK, DIRECTORY_API, MICROSOFT, SETTINGS, STORE
 
-__all__ = ["status_routes"]
+__all__ = ["NAME_CACHE", "SECTIONS", "NameCache", "StatusData", "add_status_page", "status_routes"]
+
+log = logging.getLogger(__name__)
 
 status_routes = web.RouteTableDef()
 
-
-@dataclass(frozen=True)
-class ReviewRow:
-    instance_id: str
-    name: str
-    due: datetime | None
-    decided: int
-    total: int
-    reviewers_pending: int
+# How many rows the long tables show.
+REVIEWERS_SHOWN = 25
+DECISIONS_SHOWN = 15
+FAILURES_SHOWN = 10
 
 
 def _authorized(request: web.Request) -> bool:
@@ -55,50 +61,277 @@ def _authorized(request: web.Request) -> bool:
     return False
 
 
-async def _reviews(store: Store) -> tuple[list[ReviewRow], Counter[str]]:
-    rows: list[ReviewRow] = []
-    pending_by_reviewer: Counter[str] = Counter()
-    for instance in await store.list_instances(status="InProgress"):
-        items = {i.item_id: i for i in await store.list_items(instance_id=instance.instance_id)}
-        decided = sum(1 for i in items.values() if i.decision not in ("NotReviewed", "Removed"))
-        total = sum(1 for i in items.values() if i.decision != "Removed")
-        pending_reviewers: set[str] = set()
-        by_reviewer: defaultdict[str, int] = defaultdict(int)
-        for reviewer, _instance, item_id in await store.list_assignments(
-            instance_id=instance.instance_id
-        ):
-            item = items.get(item_id)
-            if item is not None and item.decision == "NotReviewed":
-                by_reviewer[reviewer] += 1
-                pending_reviewers.add(reviewer)
-        pending_by_reviewer.update(by_reviewer)
-        rows.append(
-            ReviewRow(
-                instance_id=instance.instance_id,
-                name=instance.display_name,
-                due=instance.end_at,
-                decided=decided,
-                total=total,
-                reviewers_pending=len(pending_reviewers),
-            )
+@dataclass
+class Names:
+    """Display names of the people and apps the page mentions, by Entra object id.
+
+    From what the store already has: the reviewers' conversation references (Teams sends the
+    user's name with every activity), the principals of the items under review, and the names
+    Graph gave with decisions made elsewhere. An id with no known name is shown as the id.
+    """
+
+    by_id: dict[str, str] = field(default_factory=dict)
+
+    def add(self, object_id: object, name: object) -> None:
+        if isinstance(object_id, str) and object_id and isinstance(name, str) and name.strip():
+            self.by_id.setdefault(object_id, name.strip())
+
+    def add_items(self, items: Iterable[ItemRecord]) -> None:
+        for item in items:
+            principal = item.data.get("principal")
+            if isinstance(principal, Mapping):
+                self.add(principal.get("id"), principal.get("displayName"))
+            if item.reviewed_by:
+                self.add(item.reviewed_by, item.data.get("reviewedByName"))
+
+    def person(self, object_id: str) -> str:
+        """The name, with the id on hover; the bare id when no name is known."""
+        name = self.by_id.get(object_id)
+        if not name:
+            return f"<code>{escape(object_id)}</code>"
+        return f"<span title='{escape(object_id)}'>{escape(name)}</span>"
+
+    def person_with_id(self, object_id: str) -> str:
+        """The name and, in a small detail line, the id."""
+        name = self.by_id.get(object_id)
+        if not name:
+            return f"<code>{escape(object_id)}</code>"
+        return f"{escape(name)}<br><small class='id'>{escape(object_id)}</small>"
+
+
+class NameCache:
+    """Names of reviewers the store has none for, looked up in Graph once per process.
+
+    Most reviewers' names come with their Teams activities; one the bot reached only through
+    Graph (the app installed for them) has none until they write. The page asks Graph for those
+    in one ``$batch`` and remembers the answer (also "unknown"), so a page that reloads every few
+    seconds does not ask again. A failed look-up leaves the ids shown and is tried next time.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    async def fill(self, names: Names, object_ids: Iterable[str], directory: DirectoryApi) -> None:
+        missing = [oid for oid in object_ids if oid not in names.by_id and oid not in self._names]
+        if missing:
+            try:
+                users = await directory.get_users(missing)
+            except (GraphError, TokenAcquisitionError) as exc:
+                log.debug("reviewer names not looked up: %s", exc)
+                users = {}
+            for oid, user in users.items():
+                self._names[oid] = user.display_name if user is not None else ""
+        for oid in object_ids:
+            names.add(oid, self._names.get(oid))
+
+
+NAME_CACHE = web.AppKey("status_name_cache", NameCache)
+
+
+def add_status_page(app: web.Application) -> None:
+    """Register the status page and admin routes on ``app``, with the page's name cache."""
+    app[NAME_CACHE] = NameCache()
+    app.add_routes(status_routes)
+
+
+@dataclass
+class StatusData:
+    """What the sections render from: read once per page."""
+
+    now: datetime
+    reviews: list[ReviewSummary]
+    names: Names
+    items: dict[tuple[str, str], ItemRecord]
+    review_names: dict[str, str]
+    store: Store
+
+    @property
+    def pending_items(self) -> int:
+        return sum(review.pending for review in self.reviews)
+
+    @property
+    def pending_by_reviewer(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for review in self.reviews:
+            total.update(review.pending_by_reviewer)
+        return total
+
+
+async def _status_data(request: web.Request) -> StatusData:
+    store = request.app[STORE]
+    reviews = await review_summaries(store, status="InProgress")
+    names = Names()
+    items: dict[tuple[str, str], ItemRecord] = {}
+    for review in reviews:
+        for item in await store.list_items(instance_id=review.instance_id):
+            items[(review.instance_id, item.item_id)] = item
+    names.add_items(items.values())
+    side = request.app.get(MICROSOFT)
+    tenant_id = side.tenant_id if side is not None else request.app[SETTINGS].app_tenant_id
+    reviewers = sorted({oid for review in reviews for oid in review.pending_by_reviewer})
+    if reviewers:
+        references = await store.get_conversation_references(
+            tenant_id=tenant_id, user_oids=reviewers
         )
-    rows.sort(key=lambda r: (r.due is None, r.due))
-    return rows, pending_by_reviewer
+        for oid, reference in references.items():
+            user = reference.get("user")
+            if isinstance(user, Mapping):
+                names.add(oid, user.get("name"))
+        directory = request.app.get(DIRECTORY_API)
+        cache = request.app.get(NAME_CACHE)
+        if directory is not None and cache is not None:
+            await cache.fill(names, reviewers, directory)
+    return StatusData(
+        now=request.app[CLOCK].now(),
+        reviews=reviews,
+        names=names,
+        items=items,
+        review_names={review.instance_id: review.name for review in reviews},
+        store=store,
+    )
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%a %d %b %H:%M UTC") if value else "—"
 
 
-def _event_line(event: AuditEvent) -> str:
-    detail = event.detail
-    what = escape(str(detail.get("decision") or event.result))
-    who = escape(event.actor)
-    item = escape(event.item_id or "")
-    return (
-        f"<tr><td>{_when(event.at)}</td><td>{who}</td><td class='decision-{what.lower()}'>{what}"
-        f"</td><td><code>{item}</code></td><td>{escape(event.result)}</td></tr>"
+def audit_link(instance_id: str, fmt: str = "csv") -> str:
+    """The admin route that exports one review's audit trail."""
+    return "/admin/audit?" + urlencode({"instance": instance_id, "format": fmt})
+
+
+Section = Callable[[StatusData], Awaitable[str]]
+
+
+async def _summary_section(data: StatusData) -> str:
+    store = data.store
+    sent = await store.list_audit(actions=["notified"], limit=100_000)
+    queued = await store.count_outbox(status="pending") + await store.count_outbox(
+        status="in_flight"
     )
+    assignments = sum(data.pending_by_reviewer.values())
+    return (
+        "<p class='stats'>"
+        f"<span id='reviews' title='access review instances in progress'>"
+        f"{len(data.reviews)} reviews in progress</span>"
+        f"<span id='pending' title='items of those reviews nobody has decided yet'>"
+        f"{data.pending_items} items to decide</span>"
+        f"<span id='assignments' title='an item with several reviewers counts once for each'>"
+        f"{assignments} reviewer assignments open</span>"
+        f"<span id='sent' title='review cards the Bot Connector accepted'>"
+        f"{len(sent)} review messages sent</span>"
+        f"<span id='queued' title='cards and decision writes waiting in the outbox'>"
+        f"{queued} messages queued</span>"
+        f"<span>updated {_when(data.now)}</span></p>"
+    )
+
+
+async def _reviews_section(data: StatusData) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(r.name)}<br><small class='id'>instance <code>{escape(r.instance_id)}"
+        f"</code> · definition <code>{escape(r.definition_id)}</code></small></td>"
+        f"<td>{escape(r.stage) or '—'}</td><td>{_when(r.due)}</td>"
+        f"<td><progress max='{max(r.total, 1)}' value='{r.decided}'></progress> "
+        f"<span class='count'>{r.decided} of {r.total} items decided</span></td>"
+        f"<td>{r.reviewers_pending}</td>"
+        f"<td><a href='{escape(audit_link(r.instance_id))}'>CSV</a> · "
+        f"<a href='{escape(audit_link(r.instance_id, 'json'))}'>JSON</a></td></tr>"
+        for r in data.reviews
+    )
+    return (
+        "<h2>Reviews in progress</h2>"
+        "<table id='review-table'><tr><th>Review</th><th>Stage</th><th>Due</th>"
+        "<th>Items decided</th><th>Reviewers with items left</th><th>Audit trail</th></tr>"
+        f"{rows or '<tr><td colspan=6>No review in progress.</td></tr>'}</table>"
+    )
+
+
+async def _reviewers_section(data: StatusData) -> str:
+    rows = "".join(
+        f"<tr><td>{data.names.person_with_id(oid)}</td><td>{count}</td></tr>"
+        for oid, count in data.pending_by_reviewer.most_common(REVIEWERS_SHOWN)
+    )
+    return (
+        "<h2>Reviewers with pending work</h2>"
+        "<table id='reviewers'><tr><th>Reviewer</th><th>Items left to decide "
+        "(over all their reviews)</th></tr>"
+        f"{rows or '<tr><td colspan=2>Nobody has pending work.</td></tr>'}</table>"
+    )
+
+
+def _item_label(data: StatusData, event: AuditEvent) -> str:
+    if not event.item_id:
+        return "—"
+    item = data.items.get((event.instance_id or "", event.item_id))
+    principal = item.data.get("principal") if item is not None else None
+    name = principal.get("displayName") if isinstance(principal, Mapping) else None
+    if not name:
+        return f"<code>{escape(event.item_id)}</code>"
+    return f"<span title='item {escape(event.item_id)}'>{escape(str(name))}</span>"
+
+
+async def _decisions_section(data: StatusData) -> str:
+    events = await data.store.list_audit(
+        actions=["decision", "item_decided_elsewhere"], newest_first=True, limit=DECISIONS_SHOWN
+    )
+    for event in events:
+        if event.item_id and (event.instance_id or "", event.item_id) not in data.items:
+            item = await data.store.get_item(
+                instance_id=event.instance_id or "", item_id=event.item_id
+            )
+            if item is not None:
+                data.items[(item.instance_id, item.item_id)] = item
+                data.names.add_items([item])
+        data.names.add(event.actor, event.detail.get("by"))
+    rows = "".join(_decision_row(data, event) for event in events)
+    return (
+        "<h2>Recent decisions</h2>"
+        "<table id='decisions'><tr><th>When</th><th>Who</th><th>Decision</th>"
+        "<th>About</th><th>Review</th><th>Result</th></tr>"
+        f"{rows or '<tr><td colspan=6>No decision yet.</td></tr>'}</table>"
+    )
+
+
+def _decision_row(data: StatusData, event: AuditEvent) -> str:
+    what = escape(str(event.detail.get("decision") or event.result))
+    review = data.review_names.get(event.instance_id or "", event.instance_id or "")
+    return (
+        f"<tr><td>{_when(event.at)}</td><td>{data.names.person(event.actor)}</td>"
+        f"<td class='decision-{what.lower()}'>{what}</td><td>{_item_label(data, event)}</td>"
+        f"<td>{escape(review)}</td><td>{escape(event.result)}</td></tr>"
+    )
+
+
+async def _failures_section(data: StatusData) -> str:
+    failed = await data.store.list_audit(
+        actions=["notify_failed"], newest_first=True, limit=FAILURES_SHOWN
+    )
+    if not failed:
+        return ""
+    rows = "".join(
+        f"<li>{_when(e.at)} — {data.names.person(str(e.detail.get('recipient', '')))}: "
+        f"{escape(str(e.detail.get('error', ''))[:160])}</li>"
+        for e in failed
+    )
+    return f"<h2>Delivery failures</h2><ul id='failures'>{rows}</ul>"
+
+
+SECTIONS: list[Section] = [
+    _summary_section,
+    _reviews_section,
+    _reviewers_section,
+    _decisions_section,
+    _failures_section,
+]
+"""The page's blocks, top to bottom."""
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222} h1{font-size:1.4rem}
+table{border-collapse:collapse;margin-bottom:1.5rem;min-width:40rem}
+td,th{border-bottom:1px solid #ddd;padding:.35rem .6rem;text-align:left;vertical-align:top}
+progress{width:12rem} .stats span{margin-right:2rem} .decision-deny{color:#a4262c}
+.decision-approve{color:#107c10} small.id{color:#555} code{font-size:.85em}
+"""
 
 
 @status_routes.get("/")
@@ -109,84 +342,27 @@ async def status_page(request: web.Request) -> web.StreamResponse:
             text="Status page: admin token required.",
             headers={"WWW-Authenticate": 'Basic realm="Access Review Bot"'},
         )
-    store = request.app[STORE]
-    now = request.app[CLOCK].now()
-    reviews, pending_by_reviewer = await _reviews(store)
-    sent = await store.list_audit(actions=["notified"], limit=100_000)
-    failed = await store.list_audit(actions=["notify_failed"], newest_first=True, limit=10)
-    decisions = await store.list_audit(
-        actions=["decision", "item_decided_elsewhere"], newest_first=True, limit=15
+    data = await _status_data(request)
+    body = "\n".join([await section(data) for section in SECTIONS])
+    html = (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='refresh' content='5'>"
+        "<title>Access Review Bot — status</title>"
+        f"<style>{_STYLE}</style></head><body>\n<h1>Access Review Bot</h1>\n"
+        f"{body}\n</body></html>"
     )
-    queued = await store.count_outbox(status="pending") + await store.count_outbox(
-        status="in_flight"
-    )
-
-    review_rows = (
-        "".join(
-            f"<tr><td>{escape(r.name)}</td><td>{_when(r.due)}</td>"
-            f"<td><progress max='{max(r.total, 1)}' value='{r.decided}'></progress> "
-            f"<span class='count'>{r.decided} of {r.total} decided</span></td>"
-            f"<td>{r.reviewers_pending}</td></tr>"
-            for r in reviews
-        )
-        or "<tr><td colspan='4'>No review in progress.</td></tr>"
-    )
-    reviewer_rows = (
-        "".join(
-            f"<tr><td><code>{escape(oid)}</code></td><td>{count}</td></tr>"
-            for oid, count in pending_by_reviewer.most_common(25)
-        )
-        or "<tr><td colspan='2'>Nobody has pending work.</td></tr>"
-    )
-    decision_rows = (
-        "".join(_event_line(e) for e in decisions)
-        or "<tr><td colspan='5'>No decision yet.</td></tr>"
-    )
-    failure_rows = "".join(
-        f"<li>{_when(e.at)} — <code>{escape(str(e.detail.get('recipient', '')))}</code>: "
-        f"{escape(str(e.detail.get('error', ''))[:160])}</li>"
-        for e in failed
-    )
-    html = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="5">
-<title>Access Review Bot — status</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}} h1{{font-size:1.4rem}}
-table{{border-collapse:collapse;margin-bottom:1.5rem;min-width:40rem}}
-td,th{{border-bottom:1px solid #ddd;padding:.35rem .6rem;text-align:left}}
-progress{{width:12rem}} .stats span{{margin-right:2rem}} .decision-deny{{color:#a4262c}}
-.decision-approve{{color:#107c10}}
-</style></head><body>
-<h1>Access Review Bot</h1>
-<p class="stats"><span id="reviews">{len(reviews)} reviews in progress</span>
-<span id="pending">{sum(pending_by_reviewer.values())} decisions pending</span>
-<span id="sent">{len(sent)} review messages sent</span>
-<span id="queued">{queued} messages queued</span>
-<span>updated {_when(now)}</span></p>
-<h2>Reviews in progress</h2>
-<table id="review-table"><tr><th>Review</th><th>Due</th><th>Progress</th><th>Reviewers with work</th></tr>
-{review_rows}</table>
-<h2>Reviewers with pending work</h2>
-<table><tr><th>Reviewer</th><th>Pending</th></tr>{reviewer_rows}</table>
-<h2>Recent decisions</h2>
-<table id="decisions"><tr><th>When</th><th>Who</th><th>Decision</th><th>Item</th><th>Result</th></tr>
-{decision_rows}</table>
-{"<h2>Delivery failures</h2><ul>" + failure_rows + "</ul>" if failure_rows else ""}
-</body></html>"""
     return web.Response(text=html, content_type="text/html")
 
 
 @status_routes.post("/admin/remind")
 async def admin_remind(request: web.Request) -> web.Response:
     """Queue a reminder now for everyone pending in ``?instance=ID`` (admin token required)."""
-    from bot.admin import remind_now
-    from bot.web.keys import MICROSOFT
+    from bot.admin import remind_now, valid_instance_id
 
     if not _authorized(request):
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
-    if not instance_id or len(instance_id) > 64:
+    if not valid_instance_id(instance_id):
         return web.json_response({"error": "name the review: ?instance=ID"}, status=400)
     side = request.app.get(MICROSOFT)
     tenant_id = side.tenant_id if side is not None else request.app[SETTINGS].app_tenant_id
@@ -206,17 +382,26 @@ async def admin_remind(request: web.Request) -> web.Response:
 @status_routes.get("/admin/audit")
 async def admin_audit(request: web.Request) -> web.Response:
     """The audit trail of ``?instance=ID`` as ``?format=csv`` (default) or ``json``."""
-    from bot.admin import export_audit
+    from bot.admin import UnknownInstance, export_audit, valid_instance_id
 
     if not _authorized(request):
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
     fmt = request.query.get("format", "csv")
-    if not instance_id or len(instance_id) > 64 or fmt not in ("csv", "json"):
-        return web.json_response({"error": "use ?instance=ID&format=csv|json"}, status=400)
-    text = await export_audit(
-        request.app[STORE], instance_id=instance_id, fmt="json" if fmt == "json" else "csv"
-    )
+    if fmt not in ("csv", "json"):
+        return web.json_response({"error": "format must be csv or json"}, status=400)
+    # The id goes into the file name of Content-Disposition: only an id's shape is let through.
+    if not valid_instance_id(instance_id):
+        return web.json_response(
+            {"error": "instance must be a review instance id (letters, digits, '-', '_', '.')"},
+            status=400,
+        )
+    try:
+        text = await export_audit(
+            request.app[STORE], instance_id=instance_id, fmt="json" if fmt == "json" else "csv"
+        )
+    except UnknownInstance as exc:
+        return web.json_response({"error": str(exc)}, status=404)
     return web.Response(
         text=text,
         content_type="application/json" if fmt == "json" else "text/csv",

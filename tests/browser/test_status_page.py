@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -65,8 +67,23 @@ async def test_status_page_renders_and_shows_a_decision_after_one_refresh(
             reviews = await page.locator("#reviews").inner_text()
             assert reviews.startswith("8 reviews in progress")
             row = page.locator("#review-table tr", has_text="User Administrator role")
-            assert "0 of 2 decided" in await row.inner_text()
+            assert "0 of 2 items decided" in await row.inner_text()
+            # The ids an admin needs for the command line are on the page.
+            assert f"instance {ROLE}" in await row.inner_text()
             assert "No decision yet" in await page.locator("#decisions").inner_text()
+            # Every number is labelled, and the total agrees with the per-review counts.
+            per_review = [
+                await r.inner_text() for r in await page.locator("#review-table .count").all()
+            ]
+            left = sum(
+                int(total) - int(done)
+                for done, total in (re.match(r"(\d+) of (\d+)", c).groups() for c in per_review)
+            )
+            pending = await page.locator("#pending").inner_text()
+            assert pending == f"{left} items to decide"
+            # Reviewers by name, with the object id in a detail line.
+            reviewers = await page.locator("#reviewers").inner_text()
+            assert "Johanna Lorenz" in reviewers and JOHANNA in reviewers
             await page.screenshot(path=str(tmp_path / "status-before.png"))
 
             # Johanna approves one item in Teams.
@@ -80,8 +97,22 @@ async def test_status_page_renders_and_shows_a_decision_after_one_refresh(
             assert answer.body["statusCode"] == 200
 
             await page.reload()
-            assert "1 of 2 decided" in await row.inner_text()
+            assert "1 of 2 items decided" in await row.inner_text()
             decisions = await page.locator("#decisions").inner_text()
-            assert "Approve" in decisions and item in decisions
+            # Who and about whom, by name: not object ids and item GUIDs.
+            assert "Approve" in decisions and "Johanna Lorenz" in decisions
+            assert "Megan Bowen" in decisions and item not in decisions
+            assert JOHANNA not in decisions
+
+            # The review's audit link downloads the trail with that decision in it.
+            link = row.get_by_role("link", name="CSV")
+            async with page.expect_download() as download_info:
+                await link.click()
+            download = await download_info.value
+            assert download.suggested_filename == f"audit-{ROLE}.csv"
+            saved = tmp_path / "audit.csv"
+            await download.save_as(saved)
+            rows = list(csv.DictReader(saved.open(encoding="utf-8")))
+            assert [r["item_id"] for r in rows if r["action"] == "decision"] == [item]
         finally:
             await browser.close()
