@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import ssl
@@ -21,6 +22,7 @@ import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from bot.admin import ReviewSummary
 from bot.clock import Clock, SystemClock
 from bot.graph import (
     AccessReviewsApi,
@@ -39,7 +41,7 @@ from bot.notify.reminders import ReminderScheduler
 from bot.reviews import Discovery, DiscoveryMetrics, Poller, PollerConfig
 from bot.reviews.decisions import DecisionService, DecisionWorker
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import StoreError, open_store
+from bot.store import Store, StoreError, open_store
 from bot.teams.actions import ActionRouter, SsoConfig
 from bot.teams.adapter import create_adapter
 from bot.teams.bot import ReviewBot
@@ -324,45 +326,187 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 # -- command line -----------------------------------------------------------------------------
+#
+# Each subcommand is one ``_add_*`` function: it declares its arguments on the parser it is given
+# and returns the function that runs it. A new subcommand is one more such function in
+# ``SUBCOMMANDS``.
+
+Command = Callable[[Settings, argparse.Namespace], int]
+AddCommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Command]
 
 
-def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+class CommandError(Exception):
+    """A command cannot do what was asked; ``main`` prints the message as one line and exits 1."""
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    serve = sub.add_parser(
+        "serve", help="serve the bot on PORT (the default when no command is given)"
+    )
+    _serve_options(serve)
+    return _serve
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: `app.py --port N serve` keeps N (a subparser's None would overwrite it).
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="port to listen on (default: PORT, else 3978)",
+    )
+    parser.add_argument(
+        "--host",
+        default=argparse.SUPPRESS,
+        help="interface to listen on (default: HOST, else 127.0.0.1 in demo mode, 0.0.0.0 "
+        "with credentials)",
+    )
+
+
+def _serve_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    port = getattr(args, "port", None)
+    host = getattr(args, "host", None)
+    if port is not None:
+        if not 0 < port <= 65535:
+            raise CommandError("--port must be a whole number from 1 to 65535")
+        settings = replace(settings, port=port)
+    if host is not None:
+        settings = replace(settings, host=host.strip())
+    return settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    settings = _serve_settings(settings, args)
     if settings.demo_mode:
         return _serve_demo(settings)
     app = create_app(settings)
     print(
-        f"Access Review Bot listening on http://{settings.host}:{settings.port} "
+        f"Access Review Bot listening on http://{settings.bind_host}:{settings.port} "
         f"(bot endpoint /api/messages, health /healthz)",
         flush=True,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, host=settings.bind_host, port=settings.port, print=None, access_log=None)
     return 0
 
 
 def _serve_demo(settings: Settings) -> int:
-    from bot.demo import banner, start_demo_cloud
+    from bot.demo import DEMO_STATE_FILE, banner, next_steps, start_demo_cloud, wait_until_settled
+    from bot.logs import quiet_loggers
 
+    # The emulated Microsoft side and the bot's routine start-up lines (every install, every
+    # conversation, every request of the emulated connector) would bury what to do next; they
+    # stay available with LOG_LEVEL=DEBUG.
+    quiet_loggers(DEMO_QUIET_LOGGERS, level=settings.log_level)
     endpoint = f"http://127.0.0.1:{settings.port}/api/messages"
-    demo = start_demo_cloud(settings, bot_endpoint=endpoint)
+    demo = start_demo_cloud(settings, bot_endpoint=endpoint, state_file=DEMO_STATE_FILE)
     try:
         app = create_app(demo.settings, microsoft=demo.side)
-        print(banner(demo, port=settings.port), flush=True)
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        print(banner(demo, host=settings.bind_host, port=settings.port), flush=True)
+
+        async def announce() -> None:
+            await wait_until_settled(
+                cycles_run=lambda: app[POLLER].cycles_run,
+                queued=lambda: _queued(app),
+            )
+            reviews = await app[STORE].list_instances(status="InProgress")
+            cards = await app[STORE].list_audit(actions=["notified"], limit=100_000)
+            print(
+                next_steps(port=settings.port, reviews=len(reviews), cards=len(cards)),
+                flush=True,
+            )
+
+        async def announce_ctx(app: web.Application) -> AsyncIterator[None]:
+            task = asyncio.create_task(announce(), name="demo-next-steps")
+            yield
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        app.cleanup_ctx.append(announce_ctx)
+        web.run_app(app, host=settings.bind_host, port=settings.port, print=None, access_log=None)
     finally:
         demo.stop()
     return 0
 
 
+# Loggers whose INFO lines the demo keeps out of the terminal (LOG_LEVEL=DEBUG shows them).
+DEMO_QUIET_LOGGERS = (
+    "emulator",
+    "bot.web.access",
+    "bot.teams.bot",
+    "bot.notify.notifier",
+    "bot.store.sql",
+    "bot.graph.client",
+)
+
+
+async def _queued(app: web.Application) -> int:
+    store = app[STORE]
+    return await store.count_outbox(status="pending") + await store.count_outbox(status="in_flight")
+
+
+def _store_url(settings: Settings) -> str:
+    """The store the server uses in this mode: the demo's file without credentials.
+
+    A SQLite file that does not exist is an error, not a new empty store: a command that reads
+    must not answer "nothing happened" about a store it just created.
+    """
+    url = settings.database_url
+    if settings.demo_mode:
+        from bot.demo import demo_database_url
+
+        url = demo_database_url(settings)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    if path and path != ":memory:" and not os.path.exists(path):
+        mode = "the demo" if settings.demo_mode else "the bot"
+        raise CommandError(f"no store at {path}: start {mode} first (scripts/run)")
+    return url
+
+
+async def _open_cli_store(settings: Settings) -> Store:
+    return await open_store(
+        _store_url(settings),
+        pool_size=2,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+
+
 def _tenant_for(settings: Settings) -> str:
     side = microsoft_side(settings)
-    return side.tenant_id if side is not None else settings.app_tenant_id
+    if side is not None:
+        return side.tenant_id
+    from bot.demo import read_state
+
+    state = read_state()
+    return str(state.get("tenant_id") or "") if state else settings.app_tenant_id
+
+
+def _instance_argument(value: str) -> str:
+    from bot.admin import valid_instance_id
+
+    if not valid_instance_id(value):
+        raise argparse.ArgumentTypeError(
+            "must be a review instance id (letters, digits, '-', '_', '.'): "
+            "python app.py reviews lists them"
+        )
+    return value
+
+
+def _add_remind(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    remind = sub.add_parser(
+        "remind", help="queue a reminder now for everyone with pending items in a review"
+    )
+    remind.add_argument(
+        "--instance", required=True, type=_instance_argument, help="the review instance id"
+    )
+    return _remind
 
 
 def _remind(settings: Settings, args: argparse.Namespace) -> int:
     from bot.admin import remind_now
 
     async def run() -> list[str]:
-        store = await open_store(settings.database_url)
+        store = await _open_cli_store(settings)
         try:
             return await remind_now(
                 store,
@@ -377,23 +521,38 @@ def _remind(settings: Settings, args: argparse.Namespace) -> int:
     try:
         reminded = asyncio.run(run())
     except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(str(exc)) from None
     print(f"queued a reminder for {len(reminded)} reviewer(s); the running bot sends them")
     return 0
 
 
+def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    audit = sub.add_parser(
+        "audit", help="export a review's audit trail (audit export --instance ID)"
+    )
+    audit.add_argument("action", choices=["export"])
+    audit.add_argument(
+        "--instance", required=True, type=_instance_argument, help="the review instance id"
+    )
+    audit.add_argument("--format", choices=["csv", "json"], default="csv")
+    audit.add_argument("--out", help="write to this file instead of standard output")
+    return _audit
+
+
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.admin import export_audit
+    from bot.admin import UnknownInstance, export_audit
 
     async def run() -> str:
-        store = await open_store(settings.database_url)
+        store = await _open_cli_store(settings)
         try:
             return await export_audit(store, instance_id=args.instance, fmt=args.format)
         finally:
             await store.close()
 
-    text = asyncio.run(run())
+    try:
+        text = asyncio.run(run())
+    except UnknownInstance as exc:
+        raise CommandError(f"{exc} (python app.py reviews lists the reviews)") from None
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
@@ -402,10 +561,90 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_reviews(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    reviews = sub.add_parser(
+        "reviews",
+        help="list the reviews the bot knows: names, definition and instance ids, status, "
+        "stage, due date, decided/total, reviewers with items left",
+    )
+    reviews.add_argument("--format", choices=["table", "json"], default="table")
+    return _reviews
+
+
+def _reviews(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.admin import review_summaries
+
+    async def run() -> list[ReviewSummary]:
+        store = await _open_cli_store(settings)
+        try:
+            return await review_summaries(store)
+        finally:
+            await store.close()
+
+    summaries = asyncio.run(run())
+    if args.format == "json":
+        sys.stdout.write(json.dumps([s.as_json() for s in summaries], indent=2) + "\n")
+        return 0
+    sys.stdout.write(_reviews_table(summaries))
+    return 0
+
+
+def _reviews_table(summaries: Sequence[ReviewSummary]) -> str:
+    header = (
+        "REVIEW",
+        "DEFINITION ID",
+        "INSTANCE ID",
+        "STATUS",
+        "STAGE",
+        "DUE (UTC)",
+        "DECIDED",
+        "REVIEWERS PENDING",
+    )
+    rows = [
+        (
+            s.name,
+            s.definition_id,
+            s.instance_id,
+            s.status,
+            s.stage or "-",
+            s.due.strftime("%Y-%m-%d %H:%M") if s.due else "-",
+            f"{s.decided}/{s.total}",
+            str(s.reviewers_pending),
+        )
+        for s in summaries
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    if not rows:
+        lines.append("(no review yet: the bot lists what its discovery found)")
+    return "\n".join(lines) + "\n"
+
+
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    sub.add_parser(
+        "doctor", help="check the tenant's setup: tokens, permissions, consent, SSO, Teams app"
+    )
+    return _doctor
+
+
 def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.doctor import run_doctor
 
     return asyncio.run(run_doctor(settings, out=sys.stdout))
+
+
+def _add_manifest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    manifest = sub.add_parser(
+        "manifest",
+        help="build or validate the Teams app package (python app.py manifest build --out app.zip)",
+        add_help=False,
+    )
+    manifest.add_argument("manifest_args", nargs=argparse.REMAINDER)
+    manifest.set_defaults(passthrough=True)
+    return _manifest
 
 
 def _manifest(_settings: Settings, args: argparse.Namespace) -> int:
@@ -414,7 +653,14 @@ def _manifest(_settings: Settings, args: argparse.Namespace) -> int:
     return manifest_main(list(args.manifest_args), os.environ)
 
 
-Command = Callable[[Settings, argparse.Namespace], int]
+SUBCOMMANDS: tuple[AddCommand, ...] = (
+    _add_serve,
+    _add_reviews,
+    _add_remind,
+    _add_audit,
+    _add_doctor,
+    _add_manifest,
+)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
@@ -423,35 +669,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         description="Access Review Bot: Microsoft Entra ID access reviews done in Microsoft Teams.",
         epilog="Configuration comes from the environment and .env; see .env.example.",
     )
+    # `python app.py --port 3979` serves, as `python app.py serve --port 3979` does.
+    _serve_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands: dict[str, Command] = {}
-    sub.add_parser("serve", help="serve the bot on PORT (the default when no command is given)")
-    commands["serve"] = _serve
-    remind = sub.add_parser(
-        "remind", help="queue a reminder now for everyone with pending items in a review"
-    )
-    remind.add_argument("--instance", required=True, help="the access review instance id")
-    commands["remind"] = _remind
-    audit = sub.add_parser(
-        "audit", help="export a review's audit trail (audit export --instance ID)"
-    )
-    audit.add_argument("action", choices=["export"])
-    audit.add_argument("--instance", required=True, help="the access review instance id")
-    audit.add_argument("--format", choices=["csv", "json"], default="csv")
-    audit.add_argument("--out", help="write to this file instead of standard output")
-    commands["audit"] = _audit
-    sub.add_parser(
-        "doctor", help="check the tenant's setup: tokens, permissions, consent, SSO, Teams app"
-    )
-    commands["doctor"] = _doctor
-    manifest = sub.add_parser(
-        "manifest",
-        help="build or validate the Teams app package (python app.py manifest build --out app.zip)",
-        add_help=False,
-    )
-    manifest.add_argument("manifest_args", nargs=argparse.REMAINDER)
-    manifest.set_defaults(passthrough=True)
-    commands["manifest"] = _manifest
+    for add in SUBCOMMANDS:
+        before = set(sub.choices)
+        run = add(sub)
+        for name in set(sub.choices) - before:
+            commands[name] = run
     return parser, commands
 
 
@@ -473,6 +699,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = commands[args.command or "serve"]
     try:
         return command(settings, args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except StoreError as exc:
         print(f"store error: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["RedactingFilter", "configure_logging", "redact"]
+__all__ = ["RedactingFilter", "configure_logging", "quiet_loggers", "redact"]
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
@@ -110,3 +110,12 @@ def configure_logging(*, level: str = "INFO", fmt: str = "text") -> None:
     # Third-party libraries are chatty at INFO; their warnings still show.
     for noisy in ("aiohttp.access", "msal", "urllib3", "httpx", "httpcore", "msrest", "azure"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def quiet_loggers(names: tuple[str, ...] | list[str], *, level: str) -> None:
+    """Keep the INFO lines of ``names`` (and their children) out of the log unless ``level`` is
+    DEBUG: what is routine in one mode (the demo's start-up) can bury what matters there."""
+    if logging.getLevelName(level) <= logging.DEBUG:
+        return
+    for name in names:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
