@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -353,7 +354,7 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
         "--port",
         type=int,
         default=argparse.SUPPRESS,
-        help="port to listen on (default: PORT, else 3978)",
+        help="port to listen on (default: PORT, else 3978; 0: any free port, printed)",
     )
     parser.add_argument(
         "--host",
@@ -367,29 +368,50 @@ def _serve_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     port = getattr(args, "port", None)
     host = getattr(args, "host", None)
     if port is not None:
-        if not 0 < port <= 65535:
-            raise CommandError("--port must be a whole number from 1 to 65535")
+        if not 0 <= port <= 65535:
+            raise CommandError("--port must be a whole number from 0 (any free port) to 65535")
         settings = replace(settings, port=port)
     if host is not None:
         settings = replace(settings, host=host.strip())
     return settings
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts: with port 0 the OS picks the port,
+    and the demo must know it before its emulated connector can be told the bot's endpoint."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = _serve_settings(settings, args)
+    sock = _listen(settings.bind_host, settings.port)
+    settings = replace(settings, port=sock.getsockname()[1])
     if settings.demo_mode:
-        return _serve_demo(settings)
+        return _serve_demo(settings, sock)
     app = create_app(settings)
     print(
         f"Access Review Bot listening on http://{settings.bind_host}:{settings.port} "
         f"(bot endpoint /api/messages, health /healthz)",
         flush=True,
     )
-    web.run_app(app, host=settings.bind_host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, sock=sock, print=None, access_log=None)
     return 0
 
 
-def _serve_demo(settings: Settings) -> int:
+def _serve_demo(settings: Settings, sock: socket.socket) -> int:
     from bot.demo import DEMO_STATE_FILE, banner, next_steps, start_demo_cloud, wait_until_settled
     from bot.logs import quiet_loggers
 
@@ -397,7 +419,10 @@ def _serve_demo(settings: Settings) -> int:
     # conversation, every request of the emulated connector) would bury what to do next; they
     # stay available with LOG_LEVEL=DEBUG.
     quiet_loggers(DEMO_QUIET_LOGGERS, level=settings.log_level)
-    endpoint = f"http://127.0.0.1:{settings.port}/api/messages"
+    # The emulated connector reaches the bot where it listens (loopback when that is all of them).
+    local = settings.bind_host in ("0.0.0.0", "::", "localhost")  # noqa: S104
+    reach = "127.0.0.1" if local else settings.bind_host
+    endpoint = f"http://{reach}:{settings.port}/api/messages"
     demo = start_demo_cloud(settings, bot_endpoint=endpoint, state_file=DEMO_STATE_FILE)
     try:
         app = create_app(demo.settings, microsoft=demo.side)
@@ -423,7 +448,7 @@ def _serve_demo(settings: Settings) -> int:
                 await task
 
         app.cleanup_ctx.append(announce_ctx)
-        web.run_app(app, host=settings.bind_host, port=settings.port, print=None, access_log=None)
+        web.run_app(app, sock=sock, print=None, access_log=None)
     finally:
         demo.stop()
     return 0

@@ -163,7 +163,9 @@ async def export_audit(store: Store, *, instance_id: str, fmt: Literal["csv", "j
             default=str,
         )
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
+    # RFC 4180's CRLF: the writer quotes a cell holding any character of the line terminator,
+    # so a lone CR in a value (a reason pasted from elsewhere) cannot split a row.
+    writer = csv.DictWriter(buffer, fieldnames=AUDIT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         # Neutralise spreadsheet formulas in user-influenced cells (CSV injection).

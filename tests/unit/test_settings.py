@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -146,3 +147,19 @@ def test_help_lists_the_subcommands(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert "serve" in result.stdout
+
+
+def test_demo_mode_listens_on_loopback_unless_host_says_otherwise() -> None:
+    # The demo has no authentication: it must not be reachable from other machines by default.
+    assert load_settings({}, env_file=None).bind_host == "127.0.0.1"
+    assert load_settings({"HOST": "0.0.0.0"}, env_file=None).bind_host == "0.0.0.0"
+    real = load_settings(
+        {
+            "MicrosoftAppId": "00000000-0000-0000-0000-0000000000b0",
+            "MicrosoftAppPassword": "pw",
+            "MicrosoftAppTenantId": "t",
+            "TOKEN_CACHE_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(),
+        },
+        env_file=None,
+    )
+    assert real.bind_host == "0.0.0.0"

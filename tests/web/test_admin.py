@@ -157,3 +157,119 @@ async def test_command_line_remind_and_export(tmp_path: Path) -> None:
     assert export.returncode == 0, export.stderr
     actions = [row["action"] for row in json.loads(out.read_text())]
     assert actions == ["notified", "manual_reminder"]
+
+
+HOSTILE_CELLS = [
+    "=1+1",
+    "+",
+    "-",
+    "@",
+    "\tx",
+    "\rx",
+    "-2",
+    "@SUM(A1)",
+    "",
+    "plain",
+    'a "quoted", cell',
+]
+
+
+async def test_csv_export_reads_back_cell_for_cell(secured: TestClient) -> None:
+    """Every cell of the CSV, read back with the csv module, is the value with a leading ' only
+    where a spreadsheet would see a formula; empty cells stay empty."""
+    from bot.admin import AUDIT_COLUMNS
+
+    store = secured.app[STORE]
+    for value in HOSTILE_CELLS:
+        await store.append_audit(
+            event=AuditEvent(
+                action="decision",
+                actor=value,
+                instance_id="inst-1",
+                item_id=value or None,
+                result=value,
+                request_id=value or None,
+                detail={"recipient": value, "justification": value} if value else {},
+            )
+        )
+    ok = {"Authorization": "Bearer s3cret-admin"}
+    as_json = json.loads(
+        await (await secured.get("/admin/audit?instance=inst-1&format=json", headers=ok)).text()
+    )
+    text = await (await secured.get("/admin/audit?instance=inst-1&format=csv", headers=ok)).text()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == list(AUDIT_COLUMNS)
+    assert len(rows) == len(as_json) + 1
+
+    def expected(value: object) -> str:
+        cell = "" if value is None else value if isinstance(value, str) else str(value)
+        if isinstance(value, dict):
+            cell = json.dumps(value, sort_keys=True)
+        return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and cell else cell
+
+    for row, source in zip(rows[1:], as_json, strict=True):
+        assert row == [expected(source[column]) for column in AUDIT_COLUMNS]
+    # The hostile values themselves, spelled out: guarded, and nothing else changed.
+    actors = [row[AUDIT_COLUMNS.index("actor")] for row in rows[-len(HOSTILE_CELLS) :]]
+    assert actors == [
+        "'=1+1",
+        "'+",
+        "'-",
+        "'@",
+        "'\tx",
+        "'\rx",
+        "'-2",
+        "'@SUM(A1)",
+        "",
+        "plain",
+        'a "quoted", cell',
+    ]
+    # Empty cells stay empty (the old guard put a ' into each of them).
+    empty = rows[-3]
+    assert empty[AUDIT_COLUMNS.index("item_id")] == ""
+    assert empty[AUDIT_COLUMNS.index("request_id")] == ""
+    assert empty[AUDIT_COLUMNS.index("recipient")] == ""
+
+
+def test_formula_guard_leaves_empty_and_ordinary_text_alone() -> None:
+    from bot.admin import formula_safe
+
+    assert formula_safe("") == ""
+    assert formula_safe("Alex Wilber") == "Alex Wilber"
+    assert formula_safe("a=b") == "a=b"
+    assert formula_safe(7) == 7
+    for hostile in ("=1+1", "+", "-", "@", "\t", "\r"):
+        assert formula_safe(hostile) == "'" + hostile
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        'x"; filename="evil.exe',
+        "../../etc/passwd",
+        "a\r\nSet-Cookie: x=1",
+        "inst 1",
+        "",
+        "x" * 65,
+        "ünicode",
+        "..",
+    ],
+)
+async def test_audit_refuses_what_is_not_an_instance_id(secured: TestClient, instance: str) -> None:
+    ok = {"Authorization": "Bearer s3cret-admin"}
+    response = await secured.get("/admin/audit", params={"instance": instance}, headers=ok)
+    assert response.status == 400
+    assert "Content-Disposition" not in response.headers
+    assert "instance" in (await response.json())["error"]
+
+
+async def test_audit_of_an_unknown_review_is_404_and_a_known_one_names_its_file(
+    secured: TestClient,
+) -> None:
+    ok = {"Authorization": "Bearer s3cret-admin"}
+    missing = await secured.get("/admin/audit?instance=no-such-review", headers=ok)
+    assert missing.status == 404
+    assert "no review instance" in (await missing.json())["error"]
+    found = await secured.get("/admin/audit?instance=inst-1&format=json", headers=ok)
+    assert found.status == 200
+    assert found.headers["Content-Disposition"] == 'attachment; filename="audit-inst-1.json"'
