@@ -67,7 +67,11 @@ verb                               data
 ``snooze``                         ``{"instanceId", "until": "tomorrow_0900"|"4h"}`` (reminder card).
 ``nudge``                          ``{"instanceId", "reviewerId"}`` (escalation card; ``reviewerId``
                                    is the reviewer's Entra object id).
-``open_review``                    ``{"instanceId"}`` (pending list) — answer with the review card.
+``open_review``                    ``{"instanceId"}`` (pending list) — answer with the review card
+                                   with ``back_to_list``: it offers "Back to my reviews"
+                                   (``refresh`` ``{"card": "pending_list"}``), and each of its
+                                   actions' data carries ``"back": "pending_list"`` so the card
+                                   the bot answers with offers it again.
 =================================  ==================================================================
 
 Every card has ``refresh: {action: Action.Execute refresh, userIds: [context.user_id]}`` where
@@ -78,11 +82,13 @@ Text and safety
 ===============
 
 Strings come from :mod:`cards.strings` (English complete; per-key fallback ``de-AT`` → ``de`` →
-``en``); dates are shown in the viewer's zone. User-supplied text (names, UPNs, review names,
-justifications) goes through :func:`escape_text`, which makes it inert markdown and breaks autolinks.
+``en``); dates are shown in the viewer's zone. Text that came from people (names, UPNs, review and resource
+names, reasons) is put into ``RichTextBlock``/``TextRun``, which no host parses as markdown, and
+shown exactly (:mod:`cards.rich`); ``TextBlock`` text is only ever our own strings.
 """
 
 from .actions import (
+    BACK_KEY,
     JUSTIFICATION_INPUT_ID,
     JUSTIFICATION_MAX_CHARS,
     SELECT_INPUT_PREFIX,
@@ -95,7 +101,6 @@ from .actions import (
     selected_item_ids,
 )
 from .escalation import render_escalation_card, render_pending_list_card
-from .escape import escape_text
 from .info import render_help_card, render_message_card, render_signin_card
 from .layout import (
     CARD_BUDGET_BYTES,
@@ -140,6 +145,7 @@ from .review import (
 )
 
 __all__ = [
+    "BACK_KEY",
     "CARD_BUDGET_BYTES",
     "CARD_VERSION",
     "DEFAULT_PAGE_SIZE",
@@ -179,7 +185,6 @@ __all__ = [
     "UserType",
     "Verb",
     "card_size_bytes",
-    "escape_text",
     "render_accept_preview_card",
     "render_escalation_card",
     "render_help_card",

@@ -17,6 +17,7 @@ from microsoft_teams.cards import ActionStyle, AssociatedInputs, ExecuteAction, 
 from .models import Decision
 
 __all__ = [
+    "BACK_KEY",
     "JUSTIFICATION_INPUT_ID",
     "JUSTIFICATION_MAX_CHARS",
     "SELECT_INPUT_PREFIX",
@@ -65,6 +66,10 @@ class SnoozeChoice(StrEnum):
     FOUR_HOURS = "4h"
     """Four hours from the click."""
 
+
+BACK_KEY = "back"
+"""In the data of a review card's actions: ``"pending_list"`` when the card was opened from the
+pending list, so the card answered keeps its "Back to my reviews" button."""
 
 JUSTIFICATION_INPUT_ID = "justification"
 """Id of the Input.Text holding the reason; arrives in ``data`` as ``justification``."""

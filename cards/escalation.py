@@ -14,16 +14,19 @@ from microsoft_teams.cards import (
 )
 
 from .actions import CardKind, Verb, execute, refresh_definition
-from .escape import escape_text
 from .layout import CARD_BUDGET_BYTES, build_card, card_size_bytes, dump, pack, text
 from .models import EscalationCardView, PendingListView, PendingReviewView
+from .rich import Run, rich, user_text
 from .strings import S, Strings
 
 __all__ = ["render_escalation_card", "render_pending_list_card"]
 
-NAME_MAX_CHARS = 80
-REVIEW_NAME_MAX_CHARS = 120
-RESOURCE_MAX_CHARS = 80
+# Entra's limits for these names are 256 characters: real names are never cut. The byte bounds
+# keep a card of pathological text (all emoji) under Teams' size limit.
+NAME_MAX_CHARS = 256
+REVIEW_NAME_MAX_CHARS = 256
+RESOURCE_MAX_CHARS = 256
+NAME_MAX_JSON_BYTES = 1536
 
 # Reviews listed on the pending card; more are summarised with a pointer to My Access.
 PENDING_MAX_LISTED = 25
@@ -37,21 +40,27 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
     """
     st = Strings(view.context.locale, view.context.time_zone)
     now = view.context.now
-    who = escape_text(view.reviewer_name, max_chars=NAME_MAX_CHARS)
-    review_name = escape_text(view.review_name, max_chars=REVIEW_NAME_MAX_CHARS)
+    who = user_text(
+        view.reviewer_name, max_chars=NAME_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
+    )
+    review_name = user_text(
+        view.review_name, max_chars=REVIEW_NAME_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
+    )
     body: list[CardElement | dict[str, Any]] = [
         text(st.text(S.ESCALATION_TITLE), size="Medium", weight="Bolder"),
-        text(
-            st.plural(
+        rich(
+            st.plural_runs(
                 S.ESCALATION_LINE, view.pending_count, who=who, due=st.due_short(view.due, now)
             )
         ),
-        text(st.text(S.ESCALATION_REVIEW, name=review_name), spacing="Small"),
+        rich(st.runs(S.ESCALATION_REVIEW, name=review_name), spacing="Small"),
     ]
     if view.resource_name:
-        resource = escape_text(view.resource_name, max_chars=RESOURCE_MAX_CHARS)
+        resource = user_text(
+            view.resource_name, max_chars=RESOURCE_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
+        )
         body.append(
-            text(st.text(S.REVIEW_RESOURCE, resource=resource), subtle=True, spacing="None")
+            rich(st.runs(S.REVIEW_RESOURCE, resource=resource), subtle=True, spacing="None")
         )
     decided = max(view.total_count - view.pending_count, 0)
     body.append(
@@ -72,8 +81,8 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
     actions: list[Action] = []
     if view.nudged_at is not None:
         body.append(
-            text(
-                st.text(S.NUDGED_AT, who=who, when=st.when(view.nudged_at, now)),
+            rich(
+                st.runs(S.NUDGED_AT, who=who, when=st.when(view.nudged_at, now)),
                 color="Good",
                 weight="Bolder",
             )
@@ -106,13 +115,17 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
 
 
 def _pending_entry(st: Strings, review: PendingReviewView, view: PendingListView) -> ColumnSet:
-    name = escape_text(review.review_name, max_chars=REVIEW_NAME_MAX_CHARS)
-    lines: list[CardElement] = [text(f"**{name}**")]
+    name = user_text(
+        review.review_name, max_chars=REVIEW_NAME_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
+    )
+    lines: list[CardElement] = [rich([Run(name, bold=True)])]
     if review.resource_name:
-        resource = escape_text(review.resource_name, max_chars=RESOURCE_MAX_CHARS)
+        resource = user_text(
+            review.resource_name, max_chars=RESOURCE_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
+        )
         lines.append(
-            text(
-                st.text(S.REVIEW_RESOURCE, resource=resource),
+            rich(
+                st.runs(S.REVIEW_RESOURCE, resource=resource),
                 size="Small",
                 subtle=True,
                 spacing="None",

@@ -8,7 +8,7 @@ from microsoft_teams.cards import Action, CardElement, OpenUrlAction
 
 from .actions import CardKind, Verb, execute, refresh_definition
 from .layout import build_card, notice_container, text
-from .messages import message_text
+from .messages import message_runs, message_text
 from .models import (
     HelpCardView,
     MessageCardView,
@@ -68,7 +68,7 @@ def render_message_card(view: MessageCardView) -> dict[str, Any]:
     card again; without, the refresh shows the pending list.
     """
     st = Strings(view.context.locale, view.context.time_zone)
-    message = message_text(st, view.message, detail=view.detail, at=view.at, now=view.context.now)
+    message = message_runs(st, view.message, detail=view.detail, at=view.at, now=view.context.now)
     body: list[CardElement | dict[str, Any]] = [
         text(st.text(_MESSAGE_TITLES[view.kind]), weight="Bolder"),
         notice_container(view.kind, message),
@@ -82,7 +82,9 @@ def render_message_card(view: MessageCardView) -> dict[str, Any]:
         actions=actions,
         refresh=refresh_definition(view.context.user_id, back),
         lang=view.context.locale,
-        fallback_text=message,
+        fallback_text=message_text(
+            st, view.message, detail=view.detail, at=view.at, now=view.context.now
+        ),
     )
 
 

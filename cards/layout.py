@@ -21,6 +21,7 @@ from microsoft_teams.cards import (
 )
 
 from .models import NoticeKind
+from .rich import Run, rich
 
 __all__ = [
     "CARD_BUDGET_BYTES",
@@ -75,7 +76,8 @@ def text(
     spacing: Spacing | None = None,
     separator: bool | None = None,
 ) -> TextBlock:
-    """A wrapping TextBlock. ``value`` must already be escaped where it holds user text."""
+    """A wrapping TextBlock, for trusted text only: its text is markdown to every host. A line
+    with text from people is a :func:`cards.rich.rich` block."""
     return TextBlock(
         text=value,
         wrap=True,
@@ -96,9 +98,9 @@ _NOTICE_STYLES: dict[NoticeKind, ContainerStyle] = {
 }
 
 
-def notice_container(kind: NoticeKind, message: str) -> Container:
+def notice_container(kind: NoticeKind, message: Sequence[Run]) -> Container:
     """A banner in the tone of ``kind``."""
-    return Container(style=_NOTICE_STYLES[kind], items=[text(message)])
+    return Container(style=_NOTICE_STYLES[kind], items=[rich(message)])
 
 
 def build_card(

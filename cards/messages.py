@@ -5,11 +5,11 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
-from .escape import escape_text
 from .models import MessageKey
+from .rich import Run, runs_from, user_text
 from .strings import S, Strings
 
-__all__ = ["MESSAGE_STRINGS", "message_text"]
+__all__ = ["MESSAGE_STRINGS", "message_runs", "message_text"]
 
 MESSAGE_STRINGS: dict[MessageKey, S] = {
     MessageKey.NOT_A_REVIEWER: S.MSG_NOT_A_REVIEWER,
@@ -30,11 +30,51 @@ MESSAGE_STRINGS: dict[MessageKey, S] = {
     MessageKey.GENERIC_ERROR: S.MSG_GENERIC_ERROR,
 }
 
-DETAIL_MAX_CHARS = 120
+# A detail is a person's name: Entra allows 256 characters.
+DETAIL_MAX_CHARS = 256
 
 
 def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _params(
+    strings: Strings,
+    key: MessageKey,
+    *,
+    now: datetime,
+    detail: str | None,
+    at: datetime | None,
+) -> tuple[str, dict[str, object]]:
+    template = strings.text(MESSAGE_STRINGS[key])
+    fields = _fields(template)
+    params: dict[str, object] = {}
+    if "detail" in fields:
+        if not detail:
+            raise ValueError(f"message {key} needs a detail")
+        params["detail"] = user_text(detail, max_chars=DETAIL_MAX_CHARS, max_json_bytes=1024)
+    if "at" in fields:
+        if at is None:
+            raise ValueError(f"message {key} needs a time")
+        params["at"] = strings.when(at, now)
+    return template, params
+
+
+def message_runs(
+    strings: Strings,
+    key: MessageKey,
+    *,
+    now: datetime,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> list[Run]:
+    """The localized text of ``key`` as runs; ``detail`` (a name, from people) shown exactly.
+
+    Raises ``ValueError`` when the template needs ``detail`` or ``at`` and it is missing, so a
+    message never reaches a user with a hole in it.
+    """
+    template, params = _params(strings, key, now=now, detail=detail, at=at)
+    return runs_from(template, params)
 
 
 def message_text(
@@ -45,20 +85,5 @@ def message_text(
     detail: str | None = None,
     at: datetime | None = None,
 ) -> str:
-    """The localized text of ``key``; ``detail`` is escaped, ``at`` shown as a time.
-
-    Raises ``ValueError`` when the template needs ``detail`` or ``at`` and it is missing, so a
-    message never reaches a user with a hole in it.
-    """
-    template = strings.text(MESSAGE_STRINGS[key])
-    fields = _fields(template)
-    params: dict[str, str] = {}
-    if "detail" in fields:
-        if not detail:
-            raise ValueError(f"message {key} needs a detail")
-        params["detail"] = escape_text(detail, max_chars=DETAIL_MAX_CHARS)
-    if "at" in fields:
-        if at is None:
-            raise ValueError(f"message {key} needs a time")
-        params["at"] = strings.when(at, now)
-    return template.format(**params) if params else template
+    """The same message as plain text (a card's ``fallbackText``), without markup."""
+    return "".join(run.text for run in message_runs(strings, key, now=now, detail=detail, at=at))

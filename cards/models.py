@@ -319,6 +319,9 @@ class ReviewCardView:
     :param page_size: most items per page; a page holds fewer when the size budget requires.
     :param notice: outcome of the last action, shown as a banner.
     :param my_access_url: where "Open My Access" points.
+    :param back_to_list: the viewer came from their pending list ("Open"): the card offers
+        "Back to my reviews", and every action it sends carries ``"back": "pending_list"`` so the
+        card the bot answers with keeps offering it.
     """
 
     context: CardContext
@@ -337,6 +340,7 @@ class ReviewCardView:
     page_size: int = DEFAULT_PAGE_SIZE
     notice: Notice | None = None
     my_access_url: str = MY_ACCESS_REVIEWS_URL
+    back_to_list: bool = False
 
     def __post_init__(self) -> None:
         if not self.instance_id:

@@ -25,6 +25,7 @@ from microsoft_teams.cards import (
 )
 
 from .actions import (
+    BACK_KEY,
     JUSTIFICATION_INPUT_ID,
     JUSTIFICATION_MAX_CHARS,
     SELECT_VALUE_OFF,
@@ -37,7 +38,6 @@ from .actions import (
     refresh_definition,
     select_input_id,
 )
-from .escape import escape_text
 from .layout import (
     CARD_BUDGET_BYTES,
     build_card,
@@ -48,7 +48,7 @@ from .layout import (
     pack,
     text,
 )
-from .messages import message_text
+from .messages import message_runs
 from .models import (
     Decision,
     DefaultDecision,
@@ -63,6 +63,7 @@ from .models import (
     ReviewStatus,
     UserType,
 )
+from .rich import Run, UserText, join_runs, plain, rich, user_text
 from .strings import S, Strings
 
 __all__ = [
@@ -72,15 +73,20 @@ __all__ = [
     "review_page_count",
 ]
 
-# Longest user text kept per field, in characters. With ASCII-escaped JSON a character can cost
-# up to 12 bytes, so these bound an item block to a few KB and let a page always hold one item.
-NAME_MAX_CHARS = 80
-UPN_MAX_CHARS = 120
-RESOURCE_MAX_CHARS = 80
-REVIEW_NAME_MAX_CHARS = 120
-INSTRUCTIONS_MAX_CHARS = 400
-REASON_MAX_CHARS = 200
-DETAIL_MAX_CHARS = 120
+# Longest text from people kept per field, in characters: at or above what Entra and Graph allow
+# for the field (display names 256, UPNs 113, descriptionForReviewers 256, a reason 500 on our
+# cards), so real values are shown whole. With ASCII-escaped JSON a character can cost up to 12
+# bytes (an emoji), so each field also has a JSON byte bound: a page always holds one item of
+# pathological text, and ordinary text (1 to 6 bytes a character) never reaches it.
+NAME_MAX_CHARS = 256
+UPN_MAX_CHARS = 256
+RESOURCE_MAX_CHARS = 256
+REVIEW_NAME_MAX_CHARS = 256
+INSTRUCTIONS_MAX_CHARS = 512
+REASON_MAX_CHARS = 500
+NAME_MAX_JSON_BYTES = 1536
+REASON_MAX_JSON_BYTES = 3072
+EARLIER_REASON_MAX_JSON_BYTES = 1024
 
 # Bytes kept free below the budget when packing, for what the overhead estimate cannot see.
 _PACKING_SLACK_BYTES = 256
@@ -191,33 +197,37 @@ class _Common:
         self.counts = _Counts.of(view.items)
         self.in_progress = view.status is ReviewStatus.IN_PROGRESS
 
-    def review_name(self) -> str:
-        return escape_text(self.view.review_name, max_chars=REVIEW_NAME_MAX_CHARS)
+    def review_name(self) -> UserText:
+        return _name(self.view.review_name, REVIEW_NAME_MAX_CHARS)
 
-    def principal_title(self, item: ItemView) -> str:
-        name = f"**{escape_text(item.principal.display_name, max_chars=NAME_MAX_CHARS)}**"
+    def principal_title(self, item: ItemView) -> list[Run]:
+        name = [Run(_name(item.principal.display_name, NAME_MAX_CHARS), bold=True)]
         principal = item.principal
         if principal.kind is PrincipalKind.SERVICE_PRINCIPAL:
-            return f"{name} · {self.st.text(S.APPLICATION)}"
-        if principal.user_type is UserType.GUEST:
-            return f"{name} · {self.st.text(S.GUEST)}"
-        if principal.user_type is UserType.MEMBER:
-            return f"{name} · {self.st.text(S.MEMBER)}"
-        return name
+            kind: S | None = S.APPLICATION
+        elif principal.user_type is UserType.GUEST:
+            kind = S.GUEST
+        elif principal.user_type is UserType.MEMBER:
+            kind = S.MEMBER
+        else:
+            kind = None
+        if kind is None:
+            return name
+        return join_runs([name, plain(self.st.text(kind))], " · ")
 
-    def principal_details(self, item: ItemView) -> str | None:
-        parts: list[str] = []
+    def principal_details(self, item: ItemView) -> list[Run] | None:
+        parts: list[list[Run]] = []
         principal = item.principal
         if principal.kind is PrincipalKind.SERVICE_PRINCIPAL and principal.app_id:
-            app_id = escape_text(principal.app_id, max_chars=UPN_MAX_CHARS)
-            parts.append(self.st.text(S.APP_ID, app_id=app_id))
+            app_id = _name(principal.app_id, UPN_MAX_CHARS)
+            parts.append(self.st.runs(S.APP_ID, app_id=app_id))
         elif principal.user_principal_name:
-            parts.append(escape_text(principal.user_principal_name, max_chars=UPN_MAX_CHARS))
+            parts.append([Run(_name(principal.user_principal_name, UPN_MAX_CHARS))])
         # The item's resource is shown when the review is not about that one resource already.
         if item.resource_name and item.resource_name != self.view.resource_name:
-            resource = escape_text(item.resource_name, max_chars=RESOURCE_MAX_CHARS)
-            parts.append(self.st.text(S.ON_RESOURCE, resource=resource))
-        return " · ".join(parts) or None
+            resource = _name(item.resource_name, RESOURCE_MAX_CHARS)
+            parts.append(self.st.runs(S.ON_RESOURCE, resource=resource))
+        return join_runs(parts, " · ") or None
 
     def reason(self, item: ItemView) -> str | None:
         reason = item.recommendation_reason
@@ -244,7 +254,10 @@ class _Common:
         deny = item.recommendation is Recommendation.DENY
         recommendation = self.st.text(S.RECOMMEND_DENY if deny else S.RECOMMEND_APPROVE)
         reason = self.reason(item)
-        color: TextColor | None = "Warning" if deny else None
+        # The default colour, with the recommendation in bold: Teams' "warning" yellow is
+        # unreadable on its light theme (about 1.5:1 on white) and "attention" red on its dark
+        # one (about 3:1); the default foreground passes 4.5:1 in light, dark and high contrast.
+        color: TextColor | None = None
         if reason is None:
             return self.st.text(S.RECOMMENDATION_LINE, recommendation=recommendation), color
         line = self.st.text(
@@ -253,7 +266,15 @@ class _Common:
         return line, color
 
     def refresh_data(self, page: int) -> dict[str, Any]:
-        return {"card": CardKind.REVIEW.value, "instanceId": self.view.instance_id, "page": page}
+        return self.data(
+            {"card": CardKind.REVIEW.value, "instanceId": self.view.instance_id, "page": page}
+        )
+
+    def data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` of an action of this card: it remembers the way back to the pending list."""
+        if self.view.back_to_list:
+            data[BACK_KEY] = CardKind.PENDING_LIST.value
+        return data
 
 
 class _ReviewCard(_Common):
@@ -368,7 +389,9 @@ class _ReviewCard(_Common):
             actions=self.card_actions(),
             refresh=refresh_definition(
                 self.view.context.user_id,
-                {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page},
+                self.data(
+                    {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page}
+                ),
             ),
             lang=self.view.context.locale,
             fallback_text=self.st.text(
@@ -384,12 +407,12 @@ class _ReviewCard(_Common):
         st, view, counts = self.st, self.view, self.counts
         title_key = S.REMINDER_TITLE if self.kind is CardKind.REMINDER else S.REVIEW_TITLE
         elements: list[CardElement] = [
-            text(st.text(title_key, name=self.review_name()), size="Medium", weight="Bolder")
+            rich(st.runs(title_key, name=self.review_name()), size="Medium", weight="Bolder")
         ]
         if view.resource_name:
-            resource = escape_text(view.resource_name, max_chars=RESOURCE_MAX_CHARS)
+            resource = _name(view.resource_name, RESOURCE_MAX_CHARS)
             elements.append(
-                text(st.text(S.REVIEW_RESOURCE, resource=resource), subtle=True, spacing="None")
+                rich(st.runs(S.REVIEW_RESOURCE, resource=resource), subtle=True, spacing="None")
             )
         elements.append(self.due_block())
         # The reminder's headline already says how many are left.
@@ -400,14 +423,18 @@ class _ReviewCard(_Common):
             elements.append(text(progress, spacing="None"))
         if view.notice is not None:
             notice = view.notice
-            message = message_text(
+            message = message_runs(
                 st, notice.message, detail=notice.detail, at=notice.at, now=self.now
             )
             elements.append(notice_container(notice.kind, message))
         elements.extend(self.status_blocks())
         if view.instructions and self.in_progress:
-            instructions = escape_text(view.instructions, max_chars=INSTRUCTIONS_MAX_CHARS)
-            elements.append(text(st.text(S.INSTRUCTIONS, text=instructions), size="Small"))
+            instructions = user_text(
+                view.instructions,
+                max_chars=INSTRUCTIONS_MAX_CHARS,
+                max_json_bytes=REASON_MAX_JSON_BYTES,
+            )
+            elements.append(rich(st.runs(S.INSTRUCTIONS, text=instructions), size="Small"))
         return elements
 
     def justification_blocks(self, open_on_page: int) -> list[dict[str, Any]]:
@@ -457,7 +484,7 @@ class _ReviewCard(_Common):
             lines = [st.text(S.REVIEW_ENDED)]
             if counts.open:
                 lines.append(st.text(_ENDED_DEFAULT_TEXT[view.default_decision]))
-            return [notice_container(NoticeKind.INFO, " ".join(lines))]
+            return [notice_container(NoticeKind.INFO, plain(" ".join(lines)))]
         if counts.total == 0:
             return [text(st.text(S.NO_ITEMS))]
         if counts.open == 0 and counts.saving == 0:
@@ -492,11 +519,13 @@ class _ReviewCard(_Common):
                         execute(
                             st.text(title),
                             Verb.DECIDE_BULK,
-                            {
-                                "instanceId": view.instance_id,
-                                "decision": decision.value,
-                                "page": page,
-                            },
+                            self.data(
+                                {
+                                    "instanceId": view.instance_id,
+                                    "decision": decision.value,
+                                    "page": page,
+                                }
+                            ),
                             style=style,
                             uses_inputs=True,
                         )
@@ -528,7 +557,9 @@ class _ReviewCard(_Common):
         return elements
 
     def page_data(self, page: int) -> dict[str, Any]:
-        return {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page}
+        return self.data(
+            {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page}
+        )
 
     def shortcut_blocks(self, page: int) -> list[CardElement]:
         """Accept recommendations, and on a reminder the snooze buttons: each set on a row of its
@@ -561,22 +592,34 @@ class _ReviewCard(_Common):
                     deny=counts.recommend_deny,
                 ),
                 Verb.ACCEPT_RECOMMENDATIONS_PREVIEW,
-                {"instanceId": view.instance_id, "page": page},
+                self.data({"instanceId": view.instance_id, "page": page}),
             )
             blocks.append(ActionSet(actions=[accept]))
         return blocks
 
     def card_actions(self) -> list[Action]:
-        return [OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)]
+        actions: list[Action] = []
+        if self.view.back_to_list:
+            actions.append(
+                execute(
+                    self.st.text(S.BACK_TO_LIST),
+                    Verb.REFRESH,
+                    {"card": CardKind.PENDING_LIST.value},
+                )
+            )
+        actions.append(
+            OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)
+        )
+        return actions
 
     # Items -----------------------------------------------------------------------------------
 
     def item_block(self, item: ItemView, page: int, *, bulk: bool) -> Container:
         st = self.st
-        elements: list[CardElement] = [text(self.principal_title(item))]
+        elements: list[CardElement] = [rich(self.principal_title(item))]
         details = self.principal_details(item)
         if details:
-            elements.append(text(details, size="Small", subtle=True, spacing="None"))
+            elements.append(rich(details, size="Small", subtle=True, spacing="None"))
         actionable = item.is_open and self.in_progress
         if actionable or item.state is ItemState.SAVING:
             line, color = self.recommendation_line(item)
@@ -616,17 +659,23 @@ class _ReviewCard(_Common):
             if decision.decision is None:
                 line = st.text(S.EARLIER_NOT_REVIEWED, stage=decision.stage_number)
             else:
-                who = (
-                    escape_text(decision.decided_by, max_chars=NAME_MAX_CHARS)
+                who: str = (
+                    _name(decision.decided_by, NAME_MAX_CHARS)
                     if decision.decided_by
                     else st.text(S.DECIDED_BY_UNKNOWN)
                 )
-                line = st.text(
+                runs = st.runs(
                     _EARLIER_TEXT[decision.decision], stage=decision.stage_number, who=who
                 )
                 if decision.justification:
-                    reason = escape_text(decision.justification, max_chars=REASON_MAX_CHARS)
-                    line = f"{line} — {st.text(S.EARLIER_REASON, text=reason)}"
+                    reason = user_text(
+                        decision.justification,
+                        max_chars=REASON_MAX_CHARS,
+                        max_json_bytes=EARLIER_REASON_MAX_JSON_BYTES,
+                    )
+                    runs = join_runs([runs, st.runs(S.EARLIER_REASON, text=reason)], " — ")
+                blocks.append(rich(runs, size="Small", subtle=True, spacing="None"))
+                continue
             blocks.append(text(line, size="Small", subtle=True, spacing="None"))
         return blocks
 
@@ -634,22 +683,26 @@ class _ReviewCard(_Common):
         st = self.st
         if item.state is ItemState.DECIDED and item.decision is not None:
             if item.decided_by_viewer:
-                who = st.text(S.DECIDED_BY_YOU)
+                who: str = st.text(S.DECIDED_BY_YOU)
             elif item.decided_by:
-                who = escape_text(item.decided_by, max_chars=NAME_MAX_CHARS)
+                who = _name(item.decided_by, NAME_MAX_CHARS)
             else:
                 who = st.text(S.DECIDED_BY_UNKNOWN)
-            line = st.text(_DECIDED_TEXT[item.decision], who=who)
+            line = st.runs(_DECIDED_TEXT[item.decision], who=who)
             if item.decided_at is not None:
-                line = st.text(S.WITH_TIME, text=line, when=st.when(item.decided_at, self.now))
+                line = st.runs(S.WITH_TIME, text=line, when=st.when(item.decided_at, self.now))
             blocks: list[CardElement] = [
-                text(line, weight="Bolder", color=_DECIDED_COLOR[item.decision], spacing="Small")
+                rich(line, weight="Bolder", color=_DECIDED_COLOR[item.decision], spacing="Small")
             ]
             if item.justification:
-                reason = escape_text(item.justification, max_chars=REASON_MAX_CHARS)
+                reason = user_text(
+                    item.justification,
+                    max_chars=REASON_MAX_CHARS,
+                    max_json_bytes=REASON_MAX_JSON_BYTES,
+                )
                 blocks.append(
-                    text(
-                        st.text(S.DECISION_REASON, text=reason),
+                    rich(
+                        st.runs(S.DECISION_REASON, text=reason),
                         size="Small",
                         subtle=True,
                         spacing="None",
@@ -657,16 +710,16 @@ class _ReviewCard(_Common):
                 )
             return blocks
         if item.state is ItemState.SAVING and item.decision is not None:
-            line = st.text(S.SAVING_ITEM, decision=st.text(_DECISION_NAME[item.decision]))
-            return [text(line, weight="Bolder", color="Accent", spacing="Small")]
+            saving = st.text(S.SAVING_ITEM, decision=st.text(_DECISION_NAME[item.decision]))
+            return [text(saving, weight="Bolder", color="Accent", spacing="Small")]
         if item.state is ItemState.FAILED and self.in_progress:
-            reason = (
-                message_text(st, item.error, now=self.now)
+            failure = (
+                message_runs(st, item.error, now=self.now)
                 if item.error is not None
-                else st.text(S.MSG_DECISION_FAILED)
+                else plain(st.text(S.MSG_DECISION_FAILED))
             )
             return [
-                text(st.text(S.FAILED_ITEM, message=reason), color="Attention", spacing="Small")
+                rich(st.runs(S.FAILED_ITEM, message=failure), color="Attention", spacing="Small")
             ]
         if item.is_open and not self.in_progress:
             return [text(st.text(S.NOT_DECIDED), subtle=True, spacing="Small")]
@@ -684,7 +737,9 @@ class _ReviewCard(_Common):
                 execute(
                     st.text(title),
                     Verb.DECIDE,
-                    decide_data(view.instance_id, item.item_id, decision, item.stage_id, page),
+                    self.data(
+                        decide_data(view.instance_id, item.item_id, decision, item.stage_id, page)
+                    ),
                     style=style,
                     # With a required reason the decide buttons collect and validate the inputs;
                     # otherwise they send nothing but their data.
@@ -704,7 +759,7 @@ class _AcceptPreview(_Common):
         st, view, counts = self.st, self.view, self.counts
         page = view.page
         body: list[CardElement | dict[str, Any]] = [
-            text(st.text(S.PREVIEW_TITLE, name=self.review_name()), size="Medium", weight="Bolder")
+            rich(st.runs(S.PREVIEW_TITLE, name=self.review_name()), size="Medium", weight="Bolder")
         ]
         actions: list[Action] = []
         cancel = execute(st.text(S.PREVIEW_CANCEL), Verb.REFRESH, self.refresh_data(page))
@@ -749,7 +804,7 @@ class _AcceptPreview(_Common):
             execute(
                 st.text(S.PREVIEW_CONFIRM),
                 Verb.ACCEPT_RECOMMENDATIONS,
-                {"instanceId": view.instance_id, "page": page},
+                self.data({"instanceId": view.instance_id, "page": page}),
                 style="destructive" if deny_items else "positive",
             )
         )
@@ -757,14 +812,14 @@ class _AcceptPreview(_Common):
         return self.finish(body, actions, page)
 
     def deny_entry(self, item: ItemView) -> CardElement:
-        line = f"• {self.principal_title(item)}"
+        line = join_runs([plain("•"), self.principal_title(item)], " ")
         details = self.principal_details(item)
         if details:
-            line = f"{line} · {details}"
+            line = join_runs([line, details], " · ")
         reason = self.reason(item)
         if reason:
-            line = f"{line} — {reason}"
-        return text(line, size="Small", spacing="None")
+            line = join_runs([line, plain(reason)], " — ")
+        return rich(line, size="Small", spacing="None")
 
     def finish(
         self,
@@ -782,3 +837,8 @@ class _AcceptPreview(_Common):
             fallback_text=self.st.text(S.PREVIEW_TITLE, name=self.review_name()),
             check_size=check_size,
         )
+
+
+def _name(value: str, max_chars: int) -> UserText:
+    """A name, UPN or id from the directory, exact up to the field's bound."""
+    return user_text(value, max_chars=max_chars, max_json_bytes=NAME_MAX_JSON_BYTES)

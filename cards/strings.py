@@ -5,8 +5,9 @@ tables may hold any subset and the rest falls back per key: ``de-AT`` → ``de``
 entry is either a ``str.format`` template or, for counted phrases, a mapping from CLDR plural
 category (``one``, ``other``, …) to template; the language's plural rule picks the category.
 
-Templates are trusted markdown (they may use ``**bold**``); values substituted into them that come
-from users are escaped by the caller (see :mod:`cards.escape`).
+Templates are trusted text and may use ``**bold**``. Lines that hold text from people are built with
+:meth:`Strings.runs`: the template's words become runs (its ``**`` as bold) and each value from
+people (:class:`~cards.rich.UserText`) a run of its own, shown exactly (see :mod:`cards.rich`).
 
 Dates are shown in the viewer's time zone (:mod:`zoneinfo`) with names and patterns from the same
 tables, so adding a locale needs no code: add a table with the date keys and phrases.
@@ -19,6 +20,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .rich import Run, runs_from
 
 __all__ = ["TABLES", "S", "Strings", "resolve_zone"]
 
@@ -200,6 +203,7 @@ class S(StrEnum):
     MESSAGE_TITLE_WARNING = "msg.title_warning"
     MESSAGE_TITLE_ERROR = "msg.title_error"
     BACK_TO_REVIEW = "msg.back_to_review"
+    BACK_TO_LIST = "pending.back_to_list"
 
 
 Entry = str | Mapping[str, str]
@@ -393,6 +397,7 @@ EN: Mapping[str, Entry] = {
     S.MESSAGE_TITLE_WARNING: "Please check",
     S.MESSAGE_TITLE_ERROR: "Something went wrong",
     S.BACK_TO_REVIEW: "Back to the review",
+    S.BACK_TO_LIST: "Back to my reviews",
 }
 
 # US English: only what differs from `en`; everything else falls back.
@@ -476,16 +481,30 @@ class Strings:
             raise TypeError(f"string {key!s} is a plural entry; use plural()")
         return entry.format(**params) if params else entry
 
-    def plural(self, key: S, n: int, **params: object) -> str:
-        """The plural form of ``key`` for count ``n`` (``{n}`` is available to the template)."""
+    def runs(self, key: S, **params: object) -> list[Run]:
+        """The template for ``key`` as runs, values from people kept exact (:mod:`cards.rich`)."""
+        entry = self._entry(key)
+        if not isinstance(entry, str):
+            raise TypeError(f"string {key!s} is a plural entry; use plural_runs()")
+        return runs_from(entry, params)
+
+    def plural_runs(self, key: S, n: int, **params: object) -> list[Run]:
+        """:meth:`plural` as runs."""
+        return runs_from(self._plural_template(key, n), {"n": n, **params})
+
+    def _plural_template(self, key: S, n: int) -> str:
         entry = self._entry(key)
         if isinstance(entry, str):
-            return entry.format(n=n, **params)
+            return entry
         category = self._plural(n)
         template = entry.get(category, entry.get("other"))
         if template is None:
             raise KeyError(f"string {key!s} has neither {category!r} nor 'other'")
-        return template.format(n=n, **params)
+        return template
+
+    def plural(self, key: S, n: int, **params: object) -> str:
+        """The plural form of ``key`` for count ``n`` (``{n}`` is available to the template)."""
+        return self._plural_template(key, n).format(n=n, **params)
 
     # Dates -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -38,6 +38,7 @@ from bot.reviews.decisions import (
 )
 from bot.store import AuditEvent, Store
 from cards import (
+    BACK_KEY,
     HelpCardView,
     MessageCardView,
     MessageKey,
@@ -250,6 +251,9 @@ class ActionRouter:
         )
         if view is None:
             return self._message_card(context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None)
+        # Opened from the pending list (or an action of a card that was): offer the way back.
+        if context.verb == "open_review" or context.data.get(BACK_KEY) == "pending_list":
+            view = replace(view, back_to_list=True)
         card = render_review_card(view)
         return ActionResult.card(card)
 

@@ -31,6 +31,17 @@ def of_type(card: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
 
 
 def texts(card: dict[str, Any]) -> list[str]:
+    """The text of every TextBlock and RichTextBlock (its runs joined, as copying gives it), in
+    card order."""
+    return [
+        node["text"] if node["type"] == "TextBlock" else "".join(r["text"] for r in node["inlines"])
+        for node in walk(card)
+        if node.get("type") in ("TextBlock", "RichTextBlock")
+    ]
+
+
+def markdown_texts(card: dict[str, Any]) -> list[str]:
+    """The text of the TextBlocks only: what hosts parse as markdown."""
     return [node["text"] for node in of_type(card, "TextBlock")]
 
 

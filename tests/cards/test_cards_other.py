@@ -42,7 +42,7 @@ from cards import (
 def test_escalation_names_who_how_many_which_review_and_when() -> None:
     card = render_escalation_card(escalation_view())
     shown = texts(card)
-    assert "**Alex Wilber** has 14 decisions due Friday" in shown
+    assert "Alex Wilber has 14 decisions due Friday" in shown
     assert "Review: Quarterly review: Building security members" in shown
     assert "4 of 18 decided so far" in shown
     assert "Due Fri 4 Dec, in 2 days" in shown
@@ -67,13 +67,13 @@ def test_escalation_after_nudge_replaces_the_button() -> None:
 
 def test_escalation_one_decision_due_tomorrow() -> None:
     card = render_escalation_card(escalation_view(pending_count=1, due=NOW + timedelta(days=1)))
-    assert "**Alex Wilber** has 1 decision due tomorrow" in texts(card)
+    assert "Alex Wilber has 1 decision due tomorrow" in texts(card)
 
 
 def test_pending_list_has_counts_and_open_buttons() -> None:
     card = render_pending_list_card(pending_view())
     shown = texts(card)
-    assert "**Quarterly review: Building security members**" in shown
+    assert "Quarterly review: Building security members" in shown
     assert "2 of 4 left · due Saturday" in shown
     assert "6 of 6 left · due today" in shown
     assert [a["data"] for a in executes(card, "open_review")] == [
@@ -124,7 +124,12 @@ def test_message_parameters_are_formatted_and_escaped() -> None:
             context=CONTEXT, message=MessageKey.NUDGE_SENT, detail="[Alex](https://evil.com)"
         )
     )
-    assert "Reminder sent to ⁅Alex⁆❨https∶//evil․com❩." in texts(nudged)
+    # The name is shown exactly, in a TextRun (never parsed): no link, no look-alike characters.
+    assert "Reminder sent to [Alex](https://evil.com)." in texts(nudged)
+    (block,) = of_type(nudged, "RichTextBlock")
+    assert [run["text"] for run in block["inlines"]] == [
+        "Reminder sent to [Alex](https://evil.com)."
+    ]
 
 
 @pytest.mark.parametrize(

@@ -46,9 +46,9 @@ def test_pending_card_shows_review_due_progress_and_evidence() -> None:
     assert "Resource: Building security" in shown
     assert "Due Sat 5 Dec, in 3 days" in shown
     assert "0 of 4 decided" in shown
-    assert "**Rob Young** · Guest" in shown
-    assert "**Adele Vance** · Member" in shown
-    assert "**Payroll Connector** · Application" in shown
+    assert "Rob Young · Guest" in shown
+    assert "Adele Vance · Member" in shown
+    assert "Payroll Connector · Application" in shown
     assert "App ID 00000003-0000-0ff1-ce00-000000000000 · Access to Finance SharePoint" in shown
     assert "Recommended: **deny** — no sign-in for 94 days" in shown
     assert "Last sign-in: Sun 30 Aug" in shown
@@ -239,7 +239,9 @@ def test_failed_items_show_why_and_offer_the_buttons_again() -> None:
     assert "Not saved: You are not a reviewer of this item any more." in shown
     assert "Your decision could not be saved. Please try again." in shown
     (banner,) = [c for c in of_type(card, "Container") if c.get("style") == "attention"]
-    assert banner["items"][0]["text"] == "Your decision could not be saved. Please try again."
+    assert banner["items"][0]["inlines"][0]["text"] == (
+        "Your decision could not be saved. Please try again."
+    )
     assert {a["data"]["itemId"] for a in executes(card, "decide")} == {item_id(1)}
 
 
@@ -292,7 +294,7 @@ def test_preview_lists_who_would_be_denied_and_confirms_or_cancels() -> None:
     assert "**2 people or apps will be denied** and lose access:" in shown
     denied = [line for line in shown if line.startswith("• ")]
     assert len(denied) == 2
-    assert denied[0].startswith("• **Rob Young** · Guest")
+    assert denied[0].startswith("• Rob Young · Guest")
     assert denied[0].endswith("— no sign-in for 94 days")
     assert "1 item will be approved." in shown
     assert "1 item has no recommendation and stays undecided." in shown
