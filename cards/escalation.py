@@ -74,7 +74,7 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
             st.text(
                 S.ESCALATION_DUE, date=st.date(view.due), relative=st.due_relative(view.due, now)
             ),
-            color="Attention" if days_left <= 1 else None,
+            weight="Bolder" if days_left <= 1 else None,
             spacing="None",
         )
     )
@@ -83,7 +83,6 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
         body.append(
             rich(
                 st.runs(S.NUDGED_AT, who=who, when=st.when(view.nudged_at, now)),
-                color="Good",
                 weight="Bolder",
             )
         )
@@ -141,7 +140,7 @@ def _pending_entry(st: Strings, review: PendingReviewView, view: PendingListView
                 due=st.due_short(review.due, view.context.now),
             ),
             size="Small",
-            color="Attention" if days_left <= 1 else None,
+            weight="Bolder" if days_left <= 1 else None,
             spacing="None",
         )
     )

@@ -77,7 +77,13 @@ def text(
     separator: bool | None = None,
 ) -> TextBlock:
     """A wrapping TextBlock, for trusted text only: its text is markdown to every host. A line
-    with text from people is a :func:`cards.rich.rich` block."""
+    with text from people is a :func:`cards.rich.rich` block.
+
+    Text keeps the default colour (or ``Accent``): each of Teams' other text colours falls below
+    WCAG's 4.5:1 in one of its themes (``Good`` 2.2:1 and ``Warning`` 1.5:1 on the light theme,
+    ``Attention`` 3.2:1 on the dark one; tests/browser/test_card_themes.py measures them), so
+    urgency and outcomes are said in words and bold instead.
+    """
     return TextBlock(
         text=value,
         wrap=True,

@@ -21,6 +21,7 @@ from microsoft_teams.cards import (
     OpenUrlAction,
     TextColor,
     TextInput,
+    TextWeight,
     ToggleInput,
 )
 
@@ -104,11 +105,6 @@ _DECIDED_TEXT = {
     Decision.APPROVE: S.DECIDED_APPROVE,
     Decision.DENY: S.DECIDED_DENY,
     Decision.DONT_KNOW: S.DECIDED_DONT_KNOW,
-}
-_DECIDED_COLOR: dict[Decision, TextColor] = {
-    Decision.APPROVE: "Good",
-    Decision.DENY: "Attention",
-    Decision.DONT_KNOW: "Default",
 }
 _DECISION_NAME = {
     Decision.APPROVE: S.DECISION_NAME_APPROVE,
@@ -255,8 +251,7 @@ class _Common:
         recommendation = self.st.text(S.RECOMMEND_DENY if deny else S.RECOMMEND_APPROVE)
         reason = self.reason(item)
         # The default colour, with the recommendation in bold: Teams' "warning" yellow is
-        # unreadable on its light theme (about 1.5:1 on white) and "attention" red on its dark
-        # one (about 3:1); the default foreground passes 4.5:1 in light, dark and high contrast.
+        # unreadable on its light theme (1.5:1 on white); see cards.layout.text.
         color: TextColor | None = None
         if reason is None:
             return self.st.text(S.RECOMMENDATION_LINE, recommendation=recommendation), color
@@ -463,7 +458,8 @@ class _ReviewCard(_Common):
         if not self.in_progress:
             return text(st.text(S.ENDED_ON, date=st.date(view.due)), weight="Bolder")
         days_left = st.days_between(self.now, view.due)
-        color: TextColor | None = "Attention" if days_left <= 1 and self.counts.open else None
+        # Urgency is bold, not red: see cards.layout.text on colours.
+        urgent: TextWeight | None = "Bolder" if days_left <= 1 and self.counts.open else None
         if self.kind is CardKind.REMINDER:
             line = st.text(
                 S.REMINDER_LEFT,
@@ -471,12 +467,12 @@ class _ReviewCard(_Common):
                 total=self.counts.total,
                 due=st.due_short(view.due, self.now),
             )
-            return text(line, weight="Bolder", color=color)
+            return text(line, weight="Bolder")
         line = st.due_line(view.due, self.now)
         if view.stage is not None:
             stage = st.text(S.STAGE, number=view.stage.number, count=view.stage.count)
             line = f"{line} · {stage}"
-        return text(line, color=color)
+        return text(line, weight=urgent)
 
     def status_blocks(self) -> list[CardElement]:
         st, view, counts = self.st, self.view, self.counts
@@ -489,7 +485,7 @@ class _ReviewCard(_Common):
             return [text(st.text(S.NO_ITEMS))]
         if counts.open == 0 and counts.saving == 0:
             return [
-                text(st.text(S.ALL_DONE), size="Medium", weight="Bolder", color="Good"),
+                text(st.text(S.ALL_DONE), size="Medium", weight="Bolder"),
                 text(st.text(S.ALL_DONE_DETAIL), spacing="None"),
             ]
         policy = [st.text(_DEFAULT_TEXT[view.default_decision])]
@@ -498,7 +494,7 @@ class _ReviewCard(_Common):
         # looked at: say so in the warning colour.
         risky = view.default_decision is DefaultDecision.DENY and view.auto_apply
         if risky:
-            return [text(" ".join(policy), size="Small", color="Warning")]
+            return [text(" ".join(policy), size="Small", weight="Bolder")]
         return [text(" ".join(policy), size="Small", subtle=True)]
 
     def footer(
@@ -691,9 +687,7 @@ class _ReviewCard(_Common):
             line = st.runs(_DECIDED_TEXT[item.decision], who=who)
             if item.decided_at is not None:
                 line = st.runs(S.WITH_TIME, text=line, when=st.when(item.decided_at, self.now))
-            blocks: list[CardElement] = [
-                rich(line, weight="Bolder", color=_DECIDED_COLOR[item.decision], spacing="Small")
-            ]
+            blocks: list[CardElement] = [rich(line, weight="Bolder", spacing="Small")]
             if item.justification:
                 reason = user_text(
                     item.justification,
@@ -718,9 +712,7 @@ class _ReviewCard(_Common):
                 if item.error is not None
                 else plain(st.text(S.MSG_DECISION_FAILED))
             )
-            return [
-                rich(st.runs(S.FAILED_ITEM, message=failure), color="Attention", spacing="Small")
-            ]
+            return [rich(st.runs(S.FAILED_ITEM, message=failure), weight="Bolder", spacing="Small")]
         if item.is_open and not self.in_progress:
             return [text(st.text(S.NOT_DECIDED), subtle=True, spacing="Small")]
         return []
@@ -773,7 +765,7 @@ class _AcceptPreview(_Common):
             if item.is_open and item.recommendation is Recommendation.DENY
         ]
         if deny_items:
-            body.append(text(st.plural(S.PREVIEW_DENY_INTRO, len(deny_items)), color="Attention"))
+            body.append(text(st.plural(S.PREVIEW_DENY_INTRO, len(deny_items))))
             entries = [dump(self.deny_entry(item)) for item in deny_items]
             fixed = card_size_bytes(self.finish(body, [cancel, cancel], page, check_size=False))
             budget = CARD_BUDGET_BYTES - fixed - 2 * _PACKING_SLACK_BYTES

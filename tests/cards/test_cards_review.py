@@ -202,7 +202,8 @@ def test_default_deny_with_auto_apply_is_a_warning() -> None:
         "If nobody decides an item by the due date, it is **denied**. "
         "Results are applied automatically when the review ends."
     )
-    assert policy["color"] == "Warning"
+    # Bold, in the default colour (Teams' warning yellow is unreadable on its light theme).
+    assert policy["weight"] == "Bolder" and "color" not in policy
     calm = render_review_card(review_view(default_decision=DefaultDecision.APPROVE))
     assert (
         "If nobody decides an item by the due date, it is approved. "
@@ -260,7 +261,10 @@ def test_due_tomorrow_is_highlighted() -> None:
     card = render_review_card(review_view(due=NOW + timedelta(days=1)))
     (due,) = [b for b in of_type(card, "TextBlock") if b["text"].startswith("Due ")]
     assert due["text"] == "Due Thu 3 Dec, tomorrow"
-    assert due["color"] == "Attention"
+    assert due["weight"] == "Bolder" and "color" not in due
+    later = render_review_card(review_view(due=NOW + timedelta(days=3)))
+    (calm,) = [b for b in of_type(later, "TextBlock") if b["text"].startswith("Due ")]
+    assert "weight" not in calm
 
 
 def test_reminder_says_what_is_left_and_offers_snooze() -> None:
