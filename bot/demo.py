@@ -276,8 +276,8 @@ def next_steps(*, port: int, reviews: int, cards: int) -> str:
         "       .venv/bin/python app.py reviews\n"
         "  3. The review's audit trail (its instance id is in that list):\n"
         "       .venv/bin/python app.py audit export --instance ID\n"
-        "  4. The decision in the emulated Graph, reviewedBy included:\n"
-        "       .venv/bin/python -m emulator token --app --curl DEFINITION-ID INSTANCE-ID\n"
+        "  4. The decision in the emulated Graph, reviewedBy included (ids from step 2):\n"
+        "       .venv/bin/python -m emulator token --app --curl DEFINITION-ID INSTANCE-ID | sh\n"
     )
 
 
