@@ -23,6 +23,16 @@ from bot.graph.client import (
     parse_retry_after,
 )
 from bot.graph.config import GraphSettings
+from bot.graph.credentials import (
+    CertificateCredential,
+    ClientCredential,
+    CredentialError,
+    CredentialStatus,
+    CredentialUnavailable,
+    FederatedTokenFileCredential,
+    ManagedIdentityCredential,
+    SecretCredential,
+)
 from bot.graph.directory import DirectoryApi
 from bot.graph.errors import (
     ConsentRequired,
@@ -65,9 +75,15 @@ __all__ = [
     "AppTokenProvider",
     "BatchRequest",
     "BatchResponse",
+    "CertificateCredential",
+    "ClientCredential",
     "ConsentRequired",
+    "CredentialError",
+    "CredentialStatus",
+    "CredentialUnavailable",
     "DecisionWrite",
     "DirectoryApi",
+    "FederatedTokenFileCredential",
     "GraphBadRequest",
     "GraphClient",
     "GraphConflict",
@@ -83,11 +99,13 @@ __all__ = [
     "GraphUnavailable",
     "InteractionRequired",
     "InvalidClient",
+    "ManagedIdentityCredential",
     "MsalHttpClient",
     "NoCachedToken",
     "OboTokenProvider",
     "Query",
     "RetryPolicy",
+    "SecretCredential",
     "SsoTokenExpired",
     "SsoTokenInvalid",
     "TeamsAppsApi",
