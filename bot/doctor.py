@@ -1,9 +1,12 @@
 """``python app.py doctor``: check a real tenant's setup and say what to fix, in an admin's words.
 
-Each prerequisite of the bot is one check that ends ✓ (passed), ✗ (failed, with the fix), – (skipped
-because a check it needs failed) or ? (could not be checked with the bot's own permissions; says
-which permission would let it check, and how to check by hand):
+Each prerequisite of the bot is one check that ends ✓ (passed), ! (passed, but act soon: a
+certificate within 30 days of its end), ✗ (failed, with the fix), – (skipped because a check it
+needs failed) or ? (could not be checked with the bot's own permissions; says which permission
+would let it check, and how to check by hand):
 
+* the credential itself: the certificate (thumbprints, validity), the federated token file
+  (issuer, subject, audience, expiry) or the managed identity (its token for the exchange);
 * an app-only token for Microsoft Graph (client credentials, as the poller gets it);
 * every Graph application permission the bot uses, one line each (the app token's ``roles``);
 * the admin-consented delegated permission ``AccessReview.ReadWrite.All`` (the tenant-wide
@@ -13,7 +16,7 @@ which permission would let it check, and how to check by hand):
 * a Bot Connector token (client credentials for ``https://api.botframework.com``);
 * the store (``DATABASE_URL``) answering.
 
-The exit code is 0 when nothing failed or was skipped, 1 otherwise. A "could not check" line does
+The exit code is 0 when nothing failed or was skipped, 1 otherwise (a warning does not fail). A "could not check" line does
 not fail the run: reading delegated permission grants needs ``Directory.Read.All``, which the bot
 itself does not need, and least privilege should not make the doctor fail forever.
 
@@ -23,6 +26,7 @@ a fresh, unpersisted msal cache, so a permission granted or withdrawn a moment a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -31,6 +35,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TextIO
 
@@ -40,6 +45,9 @@ from sqlalchemy.exc import ArgumentError
 
 from bot.graph import (
     AppTokenProvider,
+    CredentialError,
+    CredentialStatus,
+    CredentialUnavailable,
     GraphClient,
     GraphError,
     GraphForbidden,
@@ -55,6 +63,12 @@ from bot.graph import (
     TokenServiceUnavailable,
     create_http_client,
     odata_eq,
+)
+from bot.graph.credentials import (
+    EXPIRY_WARNING_DAYS,
+    CredentialSourceUnreachable,
+    ManagedIdentityCredential,
+    unverified_claims,
 )
 from bot.settings import Settings
 from bot.store import StoreError, open_store
@@ -105,6 +119,13 @@ GRANT_READ_PERMISSION = "Directory.Read.All"
 _GRAPH_ATTEMPTS = 2
 _GRAPH_DEADLINE_S = 30.0
 
+_CREDENTIAL_TITLES = {
+    "secret": "Credential: client secret",
+    "certificate": "Credential: certificate",
+    "federated-token-file": "Credential: federated token file",
+    "managed-identity": "Credential: managed identity (federated credential)",
+}
+
 _API_PERMISSIONS = "Microsoft Entra admin center → App registrations → {app} → API permissions"
 
 
@@ -112,6 +133,7 @@ class Status(StrEnum):
     """How a check ended."""
 
     PASSED = "passed"
+    WARNING = "warning"
     FAILED = "failed"
     SKIPPED = "skipped"
     UNKNOWN = "not checked"
@@ -121,7 +143,7 @@ class Status(StrEnum):
 class CheckResult:
     """One line of the doctor's output.
 
-    ``key`` is stable (``app_token``, ``permission:User.Read.All``, ``delegated_consent``,
+    ``key`` is stable (``credential``, ``app_token``, ``permission:User.Read.All``, ``delegated_consent``,
     ``sso_app_id_uri``, ``teams_catalog``, ``connector_token``, ``store``, ``configuration``);
     ``detail`` says what was found, ``fix`` what an admin should do about it.
     """
@@ -142,7 +164,9 @@ class DoctorReport:
     @property
     def ok(self) -> bool:
         """Nothing failed and nothing had to be skipped."""
-        return all(r.status in (Status.PASSED, Status.UNKNOWN) for r in self.results)
+        return all(
+            r.status in (Status.PASSED, Status.WARNING, Status.UNKNOWN) for r in self.results
+        )
 
     @property
     def exit_code(self) -> int:
@@ -215,6 +239,8 @@ class _Doctor:
         self.cipher = TokenCacheCipher([Fernet.generate_key().decode()])
         self.portal = _API_PERMISSIONS.format(app=f"the app {self.app_id}")
         self.results: list[CheckResult] = []
+        # Issuer/subject/audience (federated kinds) or thumbprints, for the fixes' wording.
+        self.credential_facts: dict[str, str] = {}
 
     def add(self, result: CheckResult) -> CheckResult:
         self.results.append(result)
@@ -228,16 +254,27 @@ class _Doctor:
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> list[CheckResult]:
+        credential_ok = await self._check_credential()
         async with AsyncExitStack() as stack:
             http = create_http_client(self.graph_settings)
             stack.push_async_callback(http.aclose)
             token: str | None = None
-            try:
-                tokens = self.provider(self.graph_settings)
-            except ValueError as exc:
-                # Our own message (e.g. neither secret nor certificate configured).
-                self.add(self._credentials_unusable(str(exc)))
-                tokens = None
+            tokens: AppTokenProvider | None = None
+            if not credential_ok:
+                self.add(
+                    CheckResult(
+                        "app_token",
+                        self._app_token_title,
+                        Status.SKIPPED,
+                        "needs a usable credential",
+                    )
+                )
+            else:
+                try:
+                    tokens = self.provider(self.graph_settings)
+                except ValueError as exc:
+                    # Our own message (e.g. no credential configured at all).
+                    self.add(self._credentials_unusable(str(exc)))
             if tokens is not None:
                 stack.push_async_callback(tokens.close)
                 token = await self._check_app_token(tokens)
@@ -253,9 +290,147 @@ class _Doctor:
                 )
                 await self._guarded("sso_app_id_uri", self._sso_title, self._sso_uri, graph)
                 await self._guarded("teams_catalog", self._catalog_title, self._catalog, graph)
-            await self._check_connector_token(stack)
+            if credential_ok:
+                await self._check_connector_token(stack)
+            else:
+                self.add(
+                    CheckResult(
+                        "connector_token",
+                        "Bot Connector token (client credentials)",
+                        Status.SKIPPED,
+                        "needs a usable credential",
+                    )
+                )
         self.add(await check_store(self.settings))
         return self.results
+
+    # -- the credential ------------------------------------------------------------------------
+
+    async def _check_credential(self) -> bool:
+        """The credential on its own (files, validity, the managed identity's token); True when
+        token requests can be tried with it."""
+        credential = self.side.credential
+        title = _CREDENTIAL_TITLES.get(credential.kind, "Credential")
+        try:
+            status = await asyncio.to_thread(credential.check)
+        except CredentialError as exc:
+            self.add(
+                CheckResult("credential", title, Status.FAILED, str(exc), self._credential_fix())
+            )
+            return False
+        if isinstance(credential, ManagedIdentityCredential):
+            return await self._check_managed_identity(credential, title)
+        self.credential_facts = dict(status.facts)
+        if status.thumbprint_sha256:
+            self.credential_facts["thumbprint"] = (
+                f"SHA-1 {(status.thumbprint_sha1 or '').upper()} (SHA-256 {status.thumbprint_sha256})"
+            )
+        self.add(self._credential_result(title, status))
+        return True
+
+    def _credential_result(self, title: str, status: CredentialStatus) -> CheckResult:
+        now = datetime.now(UTC)
+        if status.kind == "certificate" and status.expires_at is not None:
+            days = int((status.expires_at - now).total_seconds() // 86400)
+            detail = (
+                f"{status.detail}, SHA-256 thumbprint {status.thumbprint_sha256}, SHA-1 "
+                f"thumbprint {(status.thumbprint_sha1 or '').upper()} (as the admin center lists "
+                f"it), valid until {status.expires_at:%Y-%m-%d} ({days} days)"
+            )
+            if status.expiring(now):
+                return CheckResult(
+                    "credential",
+                    title,
+                    Status.WARNING,
+                    detail,
+                    f"The certificate ends within {EXPIRY_WARNING_DAYS} days. Upload its renewal "
+                    f"to App registrations → the app {self.app_id} → Certificates & secrets, "
+                    "then put it (with its key) at CERTIFICATE_PATH: the bot picks the new file "
+                    "up without a restart. Remove the old certificate from the app afterwards.",
+                )
+            return CheckResult("credential", title, Status.PASSED, detail)
+        if status.kind == "federated-token-file":
+            facts = status.facts
+            until = (
+                f", valid until {status.expires_at:%Y-%m-%d %H:%M} UTC" if status.expires_at else ""
+            )
+            return CheckResult(
+                "credential",
+                title,
+                Status.PASSED,
+                f"{facts.get('file')}: token from issuer {facts.get('issuer')}, subject "
+                f"{facts.get('subject')}, audience {facts.get('audience')}{until}",
+            )
+        return CheckResult("credential", title, Status.PASSED, status.detail)
+
+    async def _check_managed_identity(
+        self, credential: ManagedIdentityCredential, title: str
+    ) -> bool:
+        status = credential.status()
+        try:
+            token = await asyncio.to_thread(credential.token)
+        except (CredentialUnavailable, CredentialSourceUnreachable) as exc:
+            fix = (
+                "Check that the managed identity "
+                f"{credential.client_id} is assigned to this host (Container App / App Service / "
+                "VM → Identity → User assigned) and that MANAGED_IDENTITY_CLIENT_ID is its "
+                "Client ID. The platform sets IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service, "
+                "Container Apps) or serves IMDS; IMDS must be reached directly, not through a "
+                "proxy (add 169.254.169.254 to NO_PROXY)."
+            )
+            if "metadata header" in str(exc).lower():
+                fix = (
+                    "The endpoint received the request without its 'Metadata: true' header: "
+                    "something between the bot and IMDS (an HTTP proxy, a sidecar) removes it. "
+                    "IMDS must be reached directly: add 169.254.169.254 to NO_PROXY or take the "
+                    "proxy out of that path."
+                )
+            self.add(CheckResult("credential", title, Status.FAILED, str(exc), fix))
+            return False
+        claims = unverified_claims(token)
+        self.credential_facts = {
+            "issuer": str(claims.get("iss") or ""),
+            "subject": str(claims.get("sub") or ""),
+            "audience": credential.audience,
+        }
+        self.add(
+            CheckResult(
+                "credential",
+                title,
+                Status.PASSED,
+                f"{status.detail} gave a token for {credential.audience} (issuer "
+                f"{self.credential_facts['issuer']}, subject {self.credential_facts['subject']})",
+            )
+        )
+        return True
+
+    def _credential_fix(self) -> str:
+        kind = self.side.credential.kind
+        if kind == "certificate":
+            return (
+                "CERTIFICATE_PATH must name a PEM file with the private key and the certificate "
+                "registered on the app (or a PKCS#12 file; CERTIFICATE_PASSWORD if it is "
+                "protected), readable by the bot's user. docs/deploy.md shows how to make one."
+            )
+        if kind == "federated-token-file":
+            return (
+                "AZURE_FEDERATED_TOKEN_FILE must name the file the platform keeps the token in "
+                "(Azure Workload Identity mounts /var/run/secrets/azure/tokens/"
+                "azure-identity-token when the pod's service account is annotated and the pod "
+                'labelled azure.workload.identity/use: "true"; see deploy/kubernetes).'
+            )
+        return "See docs/deploy.md for this credential."
+
+    def _federation_fix(self) -> str:
+        facts = self.credential_facts
+        return (
+            f"In Microsoft Entra admin center → App registrations → the app {self.app_id} → "
+            "Certificates & secrets → Federated credentials, add one (Other issuer) with issuer "
+            f"{facts.get('issuer') or '<the token issuer>'}, subject "
+            f"{facts.get('subject') or '<the token subject>'} and audience "
+            f"{facts.get('audience') or 'api://AzureADTokenExchange'}, spelled exactly so: "
+            "Entra compares them case-sensitively."
+        )
 
     # -- app token and application permissions -----------------------------------------------
 
@@ -267,8 +442,8 @@ class _Doctor:
             self._app_token_title,
             Status.FAILED,
             f"the configured credentials cannot be used: {why}",
-            "Set MicrosoftAppPassword to a client secret of the app registration "
-            "(see .env.example).",
+            "Configure one credential: CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, "
+            "MANAGED_IDENTITY_CLIENT_ID or MicrosoftAppPassword (see .env.example).",
         )
 
     async def _check_app_token(self, tokens: AppTokenProvider) -> str | None:
@@ -276,29 +451,37 @@ class _Doctor:
         authority = self.graph_settings.authority
         try:
             token = await tokens.get_token()
+        except CredentialUnavailable as exc:
+            self.add(
+                CheckResult(
+                    "app_token",
+                    title,
+                    Status.FAILED,
+                    f"no client assertion could be made: {exc}",
+                    self._credential_fix(),
+                )
+            )
+            return None
         except InvalidClient as exc:
-            codes = set(exc.error_codes)
-            if codes & {700016, 7000218} or exc.error == "unauthorized_client":
-                fix = (
-                    f"Entra ID does not know the app {self.app_id} in tenant "
-                    f"{self.graph_settings.tenant_id}: check MicrosoftAppId (the Application "
-                    "(client) ID on the app registration's Overview page) and "
-                    "MicrosoftAppTenantId (the Directory (tenant) ID)."
-                )
-            else:
-                fix = (
-                    f"The client secret was refused. In Microsoft Entra admin center → App "
-                    f"registrations → the app {self.app_id} → Certificates & secrets, add a "
-                    "new client secret and put its Value (not its Secret ID) in "
-                    "MicrosoftAppPassword; expired secrets must be replaced the same way."
-                )
             self.add(
                 CheckResult(
                     "app_token",
                     title,
                     Status.FAILED,
                     f"refused by {authority} ({_token_error_detail(exc)})",
-                    fix,
+                    self._refused_fix(exc),
+                )
+            )
+            return None
+        except CredentialSourceUnreachable as exc:
+            self.add(
+                CheckResult(
+                    "app_token",
+                    title,
+                    Status.FAILED,
+                    str(exc),
+                    "The managed identity endpoint did not answer: check that this runs on the "
+                    "Azure host the identity is assigned to.",
                 )
             )
             return None
@@ -336,6 +519,50 @@ class _Doctor:
             )
         )
         return token
+
+    def _refused_fix(self, exc: TokenAcquisitionError) -> str:
+        """What to do when Entra refused the client, by credential kind and AADSTS code."""
+        codes = set(exc.error_codes)
+        if codes & {700016, 7000218} or exc.error == "unauthorized_client":
+            return (
+                f"Entra ID does not know the app {self.app_id} in tenant "
+                f"{self.graph_settings.tenant_id}: check MicrosoftAppId (the Application "
+                "(client) ID on the app registration's Overview page) and "
+                "MicrosoftAppTenantId (the Directory (tenant) ID)."
+            )
+        if codes & {70021, 700211, 700212, 700213}:
+            return self._federation_fix()
+        if 700222 in codes:
+            return (
+                "The token presented as a federated credential was issued by Entra ID but not "
+                "to a managed identity; use the managed identity's token (CREDENTIAL_TYPE "
+                "managed-identity) or another issuer's."
+            )
+        if 700024 in codes:
+            return (
+                "The assertion was outside its valid time range: check this host's clock (NTP) "
+                "and, for a federated token file, that the platform keeps renewing it."
+            )
+        kind = self.side.credential.kind
+        if kind == "certificate":
+            facts = self.credential_facts
+            return (
+                "The certificate was refused (AADSTS700027: not registered on the app, expired, "
+                "or signed with another key). Upload the certificate (public part only) to "
+                f"App registrations → the app {self.app_id} → Certificates & secrets → "
+                "Certificates, and check that its thumbprint there matches"
+                + (f" {facts['thumbprint']}" if "thumbprint" in facts else " the one above")
+                + "."
+            )
+        if kind in ("federated-token-file", "managed-identity"):
+            return self._federation_fix()
+        return (
+            f"The client secret was refused. In Microsoft Entra admin center → App "
+            f"registrations → the app {self.app_id} → Certificates & secrets, add a "
+            "new client secret and put its Value (not its Secret ID) in "
+            "MicrosoftAppPassword; expired secrets must be replaced the same way. Better: "
+            "switch to a certificate or a federated credential (docs/deploy.md)."
+        )
 
     def _check_permission(
         self, permission: str, purpose: str, roles: frozenset[str]
@@ -588,20 +815,11 @@ class _Doctor:
     async def _check_connector_token(self, stack: AsyncExitStack) -> None:
         key, title = "connector_token", "Bot Connector token (client credentials)"
         app_type = self.settings.app_type
-        if app_type == "UserAssignedMSI":
-            self.add(
-                CheckResult(
-                    key,
-                    title,
-                    Status.UNKNOWN,
-                    "could not check: a managed identity gets its tokens only on its Azure host",
-                    "Check the Azure Bot resource → Configuration shows this managed identity.",
-                )
-            )
-            return
         # Multi-tenant bots get connector tokens from the botframework.com tenant, single-tenant
         # bots from their own (teams-platform reference §4.4).
-        tenant = self.side.tenant_id if app_type == "SingleTenant" else BOT_FRAMEWORK_TENANT
+        tenant = self.side.connector_tenant or (
+            self.side.tenant_id if app_type != "MultiTenant" else BOT_FRAMEWORK_TENANT
+        )
         settings = replace(
             self.graph_settings, graph_resource=BOT_FRAMEWORK_RESOURCE, tenant_id=tenant
         )
@@ -614,6 +832,9 @@ class _Doctor:
         authority = settings.authority
         try:
             await provider.get_token()
+        except CredentialUnavailable as exc:
+            self.add(CheckResult(key, title, Status.FAILED, str(exc), self._credential_fix()))
+            return
         except TokenServiceUnavailable as exc:
             self.add(
                 CheckResult(
@@ -633,8 +854,8 @@ class _Doctor:
                     Status.FAILED,
                     f"refused by {authority} ({_token_error_detail(exc)})",
                     f"The Azure Bot resource → Configuration must show Microsoft App ID "
-                    f"{self.app_id} and type {app_type} (MicrosoftAppType must match it); the "
-                    "client secret must be current (App registrations → Certificates & secrets).",
+                    f"{self.app_id} and type {app_type} (MicrosoftAppType must match it). "
+                    + self._refused_fix(exc),
                 )
             )
             return
@@ -702,8 +923,9 @@ async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None
                 Status.FAILED,
                 "MicrosoftAppId is not set, so the bot runs as a local demo and there is no "
                 "tenant to check",
-                "Set MicrosoftAppId, MicrosoftAppPassword, MicrosoftAppTenantId and "
-                "TOKEN_CACHE_KEY in the environment or .env (see .env.example and "
+                "Set MicrosoftAppId, MicrosoftAppTenantId, TOKEN_CACHE_KEY and one credential "
+                "(CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, MANAGED_IDENTITY_CLIENT_ID or, "
+                "last, MicrosoftAppPassword) in the environment or .env (see .env.example and "
                 "docs/deploy.md).",
             ),
             await check_store(settings),
@@ -713,9 +935,16 @@ async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None
     return DoctorReport(tuple(results))
 
 
-_MARKS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.SKIPPED: "–", Status.UNKNOWN: "?"}
+_MARKS = {
+    Status.PASSED: "✓",
+    Status.WARNING: "!",
+    Status.FAILED: "✗",
+    Status.SKIPPED: "–",
+    Status.UNKNOWN: "?",
+}
 _ASCII_MARKS = {
     Status.PASSED: "[ok]",
+    Status.WARNING: "[warn]",
     Status.FAILED: "[FAIL]",
     Status.SKIPPED: "[skip]",
     Status.UNKNOWN: "[?]",
@@ -731,7 +960,7 @@ def render(report: DoctorReport, *, header: Sequence[str] = (), ascii_only: bool
         if item.detail:
             line += f": {item.detail}"
         lines.append(line)
-        if item.fix and item.status in (Status.FAILED, Status.UNKNOWN):
+        if item.fix and item.status in (Status.FAILED, Status.WARNING, Status.UNKNOWN):
             lines.append(
                 f"    {'How to fix' if item.status is Status.FAILED else 'What to do'}: {item.fix}"
             )
@@ -742,8 +971,9 @@ def render(report: DoctorReport, *, header: Sequence[str] = (), ascii_only: bool
         if report.ok
         else (f"Fix the {marks[Status.FAILED]} lines above and run the doctor again.")
     )
+    warned = f", {counts[Status.WARNING]} warning(s)" if counts[Status.WARNING] else ""
     lines.append(
-        f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed, "
+        f"{counts[Status.PASSED]} passed{warned}, {counts[Status.FAILED]} failed, "
         f"{counts[Status.SKIPPED]} skipped, {counts[Status.UNKNOWN]} not checked. {verdict}"
     )
     return "\n".join(lines) + "\n"
@@ -776,7 +1006,8 @@ async def run_doctor(
     header: list[str] = ["Access Review Bot doctor"]
     if side is not None:
         header.append(
-            f"  app {side.bot_app_id} ({settings.app_type}), tenant {side.tenant_id}, "
+            f"  app {side.bot_app_id} ({settings.app_type}, credential "
+            f"{side.credential.kind}), tenant {side.tenant_id}, "
             f"Graph {side.graph.graph_base_url}, sign-in {side.graph.authority_host}"
         )
     header.append("")
