@@ -24,6 +24,7 @@ and dated by the wall clock, which msal compares ``expires_on`` with.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -40,8 +41,15 @@ log = logging.getLogger(__name__)
 IMDS_PATH = "/metadata/identity/oauth2/token"
 #: App Service's path (its IDENTITY_ENDPOINT looks like http://localhost:42356/msi/token).
 MSI_PATH = "/msi/token"
-_IMDS_VERSIONS = ("2018-02-01", "2019-08-01", "2021-02-01", "2025-04-07")
+# The oldest api-version each shape documents for tokens ("2018-02-01 or greater" for IMDS).
+_IMDS_MIN_VERSION = "2018-02-01"
 _APP_SERVICE_MIN_VERSION = "2019-08-01"
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _version_at_least(version: str, minimum: str) -> bool:
+    # ISO dates compare correctly as strings.
+    return bool(_VERSION.match(version)) and version >= minimum
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ class ManagedIdentityEndpoint:
                 request, 400, "invalid_request", "Request is not allowed through a proxy"
             )
         query = request.query
-        if query.get("api-version") not in _IMDS_VERSIONS:
+        if not _version_at_least(query.get("api-version", ""), _IMDS_MIN_VERSION):
             return self._imds_error(
                 request,
                 400,
@@ -214,8 +222,7 @@ class ManagedIdentityEndpoint:
         if not secrets.compare_digest(presented.encode(), self.identity_header.encode()):
             return self._app_service_error(request, 401, "Invalid X-IDENTITY-HEADER value")
         query = request.query
-        version = query.get("api-version", "")
-        if not version or version < _APP_SERVICE_MIN_VERSION:
+        if not _version_at_least(query.get("api-version", ""), _APP_SERVICE_MIN_VERSION):
             return self._app_service_error(
                 request, 400, "api-version 2019-08-01 or later is required"
             )
