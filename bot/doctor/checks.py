@@ -1,52 +1,25 @@
-"""``python app.py doctor``: check a real tenant's setup and say what to fix, in an admin's words.
-
-Each prerequisite of the bot is one check that ends ✓ (passed), ! (passed, but act soon: a
-certificate within 30 days of its end), ✗ (failed, with the fix), – (skipped because a check it
-needs failed) or ? (could not be checked with the bot's own permissions; says which permission
-would let it check, and how to check by hand):
-
-* the credential itself: the certificate (thumbprints, validity), the federated token file
-  (issuer, subject, audience, expiry) or the managed identity (its token for the exchange);
-* an app-only token for Microsoft Graph (client credentials, as the poller gets it);
-* every Graph application permission the bot uses, one line each (the app token's ``roles``);
-* the admin-consented delegated permission ``AccessReview.ReadWrite.All`` (the tenant-wide
-  ``oauth2PermissionGrant`` of the bot's service principal to Microsoft Graph);
-* the SSO Application ID URI on the app registration (``identifierUris``);
-* the Teams app in the organization's app catalog (``externalId`` = the bot's app id);
-* a Bot Connector token (client credentials for ``https://api.botframework.com``);
-* the store (``DATABASE_URL``) answering.
-
-The exit code is 0 when nothing failed or was skipped, 1 otherwise (a warning does not fail). A "could not check" line does
-not fail the run: reading delegated permission grants needs ``Directory.Read.All``, which the bot
-itself does not need, and least privilege should not make the doctor fail forever.
-
-Nothing secret is printed: no client secret, no token, no database password. Tokens are got with
-a fresh, unpersisted msal cache, so a permission granted or withdrawn a moment ago shows at once.
-"""
+"""The checks against the tenant (tokens, Graph permissions, consent, SSO, catalog, connector)
+and the entry points :func:`diagnose` and :func:`run_doctor`. See the package docstring."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from enum import StrEnum
+from dataclasses import replace
 from typing import TextIO
 
 from cryptography.fernet import Fernet
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
+from bot.doctor.credential import CredentialCheck
+from bot.doctor.report import CheckResult, DoctorReport, Status, can_encode, render, to_ascii
+from bot.doctor.store import check_store
 from bot.graph import (
     AppTokenProvider,
-    CredentialError,
-    CredentialStatus,
     CredentialUnavailable,
     GraphClient,
     GraphError,
@@ -65,26 +38,12 @@ from bot.graph import (
     odata_eq,
 )
 from bot.graph.credentials import (
-    EXPIRY_WARNING_DAYS,
     CredentialSourceUnreachable,
-    ManagedIdentityCredential,
-    unverified_claims,
 )
 from bot.settings import Settings
-from bot.store import StoreError, open_store
-from bot.store.schema import LATEST_VERSION
 from bot.wiring import MicrosoftSide, microsoft_side
 
-__all__ = [
-    "APPLICATION_PERMISSIONS",
-    "DELEGATED_PERMISSION",
-    "CheckResult",
-    "DoctorReport",
-    "Status",
-    "diagnose",
-    "render",
-    "run_doctor",
-]
+__all__ = ["APPLICATION_PERMISSIONS", "DELEGATED_PERMISSION", "diagnose", "run_doctor"]
 
 log = logging.getLogger(__name__)
 
@@ -119,65 +78,8 @@ GRANT_READ_PERMISSION = "Directory.Read.All"
 _GRAPH_ATTEMPTS = 2
 _GRAPH_DEADLINE_S = 30.0
 
-_CREDENTIAL_TITLES = {
-    "secret": "Credential: client secret",
-    "certificate": "Credential: certificate",
-    "federated-token-file": "Credential: federated token file",
-    "managed-identity": "Credential: managed identity (federated credential)",
-}
 
 _API_PERMISSIONS = "Microsoft Entra admin center → App registrations → {app} → API permissions"
-
-
-class Status(StrEnum):
-    """How a check ended."""
-
-    PASSED = "passed"
-    WARNING = "warning"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    UNKNOWN = "not checked"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One line of the doctor's output.
-
-    ``key`` is stable (``credential``, ``app_token``, ``permission:User.Read.All``, ``delegated_consent``,
-    ``sso_app_id_uri``, ``teams_catalog``, ``connector_token``, ``store``, ``configuration``);
-    ``detail`` says what was found, ``fix`` what an admin should do about it.
-    """
-
-    key: str
-    title: str
-    status: Status
-    detail: str = ""
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class DoctorReport:
-    """Every check, in the order they are printed."""
-
-    results: tuple[CheckResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Nothing failed and nothing had to be skipped."""
-        return all(
-            r.status in (Status.PASSED, Status.WARNING, Status.UNKNOWN) for r in self.results
-        )
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else 1
-
-    def result(self, key: str) -> CheckResult:
-        """The result of the check named ``key`` (``KeyError`` if there is none)."""
-        for item in self.results:
-            if item.key == key:
-                return item
-        raise KeyError(key)
 
 
 class _NoTokenCache:
@@ -217,13 +119,6 @@ def _token_error_detail(exc: TokenAcquisitionError) -> str:
     return " ".join(parts)
 
 
-def _safe_database_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("://", 1)[0] + "://…"
-
-
 class _Doctor:
     """Runs the checks for one configuration; see :func:`diagnose`."""
 
@@ -239,8 +134,9 @@ class _Doctor:
         self.cipher = TokenCacheCipher([Fernet.generate_key().decode()])
         self.portal = _API_PERMISSIONS.format(app=f"the app {self.app_id}")
         self.results: list[CheckResult] = []
-        # Issuer/subject/audience (federated kinds) or thumbprints, for the fixes' wording.
-        self.credential_facts: dict[str, str] = {}
+        self.credential = CredentialCheck(
+            side.credential, app_id=self.app_id, tenant_id=self.graph_settings.tenant_id
+        )
 
     def add(self, result: CheckResult) -> CheckResult:
         self.results.append(result)
@@ -254,7 +150,8 @@ class _Doctor:
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> list[CheckResult]:
-        credential_ok = await self._check_credential()
+        credential_result, credential_ok = await self.credential.check()
+        self.add(credential_result)
         async with AsyncExitStack() as stack:
             http = create_http_client(self.graph_settings)
             stack.push_async_callback(http.aclose)
@@ -306,132 +203,6 @@ class _Doctor:
 
     # -- the credential ------------------------------------------------------------------------
 
-    async def _check_credential(self) -> bool:
-        """The credential on its own (files, validity, the managed identity's token); True when
-        token requests can be tried with it."""
-        credential = self.side.credential
-        title = _CREDENTIAL_TITLES.get(credential.kind, "Credential")
-        try:
-            status = await asyncio.to_thread(credential.check)
-        except CredentialError as exc:
-            self.add(
-                CheckResult("credential", title, Status.FAILED, str(exc), self._credential_fix())
-            )
-            return False
-        if isinstance(credential, ManagedIdentityCredential):
-            return await self._check_managed_identity(credential, title)
-        self.credential_facts = dict(status.facts)
-        if status.thumbprint_sha256:
-            self.credential_facts["thumbprint"] = (
-                f"SHA-1 {(status.thumbprint_sha1 or '').upper()} (SHA-256 {status.thumbprint_sha256})"
-            )
-        self.add(self._credential_result(title, status))
-        return True
-
-    def _credential_result(self, title: str, status: CredentialStatus) -> CheckResult:
-        now = datetime.now(UTC)
-        if status.kind == "certificate" and status.expires_at is not None:
-            days = int((status.expires_at - now).total_seconds() // 86400)
-            detail = (
-                f"{status.detail}, SHA-256 thumbprint {status.thumbprint_sha256}, SHA-1 "
-                f"thumbprint {(status.thumbprint_sha1 or '').upper()} (as the admin center lists "
-                f"it), valid until {status.expires_at:%Y-%m-%d} ({days} days)"
-            )
-            if status.expiring(now):
-                return CheckResult(
-                    "credential",
-                    title,
-                    Status.WARNING,
-                    detail,
-                    f"The certificate ends within {EXPIRY_WARNING_DAYS} days. Upload its renewal "
-                    f"to App registrations → the app {self.app_id} → Certificates & secrets, "
-                    "then put it (with its key) at CERTIFICATE_PATH: the bot picks the new file "
-                    "up without a restart. Remove the old certificate from the app afterwards.",
-                )
-            return CheckResult("credential", title, Status.PASSED, detail)
-        if status.kind == "federated-token-file":
-            facts = status.facts
-            until = (
-                f", valid until {status.expires_at:%Y-%m-%d %H:%M} UTC" if status.expires_at else ""
-            )
-            return CheckResult(
-                "credential",
-                title,
-                Status.PASSED,
-                f"{facts.get('file')}: token from issuer {facts.get('issuer')}, subject "
-                f"{facts.get('subject')}, audience {facts.get('audience')}{until}",
-            )
-        return CheckResult("credential", title, Status.PASSED, status.detail)
-
-    async def _check_managed_identity(
-        self, credential: ManagedIdentityCredential, title: str
-    ) -> bool:
-        status = credential.status()
-        try:
-            token = await asyncio.to_thread(credential.token)
-        except (CredentialUnavailable, CredentialSourceUnreachable) as exc:
-            fix = (
-                "Check that the managed identity "
-                f"{credential.client_id} is assigned to this host (Container App / App Service / "
-                "VM → Identity → User assigned) and that MANAGED_IDENTITY_CLIENT_ID is its "
-                "Client ID. The platform sets IDENTITY_ENDPOINT and IDENTITY_HEADER (App Service, "
-                "Container Apps) or serves IMDS; IMDS must be reached directly, not through a "
-                "proxy (add 169.254.169.254 to NO_PROXY)."
-            )
-            if "metadata header" in str(exc).lower():
-                fix = (
-                    "The endpoint received the request without its 'Metadata: true' header: "
-                    "something between the bot and IMDS (an HTTP proxy, a sidecar) removes it. "
-                    "IMDS must be reached directly: add 169.254.169.254 to NO_PROXY or take the "
-                    "proxy out of that path."
-                )
-            self.add(CheckResult("credential", title, Status.FAILED, str(exc), fix))
-            return False
-        claims = unverified_claims(token)
-        self.credential_facts = {
-            "issuer": str(claims.get("iss") or ""),
-            "subject": str(claims.get("sub") or ""),
-            "audience": credential.audience,
-        }
-        self.add(
-            CheckResult(
-                "credential",
-                title,
-                Status.PASSED,
-                f"{status.detail} gave a token for {credential.audience} (issuer "
-                f"{self.credential_facts['issuer']}, subject {self.credential_facts['subject']})",
-            )
-        )
-        return True
-
-    def _credential_fix(self) -> str:
-        kind = self.side.credential.kind
-        if kind == "certificate":
-            return (
-                "CERTIFICATE_PATH must name a PEM file with the private key and the certificate "
-                "registered on the app (or a PKCS#12 file; CERTIFICATE_PASSWORD if it is "
-                "protected), readable by the bot's user. docs/deploy.md shows how to make one."
-            )
-        if kind == "federated-token-file":
-            return (
-                "AZURE_FEDERATED_TOKEN_FILE must name the file the platform keeps the token in "
-                "(Azure Workload Identity mounts /var/run/secrets/azure/tokens/"
-                "azure-identity-token when the pod's service account is annotated and the pod "
-                'labelled azure.workload.identity/use: "true"; see deploy/kubernetes).'
-            )
-        return "See docs/deploy.md for this credential."
-
-    def _federation_fix(self) -> str:
-        facts = self.credential_facts
-        return (
-            f"In Microsoft Entra admin center → App registrations → the app {self.app_id} → "
-            "Certificates & secrets → Federated credentials, add one (Other issuer) with issuer "
-            f"{facts.get('issuer') or '<the token issuer>'}, subject "
-            f"{facts.get('subject') or '<the token subject>'} and audience "
-            f"{facts.get('audience') or 'api://AzureADTokenExchange'}, spelled exactly so: "
-            "Entra compares them case-sensitively."
-        )
-
     # -- app token and application permissions -----------------------------------------------
 
     _app_token_title = "App token for Microsoft Graph (client credentials)"  # noqa: S105 - a label
@@ -458,7 +229,7 @@ class _Doctor:
                     title,
                     Status.FAILED,
                     f"no client assertion could be made: {exc}",
-                    self._credential_fix(),
+                    self.credential.fix(),
                 )
             )
             return None
@@ -469,7 +240,7 @@ class _Doctor:
                     title,
                     Status.FAILED,
                     f"refused by {authority} ({_token_error_detail(exc)})",
-                    self._refused_fix(exc),
+                    self.credential.refused_fix(exc),
                 )
             )
             return None
@@ -519,50 +290,6 @@ class _Doctor:
             )
         )
         return token
-
-    def _refused_fix(self, exc: TokenAcquisitionError) -> str:
-        """What to do when Entra refused the client, by credential kind and AADSTS code."""
-        codes = set(exc.error_codes)
-        if codes & {700016, 7000218} or exc.error == "unauthorized_client":
-            return (
-                f"Entra ID does not know the app {self.app_id} in tenant "
-                f"{self.graph_settings.tenant_id}: check MicrosoftAppId (the Application "
-                "(client) ID on the app registration's Overview page) and "
-                "MicrosoftAppTenantId (the Directory (tenant) ID)."
-            )
-        if codes & {70021, 700211, 700212, 700213}:
-            return self._federation_fix()
-        if 700222 in codes:
-            return (
-                "The token presented as a federated credential was issued by Entra ID but not "
-                "to a managed identity; use the managed identity's token (CREDENTIAL_TYPE "
-                "managed-identity) or another issuer's."
-            )
-        if 700024 in codes:
-            return (
-                "The assertion was outside its valid time range: check this host's clock (NTP) "
-                "and, for a federated token file, that the platform keeps renewing it."
-            )
-        kind = self.side.credential.kind
-        if kind == "certificate":
-            facts = self.credential_facts
-            return (
-                "The certificate was refused (AADSTS700027: not registered on the app, expired, "
-                "or signed with another key). Upload the certificate (public part only) to "
-                f"App registrations → the app {self.app_id} → Certificates & secrets → "
-                "Certificates, and check that its thumbprint there matches"
-                + (f" {facts['thumbprint']}" if "thumbprint" in facts else " the one above")
-                + "."
-            )
-        if kind in ("federated-token-file", "managed-identity"):
-            return self._federation_fix()
-        return (
-            f"The client secret was refused. In Microsoft Entra admin center → App "
-            f"registrations → the app {self.app_id} → Certificates & secrets, add a "
-            "new client secret and put its Value (not its Secret ID) in "
-            "MicrosoftAppPassword; expired secrets must be replaced the same way. Better: "
-            "switch to a certificate or a federated credential (docs/deploy.md)."
-        )
 
     def _check_permission(
         self, permission: str, purpose: str, roles: frozenset[str]
@@ -833,7 +560,7 @@ class _Doctor:
         try:
             await provider.get_token()
         except CredentialUnavailable as exc:
-            self.add(CheckResult(key, title, Status.FAILED, str(exc), self._credential_fix()))
+            self.add(CheckResult(key, title, Status.FAILED, str(exc), self.credential.fix()))
             return
         except TokenServiceUnavailable as exc:
             self.add(
@@ -855,61 +582,11 @@ class _Doctor:
                     f"refused by {authority} ({_token_error_detail(exc)})",
                     f"The Azure Bot resource → Configuration must show Microsoft App ID "
                     f"{self.app_id} and type {app_type} (MicrosoftAppType must match it). "
-                    + self._refused_fix(exc),
+                    + self.credential.refused_fix(exc),
                 )
             )
             return
         self.add(CheckResult(key, title, Status.PASSED, f"issued by {authority}"))
-
-
-async def check_store(settings: Settings) -> CheckResult:
-    """Open the store without migrating it and ask it to answer."""
-    key, title = "store", "Store (DATABASE_URL)"
-    shown = _safe_database_url(settings.database_url)
-    fix = (
-        "Check DATABASE_URL: for SQLite the directory must be writable by the bot's user "
-        "(a mounted volume in a container); for PostgreSQL the server must be reachable and "
-        "the user allowed to connect (see .env.example)."
-    )
-    try:
-        store = await open_store(settings.database_url, migrate=False)
-    except StoreError as exc:
-        return CheckResult(key, title, Status.FAILED, f"{shown}: {exc}", fix)
-    except Exception as exc:  # e.g. a driver refusing the URL; never a traceback
-        # The class name only: driver messages can quote the URL, password included.
-        return CheckResult(
-            key, title, Status.FAILED, f"{shown}: cannot open it ({exc.__class__.__name__})", fix
-        )
-    try:
-        await store.ping()
-    except StoreError as exc:
-        return CheckResult(key, title, Status.FAILED, f"{shown}: {exc}", fix)
-    else:
-        try:
-            version = await store.schema_version()
-        except StoreError:
-            return CheckResult(
-                key,
-                title,
-                Status.PASSED,
-                f"{shown} answers; its tables are created at the bot's first start",
-            )
-        if version > LATEST_VERSION:
-            return CheckResult(
-                key,
-                title,
-                Status.FAILED,
-                f"{shown} has schema version {version}, newer than this bot's {LATEST_VERSION}",
-                "Run the same (or a newer) version of the bot as the one that wrote this database.",
-            )
-        state = (
-            "up to date"
-            if version == LATEST_VERSION
-            else (f"version {version}; the bot migrates it to {LATEST_VERSION} at start")
-        )
-        return CheckResult(key, title, Status.PASSED, f"{shown} answers; schema {state}")
-    finally:
-        await store.close()
 
 
 async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None) -> DoctorReport:
@@ -935,67 +612,6 @@ async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None
     return DoctorReport(tuple(results))
 
 
-_MARKS = {
-    Status.PASSED: "✓",
-    Status.WARNING: "!",
-    Status.FAILED: "✗",
-    Status.SKIPPED: "–",
-    Status.UNKNOWN: "?",
-}
-_ASCII_MARKS = {
-    Status.PASSED: "[ok]",
-    Status.WARNING: "[warn]",
-    Status.FAILED: "[FAIL]",
-    Status.SKIPPED: "[skip]",
-    Status.UNKNOWN: "[?]",
-}
-
-
-def render(report: DoctorReport, *, header: Sequence[str] = (), ascii_only: bool = False) -> str:
-    """The report as text: one line per check, an indented fix under each ✗ and ?, a summary."""
-    marks = _ASCII_MARKS if ascii_only else _MARKS
-    lines = list(header)
-    for item in report.results:
-        line = f"{marks[item.status]} {item.title}"
-        if item.detail:
-            line += f": {item.detail}"
-        lines.append(line)
-        if item.fix and item.status in (Status.FAILED, Status.WARNING, Status.UNKNOWN):
-            lines.append(
-                f"    {'How to fix' if item.status is Status.FAILED else 'What to do'}: {item.fix}"
-            )
-    counts = {status: sum(1 for r in report.results if r.status is status) for status in Status}
-    lines.append("")
-    verdict = (
-        "All good."
-        if report.ok
-        else (f"Fix the {marks[Status.FAILED]} lines above and run the doctor again.")
-    )
-    warned = f", {counts[Status.WARNING]} warning(s)" if counts[Status.WARNING] else ""
-    lines.append(
-        f"{counts[Status.PASSED]} passed{warned}, {counts[Status.FAILED]} failed, "
-        f"{counts[Status.SKIPPED]} skipped, {counts[Status.UNKNOWN]} not checked. {verdict}"
-    )
-    return "\n".join(lines) + "\n"
-
-
-_ASCII = str.maketrans({"→": "->", "–": "-", "…": "...", "“": '"', "”": '"', "’": "'"})
-
-
-def _to_ascii(text: str) -> str:
-    """For consoles that cannot show Unicode (a Windows code page, ``LANG=C``)."""
-    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
-
-
-def _can_encode(out: TextIO, text: str) -> bool:
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
 async def run_doctor(
     settings: Settings, *, out: TextIO | None = None, microsoft: MicrosoftSide | None = None
 ) -> int:
@@ -1013,8 +629,8 @@ async def run_doctor(
     header.append("")
     report = await diagnose(settings, microsoft=side)
     text = render(report, header=header)
-    if not _can_encode(stream, text):
-        text = _to_ascii(render(report, header=header, ascii_only=True))
+    if not can_encode(stream, text):
+        text = to_ascii(render(report, header=header, ascii_only=True))
     stream.write(text)
     stream.flush()
     log.info("doctor finished: %s", "all good" if report.ok else "problems found")
