@@ -3,6 +3,8 @@
 Build order (all collaborators passed in)::
 
     http = create_http_client(settings)                                # one pool per process
+    # settings.credential: the one CertificateCredential / FederatedTokenFileCredential /
+    # ManagedIdentityCredential / SecretCredential every token provider shares
     app_tokens = AppTokenProvider(settings, store=store)
     obo = OboTokenProvider(settings, store=store)
     graph = GraphClient.from_settings(http, tokens=app_tokens, settings=settings)

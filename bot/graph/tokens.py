@@ -4,6 +4,10 @@ msal is blocking, so every msal call runs in a small thread pool owned by the pr
 async method guarded by a per-key :class:`asyncio.Lock`: concurrent requests for the same user
 wait for one exchange instead of each starting their own.
 
+Both authenticate with the process's one :class:`bot.graph.credentials.ClientCredential` (from
+``GraphSettings.credential``): a secret, or a client assertion signed from a certificate, read from
+a federated token file or fetched from the managed identity endpoint when msal needs one.
+
 msal's token cache is kept per key (``"app:{client_id}"``, ``"obo:{tenant}:{oid}"``), serialized,
 encrypted with Fernet (:class:`TokenCacheCipher`) and persisted through a
 :class:`TokenCacheStore`, so another replica, or this one after a restart, can act for a user
