@@ -33,6 +33,7 @@ from bot.graph import (
     OboTokenProvider,
     TeamsAppsApi,
 )
+from bot.graph.credentials import CredentialCollector
 from bot.http import AiohttpTransport
 from bot.logs import configure_logging
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker
@@ -80,7 +81,7 @@ from bot.web.middleware import request_middleware
 from bot.web.notifications import notifications_routes
 from bot.web.routes import routes
 from bot.web.status import add_status_page
-from bot.wiring import MicrosoftSide, check_demo_shortcuts, microsoft_side
+from bot.wiring import MicrosoftSide, check_credential, check_demo_shortcuts, microsoft_side
 
 log = logging.getLogger("bot.app")
 
@@ -99,9 +100,15 @@ def create_app(
     ``microsoft`` says where Graph, Entra ID and the Bot Connector are (default: from the
     settings; the demo passes the emulator's). ``workers=False`` leaves out the background loops
     (poller, outbox, decision retries), for tests that drive them.
+
+    Raises :class:`SettingsError` (one line) when the credential cannot be used as configured: a
+    certificate that has expired or does not match its key, a token file that cannot be read.
     """
     side = microsoft if microsoft is not None else microsoft_side(settings)
     check_demo_shortcuts(settings, side)
+    if side is not None:
+        status = check_credential(side)
+        log.info("credential: %s (%s)", status.kind, status.detail)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])
     registry = CollectorRegistry()
     app[SETTINGS] = settings
@@ -164,6 +171,8 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
     app[APP_TOKENS] = app_tokens
     app[OBO_TOKENS] = obo_tokens
     app[GRAPH] = graph
+    # Certificate (or federated token) expiry on /metrics, read from the credential at scrape time.
+    app[REGISTRY].register(CredentialCollector(side.credential))
     app[REVIEWS_API] = AccessReviewsApi(graph)
     app[DIRECTORY_API] = DirectoryApi(graph)
     app[DISCOVERY] = Discovery(
@@ -258,6 +267,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
     await connector_tokens.close()
     await obo_tokens.close()
     await app_tokens.close()
+    side.credential.close()
 
 
 async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -291,20 +301,19 @@ async def _reminder_loop(
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    side = app.get(MICROSOFT)
     credentials = None
-    if settings.app_id and settings.app_password:
-        tenant = (
-            settings.app_tenant_id if settings.app_type == "SingleTenant" else "botframework.com"
-        )
+    if settings.app_id and side is not None:
+        # Replies inside a turn (botbuilder's own connector) with the same credential as
+        # everything else, from the same tenant as the proactive sends.
         credentials = MsalCredentialsFactory(
             app_id=settings.app_id,
-            password=settings.app_password,
-            authority=f"{settings.authority_host}/{tenant}",
+            credential=side.credential,
+            authority=f"{settings.authority_host}/{side.connector_tenant or side.tenant_id}",
             ca_bundle=settings.ca_bundle or None,
         )
     app[ADAPTER] = create_adapter(settings, credentials_factory=credentials)
     obo = app.get(OBO_TOKENS)
-    side = app.get(MICROSOFT)
     tenant_id = side.tenant_id if side is not None else settings.app_tenant_id
 
     async def exchange(user_oid: str, sso_token: str) -> None:
@@ -727,6 +736,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except SettingsError as exc:
+        # Found when the command starts (a credential that cannot be used): one line, no trace.
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     except StoreError as exc:
         print(f"store error: {exc}", file=sys.stderr)
         return 1

@@ -20,9 +20,18 @@ from dotenv import dotenv_values
 
 from bot.notify.policy import POLICY_VARIABLES, PolicyError, ScheduleSettings
 
-__all__ = ["APP_TYPES", "LOG_FORMATS", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "APP_TYPES",
+    "CREDENTIAL_TYPES",
+    "LOG_FORMATS",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
 
 APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
+# The kinds of client credential (bot.graph.credentials.CREDENTIAL_TYPES, without importing msal).
+CREDENTIAL_TYPES = ("secret", "certificate", "federated-token-file", "managed-identity")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -40,6 +49,17 @@ class Settings:
     app_password: str = field(default="", repr=False)
     app_type: str = "MultiTenant"
     app_tenant_id: str = ""
+    # The app registration's credential: which kind (empty = the one whose settings are given).
+    credential_type: str = ""
+    # A certificate: PEM (private key + certificate) or PKCS#12, and the passphrase if any.
+    certificate_path: str = ""
+    certificate_password: str = field(default="", repr=False)
+    # A federated token file, named as Azure Workload Identity's webhook injects it.
+    federated_token_file: str = ""
+    azure_client_id: str = ""
+    azure_tenant_id: str = ""
+    # A user-assigned managed identity trusted by the app registration (federated credential).
+    managed_identity_client_id: str = ""
     # Serving.
     # Empty: the mode decides (see ``bind_host``).
     host: str = ""
@@ -102,6 +122,16 @@ class Settings:
         if self.host:
             return self.host
         return "127.0.0.1" if self.demo_mode else "0.0.0.0"  # noqa: S104
+
+    @property
+    def effective_credential_type(self) -> str:
+        """The credential kind in force (validated by :func:`load_settings`); "" in demo mode."""
+        if self.credential_type:
+            return self.credential_type
+        if self.app_type == "UserAssignedMSI":
+            return "managed-identity"
+        configured = _configured_credentials(self)
+        return configured[0][0] if len(configured) == 1 else ""
 
     @property
     def effective_sso_app_id_uri(self) -> str:
@@ -211,6 +241,13 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MicrosoftAppPassword": ("app_password", _str),
     "MicrosoftAppType": ("app_type", _choice(APP_TYPES)),
     "MicrosoftAppTenantId": ("app_tenant_id", _str),
+    "CREDENTIAL_TYPE": ("credential_type", _choice(CREDENTIAL_TYPES)),
+    "CERTIFICATE_PATH": ("certificate_path", _str),
+    "CERTIFICATE_PASSWORD": ("certificate_password", lambda v: v),
+    "AZURE_FEDERATED_TOKEN_FILE": ("federated_token_file", _str),
+    "AZURE_CLIENT_ID": ("azure_client_id", _str),
+    "AZURE_TENANT_ID": ("azure_tenant_id", _str),
+    "MANAGED_IDENTITY_CLIENT_ID": ("managed_identity_client_id", _str),
     "HOST": ("host", _str),
     "PORT": ("port", _port),
     "MAX_BODY_BYTES": ("max_body_bytes", _positive_int),
@@ -239,7 +276,13 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 # Variables whose values are secrets: never echoed in an error message.
 SECRET_VARIABLES = frozenset(
-    {"MicrosoftAppPassword", "TOKEN_CACHE_KEY", "NOTIFICATIONS_SECRET", "ADMIN_TOKEN"}
+    {
+        "MicrosoftAppPassword",
+        "CERTIFICATE_PASSWORD",
+        "TOKEN_CACHE_KEY",
+        "NOTIFICATIONS_SECRET",
+        "ADMIN_TOKEN",
+    }
 )
 
 
@@ -275,9 +318,98 @@ def load_settings(
         parsed["schedule"] = ScheduleSettings.from_env(values)
     except PolicyError as exc:
         raise SettingsError(str(exc)) from None
+    _adopt_workload_identity(parsed)
     settings = Settings(**parsed)
     _check_consistency(settings)
     return settings
+
+
+def _adopt_workload_identity(parsed: dict[str, Any]) -> None:
+    """Azure Workload Identity's webhook injects ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID`` with the
+    token file: they stand for ``MicrosoftAppId``/``MicrosoftAppTenantId`` when those are empty
+    (and must agree with them when both are given)."""
+    if not parsed.get("federated_token_file"):
+        return
+    for ours, theirs, ours_name, theirs_name in (
+        ("app_id", "azure_client_id", "MicrosoftAppId", "AZURE_CLIENT_ID"),
+        ("app_tenant_id", "azure_tenant_id", "MicrosoftAppTenantId", "AZURE_TENANT_ID"),
+    ):
+        mine, injected = parsed.get(ours, ""), parsed.get(theirs, "")
+        if mine and injected and mine.lower() != injected.lower():
+            raise SettingsError(
+                f"{theirs_name} ({injected}) differs from {ours_name} ({mine}): the federated "
+                "token must be exchanged for the bot's own app registration"
+            )
+        if injected and not mine:
+            parsed[ours] = injected
+
+
+# Which settings configure each credential kind (the first variable names it in messages).
+_CREDENTIAL_SOURCES: tuple[tuple[str, str, str], ...] = (
+    ("secret", "app_password", "MicrosoftAppPassword"),
+    ("certificate", "certificate_path", "CERTIFICATE_PATH"),
+    ("federated-token-file", "federated_token_file", "AZURE_FEDERATED_TOKEN_FILE"),
+    ("managed-identity", "managed_identity_client_id", "MANAGED_IDENTITY_CLIENT_ID"),
+)
+
+
+def _configured_credentials(settings: Settings) -> list[tuple[str, str]]:
+    """(kind, variable) of every credential whose setting is given."""
+    return [
+        (kind, variable) for kind, name, variable in _CREDENTIAL_SOURCES if getattr(settings, name)
+    ]
+
+
+def _check_credential(settings: Settings) -> None:
+    """Exactly one credential, consistent with CREDENTIAL_TYPE and MicrosoftAppType."""
+    configured = _configured_credentials(settings)
+    wanted = settings.credential_type
+    if settings.app_type == "UserAssignedMSI":
+        if wanted and wanted != "managed-identity":
+            raise SettingsError(
+                f"MicrosoftAppType UserAssignedMSI means the managed-identity credential, but "
+                f"CREDENTIAL_TYPE is {wanted}"
+            )
+        wanted = "managed-identity"
+    if not wanted:
+        if not configured:
+            raise SettingsError(
+                "MicrosoftAppId is set but no credential is: set CERTIFICATE_PATH, "
+                "AZURE_FEDERATED_TOKEN_FILE, MANAGED_IDENTITY_CLIENT_ID or MicrosoftAppPassword "
+                "(see docs/deploy.md)"
+            )
+        if len(configured) > 1:
+            names = " and ".join(variable for _, variable in configured)
+            raise SettingsError(
+                f"{names} are all set: configure one credential only (the bot uses a single "
+                "credential for every token)"
+            )
+        wanted = configured[0][0]
+    variable = next(v for kind, _, v in _CREDENTIAL_SOURCES if kind == wanted)
+    if not any(kind == wanted for kind, _ in configured):
+        if wanted == "managed-identity":
+            raise SettingsError(
+                "MANAGED_IDENTITY_CLIENT_ID is required for the managed-identity credential (the "
+                "client id of the user-assigned identity the app registration trusts)"
+            )
+        raise SettingsError(f"{variable} is required for the {wanted} credential")
+    others = [v for kind, v in configured if kind != wanted]
+    if others:
+        raise SettingsError(
+            f"{' and '.join(others)} set besides the {wanted} credential: remove "
+            + ("them" if len(others) > 1 else "it")
+            + " (the bot uses one credential for every token, and nothing unused should lie around)"
+        )
+    if wanted == "managed-identity" and (
+        settings.managed_identity_client_id.lower() == settings.app_id.lower()
+    ):
+        raise SettingsError(
+            "MANAGED_IDENTITY_CLIENT_ID equals MicrosoftAppId: MicrosoftAppId must be the app "
+            "registration (it exposes the SSO API and does on-behalf-of), and the managed "
+            "identity one of its federated credentials (see docs/deploy.md)"
+        )
+    if settings.certificate_password and wanted != "certificate":
+        raise SettingsError("CERTIFICATE_PASSWORD is set but the credential is not a certificate")
 
 
 def _check_consistency(settings: Settings) -> None:
@@ -287,21 +419,19 @@ def _check_consistency(settings: Settings) -> None:
                 "MicrosoftAppTenantId is required when MicrosoftAppId is set "
                 "(the tenant whose access reviews the bot works on)"
             )
-        if settings.app_type == "UserAssignedMSI":
-            raise SettingsError(
-                "MicrosoftAppType UserAssignedMSI is not supported yet: the bot needs a client "
-                "secret for Graph (on-behalf-of); use SingleTenant or MultiTenant"
-            )
-        if not settings.app_password:
-            raise SettingsError("MicrosoftAppPassword is required when MicrosoftAppId is set")
+        _check_credential(settings)
         if not settings.token_cache_key:
             raise SettingsError(
                 "TOKEN_CACHE_KEY is required when MicrosoftAppId is set (it encrypts stored "
                 'sign-ins); make one with: python -c "import base64,os;'
                 'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
             )
-    elif settings.app_password:
-        raise SettingsError("MicrosoftAppPassword is set but MicrosoftAppId is empty")
+    else:
+        configured = _configured_credentials(settings)
+        if configured:
+            raise SettingsError(f"{configured[0][1]} is set but MicrosoftAppId is empty")
+        if settings.app_type == "UserAssignedMSI":
+            raise SettingsError("MicrosoftAppType UserAssignedMSI needs MicrosoftAppId")
 
 
 def settings_field_names() -> frozenset[str]:

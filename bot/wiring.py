@@ -12,10 +12,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.graph import GraphSettings
-from bot.settings import Settings
+from bot.graph import (
+    CertificateCredential,
+    ClientCredential,
+    CredentialError,
+    CredentialStatus,
+    FederatedTokenFileCredential,
+    GraphSettings,
+    ManagedIdentityCredential,
+    SecretCredential,
+)
+from bot.graph.credentials import token_exchange_audience
+from bot.settings import Settings, SettingsError
 
-__all__ = ["DemoShortcutRefused", "MicrosoftSide", "check_demo_shortcuts", "microsoft_side"]
+__all__ = [
+    "DemoShortcutRefused",
+    "MicrosoftSide",
+    "build_credential",
+    "check_credential",
+    "check_demo_shortcuts",
+    "microsoft_side",
+]
 
 
 class DemoShortcutRefused(RuntimeError):
@@ -38,6 +55,39 @@ class MicrosoftSide:
     # Tenant whose authority issues Bot Connector tokens: "botframework.com" for multi-tenant bots.
     connector_tenant: str = ""
 
+    @property
+    def credential(self) -> ClientCredential:
+        """The process's one credential, used for every token (Graph, OBO, connector, replies)."""
+        return self.graph.client_credential()
+
+
+def build_credential(settings: Settings) -> ClientCredential:
+    """The credential the settings describe (no I/O: :func:`check_credential` reads files).
+
+    ``load_settings`` has already made sure exactly one kind is configured.
+    """
+    kind = settings.effective_credential_type
+    if kind == "certificate":
+        return CertificateCredential(
+            settings.certificate_path, password=settings.certificate_password or None
+        )
+    if kind == "federated-token-file":
+        return FederatedTokenFileCredential(settings.federated_token_file)
+    if kind == "managed-identity":
+        return ManagedIdentityCredential(
+            settings.managed_identity_client_id,
+            audience=token_exchange_audience(settings.authority_host),
+        )
+    return SecretCredential(settings.app_password)
+
+
+def check_credential(side: MicrosoftSide) -> CredentialStatus:
+    """Validate the credential at start; a problem becomes one :class:`SettingsError` line."""
+    try:
+        return side.credential.check()
+    except CredentialError as exc:
+        raise SettingsError(str(exc)) from None
+
 
 def microsoft_side(settings: Settings) -> MicrosoftSide | None:
     """The real Microsoft side described by the settings; None without credentials."""
@@ -47,7 +97,7 @@ def microsoft_side(settings: Settings) -> MicrosoftSide | None:
         graph=GraphSettings(
             tenant_id=settings.app_tenant_id,
             client_id=settings.app_id,
-            client_secret=settings.app_password or None,
+            credential=build_credential(settings),
             graph_base_url=settings.graph_base_url,
             authority_host=settings.authority_host,
             ca_bundle_path=settings.ca_bundle or None,
@@ -58,6 +108,8 @@ def microsoft_side(settings: Settings) -> MicrosoftSide | None:
         service_url=settings.teams_service_url,
         ca_bundle=settings.ca_bundle or None,
         sso_app_id_uri=settings.effective_sso_app_id_uri,
+        # Multi-tenant bots get connector tokens from the botframework.com tenant; single-tenant
+        # and managed-identity (UserAssignedMSI) bots from their own (teams-platform §4.4).
         connector_tenant="botframework.com"
         if settings.app_type == "MultiTenant"
         else settings.app_tenant_id,

@@ -63,6 +63,9 @@ class EmulatorConfig:
     clock: Clock | None = None  # None → the system clock
     bot_app_id: str = DEFAULT_BOT_APP_ID
     bot_app_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Certificates (PEM) registered on the bot app for private_key_jwt; with an empty
+    # bot_app_secret the app has no secret at all.
+    bot_app_certificates: list[bytes] = field(default_factory=list)
     bot_endpoint: str | None = None  # the bot's /api/messages, for installationUpdate delivery
     anonymous_connector: bool = False  # accept unauthenticated connector calls (demo mode)
     teams_limits: TeamsLimits | None = None
@@ -94,6 +97,8 @@ class EmulatorCloud:
     graph_url: str
     login_url: str
     connector_url: str
+    #: The emulated host's managed identity endpoint (IMDS and App Service shapes), plain http.
+    managed_identity_url: str
     channel_openid_metadata_url: str
     ca_pem_path: str
 
@@ -152,7 +157,8 @@ class EmulatorCloud:
             AppRegistration(
                 client_id=config.bot_app_id,
                 display_name="Access Review Bot",
-                secret=config.bot_app_secret,
+                secret=config.bot_app_secret or None,
+                certificates=list(config.bot_app_certificates),
                 application_permissions=set(BOT_APPLICATION_PERMISSIONS),
                 delegated_permissions=set(BOT_DELEGATED_PERMISSIONS),
                 identifier_uri=f"api://botid-{config.bot_app_id}",
@@ -204,12 +210,18 @@ class EmulatorCloud:
             )
             connector_app.router.add_get("/v1/.well-known/keys", self.identity._channel_keys)
             connector_port = await self._serve(connector_app, config.connector_port, None)
+            mi_port = await self._serve(
+                self.identity.make_managed_identity_app(self.faults), 0, None
+            )
         except BaseException:
             await self.close()
             raise
         host = config.host
         self.graph_url = f"https://{host}:{graph_port}"
         self.login_url = f"https://{host}:{login_port}"
+        # Issuer of managed identity tokens and base of the external issuers' URLs.
+        self.identity.login_origin = self.login_url
+        self.managed_identity_url = f"http://{host}:{mi_port}"
         self.connector_url = f"http://{host}:{connector_port}/"
         # The serviceUrl the connector puts into activities it delivers to the bot.
         self.connector.service_url = self.connector_url
@@ -255,6 +267,7 @@ class EmulatorCloud:
             "login_url": self.login_url,
             "authority": f"{self.login_url}/{self.tenant_id}",
             "connector_url": self.connector_url,
+            "managed_identity_url": self.managed_identity_url,
             "channel_openid_metadata_url": self.channel_openid_metadata_url,
             "tenant_id": self.tenant_id,
             "bot_app_id": self.bot_app_id,

@@ -3,6 +3,8 @@
 Build order (all collaborators passed in)::
 
     http = create_http_client(settings)                                # one pool per process
+    # settings.credential: the one CertificateCredential / FederatedTokenFileCredential /
+    # ManagedIdentityCredential / SecretCredential every token provider shares
     app_tokens = AppTokenProvider(settings, store=store)
     obo = OboTokenProvider(settings, store=store)
     graph = GraphClient.from_settings(http, tokens=app_tokens, settings=settings)
@@ -23,6 +25,16 @@ from bot.graph.client import (
     parse_retry_after,
 )
 from bot.graph.config import GraphSettings
+from bot.graph.credentials import (
+    CertificateCredential,
+    ClientCredential,
+    CredentialError,
+    CredentialStatus,
+    CredentialUnavailable,
+    FederatedTokenFileCredential,
+    ManagedIdentityCredential,
+    SecretCredential,
+)
 from bot.graph.directory import DirectoryApi
 from bot.graph.errors import (
     ConsentRequired,
@@ -65,9 +77,15 @@ __all__ = [
     "AppTokenProvider",
     "BatchRequest",
     "BatchResponse",
+    "CertificateCredential",
+    "ClientCredential",
     "ConsentRequired",
+    "CredentialError",
+    "CredentialStatus",
+    "CredentialUnavailable",
     "DecisionWrite",
     "DirectoryApi",
+    "FederatedTokenFileCredential",
     "GraphBadRequest",
     "GraphClient",
     "GraphConflict",
@@ -83,11 +101,13 @@ __all__ = [
     "GraphUnavailable",
     "InteractionRequired",
     "InvalidClient",
+    "ManagedIdentityCredential",
     "MsalHttpClient",
     "NoCachedToken",
     "OboTokenProvider",
     "Query",
     "RetryPolicy",
+    "SecretCredential",
     "SsoTokenExpired",
     "SsoTokenInvalid",
     "TeamsAppsApi",

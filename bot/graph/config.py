@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.graph.credentials import ClientCredential, SecretCredential
+
 __all__ = ["GraphSettings"]
 
 
@@ -15,19 +17,17 @@ __all__ = ["GraphSettings"]
 class GraphSettings:
     """Where Graph and Entra ID are, who we are, and how patient to be.
 
-    Exactly one of ``client_secret`` or ``certificate_path`` (+ ``certificate_thumbprint``) must be
-    set for token acquisition. ``ca_bundle_path`` is the CA file to trust for https to Graph and the
-    authority (the emulator's local CA); ``None`` means the system store.
+    Token acquisition needs ``credential`` (the process's one :class:`ClientCredential`, shared by
+    every token provider and by botbuilder) or, as a shorthand, ``client_secret``.
+    ``ca_bundle_path`` is the CA file to trust for https to Graph and the authority (the
+    emulator's local CA); ``None`` means the system store.
     """
 
     tenant_id: str
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
-    # PEM file holding the private key and, preferably, the certificate registered on the app
-    # (then msal uses its SHA-256 thumbprint and the thumbprint below is not needed).
-    certificate_path: str | None = None
-    # SHA-1 thumbprint, hex (as the Entra portal shows it), for a PEM holding only the key.
-    certificate_thumbprint: str | None = None
+    # The one credential of the process (certificate, federated token, managed identity, secret).
+    credential: ClientCredential | None = field(default=None, repr=False, compare=False)
     # Base URL without version; national clouds: https://graph.microsoft.us, ...; the emulator's URL.
     graph_base_url: str = "https://graph.microsoft.com"
     # The resource identifier used in scopes. Differs from graph_base_url for the emulator, whose
@@ -52,6 +52,16 @@ class GraphSettings:
     # Parallel $batch HTTP calls one batch() call may have in flight.
     batch_concurrency: int = 4
     user_agent: str = "AccessReviewBot/0.1"
+
+    def client_credential(self) -> ClientCredential:
+        """The credential every token request uses. Raises ``ValueError`` when none is set."""
+        if self.credential is not None:
+            return self.credential
+        if self.client_secret:
+            return SecretCredential(self.client_secret)
+        raise ValueError(
+            "no credential configured (a certificate, a federated credential or a secret)"
+        )
 
     @property
     def authority(self) -> str:

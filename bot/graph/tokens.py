@@ -4,6 +4,10 @@ msal is blocking, so every msal call runs in a small thread pool owned by the pr
 async method guarded by a per-key :class:`asyncio.Lock`: concurrent requests for the same user
 wait for one exchange instead of each starting their own.
 
+Both authenticate with the process's one :class:`bot.graph.credentials.ClientCredential` (from
+``GraphSettings.credential``): a secret, or a client assertion signed from a certificate, read from
+a federated token file or fetched from the managed identity endpoint when msal needs one.
+
 msal's token cache is kept per key (``"app:{client_id}"``, ``"obo:{tenant}:{oid}"``), serialized,
 encrypted with Fernet (:class:`TokenCacheCipher`) and persisted through a
 :class:`TokenCacheStore`, so another replica, or this one after a restart, can act for a user
@@ -30,6 +34,11 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from prometheus_client import CollectorRegistry, Counter
 
 from bot.graph.config import GraphSettings
+from bot.graph.credentials import (
+    ClientCredential,
+    CredentialSourceUnreachable,
+    CredentialUnavailable,
+)
 from bot.graph.errors import (
     ConsentRequired,
     InteractionRequired,
@@ -280,8 +289,8 @@ class _MsalBase:
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if not settings.client_secret and not settings.certificate_path:
-            raise ValueError("GraphSettings needs client_secret or certificate_path")
+        # ValueError without one: callers (doctor) report it as "credentials unusable".
+        self._credential_source = settings.client_credential()
         if cipher is None:
             if not settings.token_cache_keys:
                 raise ValueError(
@@ -305,7 +314,6 @@ class _MsalBase:
         # msal caches authority discovery documents here; shared so a new app per user does not
         # fetch the tenant's OpenID configuration again.
         self._http_cache: dict[Any, Any] = {}
-        self._credential: str | dict[str, str] | None = None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
@@ -328,34 +336,10 @@ class _MsalBase:
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    def _client_credential(self) -> str | dict[str, str]:
-        """Secret or certificate, read once (runs in the msal thread: file I/O)."""
-        if self._credential is None:
-            settings = self._settings
-            if settings.certificate_path:
-                with open(settings.certificate_path, encoding="ascii") as pem_file:
-                    pem = pem_file.read()
-                marker = "-----BEGIN CERTIFICATE-----"
-                if marker in pem:
-                    # With the certificate at hand msal signs PS256 with its SHA-256 thumbprint
-                    # (x5t#S256) and sends x5c; the SHA-1 thumbprint path is msal's legacy one.
-                    self._credential = {
-                        "private_key": pem,
-                        "public_certificate": pem[pem.index(marker) :],
-                    }
-                elif settings.certificate_thumbprint:
-                    self._credential = {
-                        "private_key": pem,
-                        "thumbprint": settings.certificate_thumbprint,
-                    }
-                else:
-                    raise ValueError(
-                        "certificate_path holds no certificate: set certificate_thumbprint"
-                    )
-            else:
-                assert settings.client_secret is not None
-                self._credential = settings.client_secret
-        return self._credential
+    @property
+    def credential(self) -> ClientCredential:
+        """The credential this provider authenticates with (shared across the process)."""
+        return self._credential_source
 
     def _build_app(
         self, tenant_id: str, cache: msal.SerializableTokenCache
@@ -363,7 +347,7 @@ class _MsalBase:
         authority = f"{self._settings.authority_host.rstrip('/')}/{tenant_id}"
         return msal.ConfidentialClientApplication(
             self._settings.client_id,
-            client_credential=self._client_credential(),
+            client_credential=self._credential_source.msal_credential(),
             authority=authority,
             token_cache=cache,
             http_client=self._http,
@@ -397,15 +381,19 @@ class _MsalBase:
         entry.persisted_blob = blob
 
     async def _msal_call(self, fn: Callable[[], T]) -> T:
-        """Run one blocking msal call, retrying transport failures of the token service."""
+        """Run one blocking msal call, retrying transport failures of the token service (and of
+        the managed identity endpoint that makes the client assertion)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await self._in_thread(fn)
-            except (requests.RequestException, OSError) as exc:
+            except (requests.RequestException, OSError, CredentialSourceUnreachable) as exc:
                 if attempt >= self._max_attempts:
                     self._metrics.failures.labels(self._flow, "TokenServiceUnavailable").inc()
+                    if isinstance(exc, CredentialSourceUnreachable):
+                        log.warning("token %s failed: %s", self._flow, exc)
+                        raise
                     raise TokenServiceUnavailable(
                         f"{self._flow}: token service unreachable ({exc.__class__.__name__})"
                     ) from exc
@@ -422,6 +410,12 @@ class _MsalBase:
                 # msal raises ValueError when authority discovery is refused (bad tenant/host).
                 self._metrics.failures.labels(self._flow, "TokenAcquisitionError").inc()
                 raise TokenAcquisitionError(f"{self._flow}: {exc}") from exc
+            except CredentialUnavailable as exc:
+                # Raised by the credential while msal asked it for an assertion: one line that
+                # says what to fix (no secret in it), not a traceback.
+                self._metrics.failures.labels(self._flow, "InvalidClient").inc()
+                log.warning("token %s failed: %s", self._flow, exc)
+                raise
             except TokenAcquisitionError:
                 raise
             except Exception as exc:

@@ -1,10 +1,12 @@
 """Outbound Bot Connector credentials for botbuilder, on msal with our CA handling.
 
 botbuilder builds its own msal application with default ``requests`` settings, which (a) ignores
-a configured CA bundle whenever ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` is set and (b) cannot
-reach an authority that is not Microsoft's public one without instance discovery. This factory
-gives botbuilder credentials whose msal application uses :class:`bot.graph.MsalHttpClient`
-(the CA bundle on every request) and the configured authority host.
+a configured CA bundle whenever ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` is set, (b) cannot
+reach an authority that is not Microsoft's public one without instance discovery, and (c) knows
+only a secret or its own certificate class. This factory gives botbuilder credentials whose msal
+application uses :class:`bot.graph.MsalHttpClient` (the CA bundle on every request), the
+configured authority host and the process's one :class:`bot.graph.ClientCredential` — the same
+certificate, federated token or managed identity that the Graph token providers use.
 
 msal is synchronous and botbuilder asks for the token synchronously; the token is cached by msal
 for its lifetime (about an hour), so the blocking call happens rarely.
@@ -12,6 +14,7 @@ for its lifetime (about an hour), so the blocking call happens rarely.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msal
@@ -20,22 +23,31 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
 )
 
-from bot.graph import MsalHttpClient
+from bot.graph import ClientCredential, MsalHttpClient, TokenAcquisitionError
 
 __all__ = ["MsalCredentialsFactory"]
+
+log = logging.getLogger(__name__)
 
 _PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 
 
 class _MsalAppCredentials(MicrosoftAppCredentials):  # type: ignore[misc]
     def __init__(
-        self, *, app_id: str, password: str, authority: str, oauth_scope: str, http: MsalHttpClient
+        self,
+        *,
+        app_id: str,
+        credential: ClientCredential,
+        authority: str,
+        oauth_scope: str,
+        http: MsalHttpClient,
     ) -> None:
-        super().__init__(app_id, password, oauth_scope=oauth_scope)
+        # botbuilder keeps a "password" attribute; ours lives in the credential, never here.
+        super().__init__(app_id, "", oauth_scope=oauth_scope)
         self.oauth_endpoint = authority
         self._msal = msal.ConfidentialClientApplication(
             client_id=app_id,
-            client_credential=password,
+            client_credential=credential.msal_credential(),
             authority=authority,
             http_client=http,
             instance_discovery=authority.lower().startswith(_PUBLIC_AUTHORITY),
@@ -48,30 +60,37 @@ class _MsalAppCredentials(MicrosoftAppCredentials):  # type: ignore[misc]
             else self.oauth_scope + "/.default"
         )
         result: dict[str, Any] | None = None
-        if not force_refresh:
-            result = self._msal.acquire_token_silent([scope], account=None)
-        if not result:
-            result = self._msal.acquire_token_for_client(scopes=[scope])
+        try:
+            if not force_refresh:
+                result = self._msal.acquire_token_silent([scope], account=None)
+            if not result:
+                result = self._msal.acquire_token_for_client(scopes=[scope])
+        except TokenAcquisitionError as exc:
+            # The credential could not make an assertion (file gone, endpoint refused): one line.
+            log.warning("Bot Connector token failed: %s", exc)
+            raise PermissionError(f"could not get a Bot Connector token: {exc}") from None
         if result and "access_token" in result:
             return str(result["access_token"])
         error = (result or {}).get("error", "unknown_error")
+        codes = (result or {}).get("error_codes") or []
+        log.warning("Bot Connector token refused: %s %s", error, codes)
         raise PermissionError(f"could not get a Bot Connector token: {error}")
 
 
 class MsalCredentialsFactory(ServiceClientCredentialsFactory):  # type: ignore[misc]
-    """Credentials for one bot app id (secret) against one authority."""
+    """Credentials for one bot app id (with the process's credential) against one authority."""
 
     def __init__(
         self,
         *,
         app_id: str,
-        password: str,
+        credential: ClientCredential,
         authority: str,
         ca_bundle: str | None,
         timeout_s: float = 30,
     ) -> None:
         self._app_id = app_id
-        self._password = password
+        self._credential = credential
         self._authority = authority.rstrip("/")
         self._http = MsalHttpClient(
             ca_bundle_path=ca_bundle, timeout_s=timeout_s, user_agent="AccessReviewBot/0.1"
@@ -100,7 +119,7 @@ class MsalCredentialsFactory(ServiceClientCredentialsFactory):  # type: ignore[m
         if credentials is None:
             credentials = _MsalAppCredentials(
                 app_id=app_id,
-                password=self._password,
+                credential=self._credential,
                 authority=self._authority,
                 oauth_scope=scope,
                 http=self._http,

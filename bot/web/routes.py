@@ -18,7 +18,18 @@ from bot.teams.adapter import (
     parse_activity,
     process_request,
 )
-from bot.web.keys import ADAPTER, BOT, CLOCK, METRICS, OUTBOX, POLLER, REGISTRY, SETTINGS, STORE
+from bot.web.keys import (
+    ADAPTER,
+    BOT,
+    CLOCK,
+    METRICS,
+    MICROSOFT,
+    OUTBOX,
+    POLLER,
+    REGISTRY,
+    SETTINGS,
+    STORE,
+)
 
 __all__ = ["routes"]
 
@@ -81,10 +92,18 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store answers and its schema is the one this program expects."""
+    """Ready when the store answers and its schema is the one this program expects, and the
+    credential can get tokens (a certificate within its validity, a readable token file)."""
     store = request.app[STORE]
     checks: dict[str, Any] = {}
     ready = True
+    side = request.app.get(MICROSOFT)
+    if side is not None:
+        # A stat of the credential's file (parsed again only when it changed): cheap enough here.
+        # Validity is the wall clock's business: Entra judges certificates by its own time.
+        status = side.credential.status()
+        checks["credential"] = status.as_dict()
+        ready = status.usable
     try:
         await store.ping()
         version = await store.schema_version()
@@ -96,7 +115,7 @@ async def readyz(request: web.Request) -> web.Response:
     except StoreError as exc:
         ready = False
         checks["store"] = str(exc)
-    if ready:
+    if "store" in checks and checks["store"] == "ok":
         checks["leases"] = await _leases(request)
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -38,7 +38,7 @@ GRAPH_CHECKS = [f"permission:{name}" for name, _ in APPLICATION_PERMISSIONS] + [
     "sso_app_id_uri",
     "teams_catalog",
 ]
-ALL_CHECKS = ["app_token", *GRAPH_CHECKS, "connector_token", "store"]
+ALL_CHECKS = ["credential", "app_token", *GRAPH_CHECKS, "connector_token", "store"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from bot.graph import (
     AppTokenProvider,
+    CertificateCredential,
     ConsentRequired,
     InteractionRequired,
     InvalidClient,
@@ -129,18 +130,19 @@ async def test_app_token_is_cached_persisted_encrypted_and_reused_after_restart(
 
 
 async def test_app_token_with_a_certificate(login: Login, store: Any) -> None:
-    settings = login.settings(
-        client_secret=None,
-        certificate_path=login.cert_key_pem,
-        certificate_thumbprint=login.cert_thumbprint,
-    )
+    credential = CertificateCredential(login.cert_key_pem)
+    settings = login.settings(client_secret=None, credential=credential)
     provider = AppTokenProvider(settings, store=store)
     try:
         token = await provider.get_token()
+        # A forced renewal signs a second assertion (a new jti): the first is never replayed.
+        renewed = await provider.refresh_token(token)
     finally:
         await provider.close()
     claims = login.identity.validate_access_token(token, audience=GRAPH_AUDIENCE)
     assert claims.raw_claims["appidacr"] == "2"
+    assert renewed != token
+    assert credential.assertions_signed == 2 and login.grants["client_credentials"] == 2
 
 
 async def test_wrong_secret_is_invalid_client(login: Login, store: Any) -> None:
@@ -331,10 +333,8 @@ async def test_an_sso_token_of_another_user_is_never_filed_under_this_user(
 async def test_a_token_is_reused_until_near_expiry_then_refreshed_silently(
     login: Login, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import emulator.identity
-
     # Short-lived tokens: msal treats tokens with < 5 minutes left as due for refresh.
-    monkeypatch.setattr(emulator.identity, "ACCESS_TOKEN_LIFETIME_S", 200)
+    monkeypatch.setattr(login.identity, "access_token_lifetime_s", 200)
     clock = {"now": 1_000_000.0}
     provider = OboTokenProvider(login.settings(), store=store, now=lambda: clock["now"])
     try:

@@ -79,7 +79,7 @@ def test_secret_values_are_never_echoed() -> None:
 
 
 def test_inconsistent_credentials_are_refused() -> None:
-    with pytest.raises(SettingsError, match="MicrosoftAppPassword is required"):
+    with pytest.raises(SettingsError, match="MicrosoftAppId is set but no credential is"):
         load_settings({"MicrosoftAppId": "x", "MicrosoftAppTenantId": "t"}, env_file=None)
     with pytest.raises(SettingsError, match="MicrosoftAppTenantId is required"):
         load_settings({"MicrosoftAppId": "x", "MicrosoftAppPassword": "p"}, env_file=None)
@@ -88,7 +88,8 @@ def test_inconsistent_credentials_are_refused() -> None:
             {"MicrosoftAppId": "x", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t"},
             env_file=None,
         )
-    with pytest.raises(SettingsError, match="UserAssignedMSI is not supported yet"):
+    # UserAssignedMSI is the managed-identity credential (tests/credentials has the rest).
+    with pytest.raises(SettingsError, match="MANAGED_IDENTITY_CLIENT_ID is required"):
         load_settings(
             {
                 "MicrosoftAppId": "x",

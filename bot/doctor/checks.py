@@ -1,25 +1,5 @@
-"""``python app.py doctor``: check a real tenant's setup and say what to fix, in an admin's words.
-
-Each prerequisite of the bot is one check that ends ✓ (passed), ✗ (failed, with the fix), – (skipped
-because a check it needs failed) or ? (could not be checked with the bot's own permissions; says
-which permission would let it check, and how to check by hand):
-
-* an app-only token for Microsoft Graph (client credentials, as the poller gets it);
-* every Graph application permission the bot uses, one line each (the app token's ``roles``);
-* the admin-consented delegated permission ``AccessReview.ReadWrite.All`` (the tenant-wide
-  ``oauth2PermissionGrant`` of the bot's service principal to Microsoft Graph);
-* the SSO Application ID URI on the app registration (``identifierUris``);
-* the Teams app in the organization's app catalog (``externalId`` = the bot's app id);
-* a Bot Connector token (client credentials for ``https://api.botframework.com``);
-* the store (``DATABASE_URL``) answering.
-
-The exit code is 0 when nothing failed or was skipped, 1 otherwise. A "could not check" line does
-not fail the run: reading delegated permission grants needs ``Directory.Read.All``, which the bot
-itself does not need, and least privilege should not make the doctor fail forever.
-
-Nothing secret is printed: no client secret, no token, no database password. Tokens are got with
-a fresh, unpersisted msal cache, so a permission granted or withdrawn a moment ago shows at once.
-"""
+"""The checks against the tenant (tokens, Graph permissions, consent, SSO, catalog, connector)
+and the entry points :func:`diagnose` and :func:`run_doctor`. See the package docstring."""
 
 from __future__ import annotations
 
@@ -28,18 +8,19 @@ import binascii
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import TextIO
 
 from cryptography.fernet import Fernet
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
+from bot.doctor.credential import CredentialCheck
+from bot.doctor.report import CheckResult, DoctorReport, Status, can_encode, render, to_ascii
+from bot.doctor.store import check_store
 from bot.graph import (
     AppTokenProvider,
+    CredentialUnavailable,
     GraphClient,
     GraphError,
     GraphForbidden,
@@ -56,21 +37,13 @@ from bot.graph import (
     create_http_client,
     odata_eq,
 )
+from bot.graph.credentials import (
+    CredentialSourceUnreachable,
+)
 from bot.settings import Settings
-from bot.store import StoreError, open_store
-from bot.store.schema import LATEST_VERSION
 from bot.wiring import MicrosoftSide, microsoft_side
 
-__all__ = [
-    "APPLICATION_PERMISSIONS",
-    "DELEGATED_PERMISSION",
-    "CheckResult",
-    "DoctorReport",
-    "Status",
-    "diagnose",
-    "render",
-    "run_doctor",
-]
+__all__ = ["APPLICATION_PERMISSIONS", "DELEGATED_PERMISSION", "diagnose", "run_doctor"]
 
 log = logging.getLogger(__name__)
 
@@ -105,55 +78,8 @@ GRANT_READ_PERMISSION = "Directory.Read.All"
 _GRAPH_ATTEMPTS = 2
 _GRAPH_DEADLINE_S = 30.0
 
+
 _API_PERMISSIONS = "Microsoft Entra admin center → App registrations → {app} → API permissions"
-
-
-class Status(StrEnum):
-    """How a check ended."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    UNKNOWN = "not checked"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One line of the doctor's output.
-
-    ``key`` is stable (``app_token``, ``permission:User.Read.All``, ``delegated_consent``,
-    ``sso_app_id_uri``, ``teams_catalog``, ``connector_token``, ``store``, ``configuration``);
-    ``detail`` says what was found, ``fix`` what an admin should do about it.
-    """
-
-    key: str
-    title: str
-    status: Status
-    detail: str = ""
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class DoctorReport:
-    """Every check, in the order they are printed."""
-
-    results: tuple[CheckResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Nothing failed and nothing had to be skipped."""
-        return all(r.status in (Status.PASSED, Status.UNKNOWN) for r in self.results)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else 1
-
-    def result(self, key: str) -> CheckResult:
-        """The result of the check named ``key`` (``KeyError`` if there is none)."""
-        for item in self.results:
-            if item.key == key:
-                return item
-        raise KeyError(key)
 
 
 class _NoTokenCache:
@@ -193,13 +119,6 @@ def _token_error_detail(exc: TokenAcquisitionError) -> str:
     return " ".join(parts)
 
 
-def _safe_database_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("://", 1)[0] + "://…"
-
-
 class _Doctor:
     """Runs the checks for one configuration; see :func:`diagnose`."""
 
@@ -215,6 +134,9 @@ class _Doctor:
         self.cipher = TokenCacheCipher([Fernet.generate_key().decode()])
         self.portal = _API_PERMISSIONS.format(app=f"the app {self.app_id}")
         self.results: list[CheckResult] = []
+        self.credential = CredentialCheck(
+            side.credential, app_id=self.app_id, tenant_id=self.graph_settings.tenant_id
+        )
 
     def add(self, result: CheckResult) -> CheckResult:
         self.results.append(result)
@@ -228,16 +150,28 @@ class _Doctor:
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> list[CheckResult]:
+        credential_result, credential_ok = await self.credential.check()
+        self.add(credential_result)
         async with AsyncExitStack() as stack:
             http = create_http_client(self.graph_settings)
             stack.push_async_callback(http.aclose)
             token: str | None = None
-            try:
-                tokens = self.provider(self.graph_settings)
-            except ValueError as exc:
-                # Our own message (e.g. neither secret nor certificate configured).
-                self.add(self._credentials_unusable(str(exc)))
-                tokens = None
+            tokens: AppTokenProvider | None = None
+            if not credential_ok:
+                self.add(
+                    CheckResult(
+                        "app_token",
+                        self._app_token_title,
+                        Status.SKIPPED,
+                        "needs a usable credential",
+                    )
+                )
+            else:
+                try:
+                    tokens = self.provider(self.graph_settings)
+                except ValueError as exc:
+                    # Our own message (e.g. no credential configured at all).
+                    self.add(self._credentials_unusable(str(exc)))
             if tokens is not None:
                 stack.push_async_callback(tokens.close)
                 token = await self._check_app_token(tokens)
@@ -253,9 +187,21 @@ class _Doctor:
                 )
                 await self._guarded("sso_app_id_uri", self._sso_title, self._sso_uri, graph)
                 await self._guarded("teams_catalog", self._catalog_title, self._catalog, graph)
-            await self._check_connector_token(stack)
+            if credential_ok:
+                await self._check_connector_token(stack)
+            else:
+                self.add(
+                    CheckResult(
+                        "connector_token",
+                        "Bot Connector token (client credentials)",
+                        Status.SKIPPED,
+                        "needs a usable credential",
+                    )
+                )
         self.add(await check_store(self.settings))
         return self.results
+
+    # -- the credential ------------------------------------------------------------------------
 
     # -- app token and application permissions -----------------------------------------------
 
@@ -267,8 +213,8 @@ class _Doctor:
             self._app_token_title,
             Status.FAILED,
             f"the configured credentials cannot be used: {why}",
-            "Set MicrosoftAppPassword to a client secret of the app registration "
-            "(see .env.example).",
+            "Configure one credential: CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, "
+            "MANAGED_IDENTITY_CLIENT_ID or MicrosoftAppPassword (see .env.example).",
         )
 
     async def _check_app_token(self, tokens: AppTokenProvider) -> str | None:
@@ -276,29 +222,37 @@ class _Doctor:
         authority = self.graph_settings.authority
         try:
             token = await tokens.get_token()
+        except CredentialUnavailable as exc:
+            self.add(
+                CheckResult(
+                    "app_token",
+                    title,
+                    Status.FAILED,
+                    f"no client assertion could be made: {exc}",
+                    self.credential.fix(),
+                )
+            )
+            return None
         except InvalidClient as exc:
-            codes = set(exc.error_codes)
-            if codes & {700016, 7000218} or exc.error == "unauthorized_client":
-                fix = (
-                    f"Entra ID does not know the app {self.app_id} in tenant "
-                    f"{self.graph_settings.tenant_id}: check MicrosoftAppId (the Application "
-                    "(client) ID on the app registration's Overview page) and "
-                    "MicrosoftAppTenantId (the Directory (tenant) ID)."
-                )
-            else:
-                fix = (
-                    f"The client secret was refused. In Microsoft Entra admin center → App "
-                    f"registrations → the app {self.app_id} → Certificates & secrets, add a "
-                    "new client secret and put its Value (not its Secret ID) in "
-                    "MicrosoftAppPassword; expired secrets must be replaced the same way."
-                )
             self.add(
                 CheckResult(
                     "app_token",
                     title,
                     Status.FAILED,
                     f"refused by {authority} ({_token_error_detail(exc)})",
-                    fix,
+                    self.credential.refused_fix(exc),
+                )
+            )
+            return None
+        except CredentialSourceUnreachable as exc:
+            self.add(
+                CheckResult(
+                    "app_token",
+                    title,
+                    Status.FAILED,
+                    str(exc),
+                    "The managed identity endpoint did not answer: check that this runs on the "
+                    "Azure host the identity is assigned to.",
                 )
             )
             return None
@@ -588,20 +542,11 @@ class _Doctor:
     async def _check_connector_token(self, stack: AsyncExitStack) -> None:
         key, title = "connector_token", "Bot Connector token (client credentials)"
         app_type = self.settings.app_type
-        if app_type == "UserAssignedMSI":
-            self.add(
-                CheckResult(
-                    key,
-                    title,
-                    Status.UNKNOWN,
-                    "could not check: a managed identity gets its tokens only on its Azure host",
-                    "Check the Azure Bot resource → Configuration shows this managed identity.",
-                )
-            )
-            return
         # Multi-tenant bots get connector tokens from the botframework.com tenant, single-tenant
         # bots from their own (teams-platform reference §4.4).
-        tenant = self.side.tenant_id if app_type == "SingleTenant" else BOT_FRAMEWORK_TENANT
+        tenant = self.side.connector_tenant or (
+            self.side.tenant_id if app_type != "MultiTenant" else BOT_FRAMEWORK_TENANT
+        )
         settings = replace(
             self.graph_settings, graph_resource=BOT_FRAMEWORK_RESOURCE, tenant_id=tenant
         )
@@ -614,6 +559,9 @@ class _Doctor:
         authority = settings.authority
         try:
             await provider.get_token()
+        except CredentialUnavailable as exc:
+            self.add(CheckResult(key, title, Status.FAILED, str(exc), self.credential.fix()))
+            return
         except TokenServiceUnavailable as exc:
             self.add(
                 CheckResult(
@@ -633,62 +581,12 @@ class _Doctor:
                     Status.FAILED,
                     f"refused by {authority} ({_token_error_detail(exc)})",
                     f"The Azure Bot resource → Configuration must show Microsoft App ID "
-                    f"{self.app_id} and type {app_type} (MicrosoftAppType must match it); the "
-                    "client secret must be current (App registrations → Certificates & secrets).",
+                    f"{self.app_id} and type {app_type} (MicrosoftAppType must match it). "
+                    + self.credential.refused_fix(exc),
                 )
             )
             return
         self.add(CheckResult(key, title, Status.PASSED, f"issued by {authority}"))
-
-
-async def check_store(settings: Settings) -> CheckResult:
-    """Open the store without migrating it and ask it to answer."""
-    key, title = "store", "Store (DATABASE_URL)"
-    shown = _safe_database_url(settings.database_url)
-    fix = (
-        "Check DATABASE_URL: for SQLite the directory must be writable by the bot's user "
-        "(a mounted volume in a container); for PostgreSQL the server must be reachable and "
-        "the user allowed to connect (see .env.example)."
-    )
-    try:
-        store = await open_store(settings.database_url, migrate=False)
-    except StoreError as exc:
-        return CheckResult(key, title, Status.FAILED, f"{shown}: {exc}", fix)
-    except Exception as exc:  # e.g. a driver refusing the URL; never a traceback
-        # The class name only: driver messages can quote the URL, password included.
-        return CheckResult(
-            key, title, Status.FAILED, f"{shown}: cannot open it ({exc.__class__.__name__})", fix
-        )
-    try:
-        await store.ping()
-    except StoreError as exc:
-        return CheckResult(key, title, Status.FAILED, f"{shown}: {exc}", fix)
-    else:
-        try:
-            version = await store.schema_version()
-        except StoreError:
-            return CheckResult(
-                key,
-                title,
-                Status.PASSED,
-                f"{shown} answers; its tables are created at the bot's first start",
-            )
-        if version > LATEST_VERSION:
-            return CheckResult(
-                key,
-                title,
-                Status.FAILED,
-                f"{shown} has schema version {version}, newer than this bot's {LATEST_VERSION}",
-                "Run the same (or a newer) version of the bot as the one that wrote this database.",
-            )
-        state = (
-            "up to date"
-            if version == LATEST_VERSION
-            else (f"version {version}; the bot migrates it to {LATEST_VERSION} at start")
-        )
-        return CheckResult(key, title, Status.PASSED, f"{shown} answers; schema {state}")
-    finally:
-        await store.close()
 
 
 async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None) -> DoctorReport:
@@ -702,8 +600,9 @@ async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None
                 Status.FAILED,
                 "MicrosoftAppId is not set, so the bot runs as a local demo and there is no "
                 "tenant to check",
-                "Set MicrosoftAppId, MicrosoftAppPassword, MicrosoftAppTenantId and "
-                "TOKEN_CACHE_KEY in the environment or .env (see .env.example and "
+                "Set MicrosoftAppId, MicrosoftAppTenantId, TOKEN_CACHE_KEY and one credential "
+                "(CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, MANAGED_IDENTITY_CLIENT_ID or, "
+                "last, MicrosoftAppPassword) in the environment or .env (see .env.example and "
                 "docs/deploy.md).",
             ),
             await check_store(settings),
@@ -711,59 +610,6 @@ async def diagnose(settings: Settings, *, microsoft: MicrosoftSide | None = None
         return DoctorReport(tuple(results))
     results = await _Doctor(settings, side).run()
     return DoctorReport(tuple(results))
-
-
-_MARKS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.SKIPPED: "–", Status.UNKNOWN: "?"}
-_ASCII_MARKS = {
-    Status.PASSED: "[ok]",
-    Status.FAILED: "[FAIL]",
-    Status.SKIPPED: "[skip]",
-    Status.UNKNOWN: "[?]",
-}
-
-
-def render(report: DoctorReport, *, header: Sequence[str] = (), ascii_only: bool = False) -> str:
-    """The report as text: one line per check, an indented fix under each ✗ and ?, a summary."""
-    marks = _ASCII_MARKS if ascii_only else _MARKS
-    lines = list(header)
-    for item in report.results:
-        line = f"{marks[item.status]} {item.title}"
-        if item.detail:
-            line += f": {item.detail}"
-        lines.append(line)
-        if item.fix and item.status in (Status.FAILED, Status.UNKNOWN):
-            lines.append(
-                f"    {'How to fix' if item.status is Status.FAILED else 'What to do'}: {item.fix}"
-            )
-    counts = {status: sum(1 for r in report.results if r.status is status) for status in Status}
-    lines.append("")
-    verdict = (
-        "All good."
-        if report.ok
-        else (f"Fix the {marks[Status.FAILED]} lines above and run the doctor again.")
-    )
-    lines.append(
-        f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed, "
-        f"{counts[Status.SKIPPED]} skipped, {counts[Status.UNKNOWN]} not checked. {verdict}"
-    )
-    return "\n".join(lines) + "\n"
-
-
-_ASCII = str.maketrans({"→": "->", "–": "-", "…": "...", "“": '"', "”": '"', "’": "'"})
-
-
-def _to_ascii(text: str) -> str:
-    """For consoles that cannot show Unicode (a Windows code page, ``LANG=C``)."""
-    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
-
-
-def _can_encode(out: TextIO, text: str) -> bool:
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
 
 
 async def run_doctor(
@@ -776,14 +622,15 @@ async def run_doctor(
     header: list[str] = ["Access Review Bot doctor"]
     if side is not None:
         header.append(
-            f"  app {side.bot_app_id} ({settings.app_type}), tenant {side.tenant_id}, "
+            f"  app {side.bot_app_id} ({settings.app_type}, credential "
+            f"{side.credential.kind}), tenant {side.tenant_id}, "
             f"Graph {side.graph.graph_base_url}, sign-in {side.graph.authority_host}"
         )
     header.append("")
     report = await diagnose(settings, microsoft=side)
     text = render(report, header=header)
-    if not _can_encode(stream, text):
-        text = _to_ascii(render(report, header=header, ascii_only=True))
+    if not can_encode(stream, text):
+        text = to_ascii(render(report, header=header, ascii_only=True))
     stream.write(text)
     stream.flush()
     log.info("doctor finished: %s", "all good" if report.ok else "problems found")
