@@ -10,10 +10,17 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.clock import Clock
+from emulator.lifecycle import (
+    add_months,
+    occurrence_decision_id,
+    occurrence_instance_id,
+    recommendation_for,
+)
 from emulator.tenant import (
     Application,
     Decision,
@@ -98,7 +105,16 @@ _DEMO_PEOPLE: tuple[
         5,
         (),
     ),
-    ("diego", "Diego Siciliani", "HR Manager", "HR", "megan", "W. Europe Standard Time", 3, ()),
+    (
+        "diego",
+        "Diego Siciliani",
+        "HR Manager",
+        "HR",
+        "megan",
+        "W. Europe Standard Time",
+        3,
+        ("User Administrator",),
+    ),
     ("isaiah", "Isaiah Langer", "Sales Rep", "Sales", "diego", "Central Standard Time", 45, ()),
     ("grady", "Grady Archie", "Senior Designer", "R&D", "diego", "GMT Standard Time", 1, ()),
     (
@@ -143,11 +159,16 @@ _DEMO_PEOPLE: tuple[
         (),
     ),
 )
-# Guests: (key, display name, home domain, days since sign-in or None for never)
-_DEMO_GUESTS: tuple[tuple[str, str, str, int | None], ...] = (
-    ("jordan", "Jordan Miller (Fabrikam)", "fabrikam.com", 120),
-    ("sam", "Sam Taylor (Northwind)", "northwind.example", None),
+# Guests: (key, display name, home domain, days since sign-in or None, sign-in data known).
+# Their userPrincipalName is the #EXT# form Entra gives invited guests. Sam never signed in
+# (lastUserSignInDateTime ""); for Riley Entra has no sign-in data (null).
+_DEMO_GUESTS: tuple[tuple[str, str, str, int | None, bool], ...] = (
+    ("jordan", "Jordan Miller (Fabrikam)", "fabrikam.com", 120, True),
+    ("sam", "Sam Taylor (Northwind)", "northwind.example", None, True),
+    ("riley", "Riley Chen (Tailspin)", "tailspin.example", None, False),
 )
+#: Recurring demo reviews and the occurrence that is current (or latest) at seeding time.
+_DEMO_RECURRING: dict[str, int] = {"azure_contributor": 2, "sales_guests": 1}
 
 #: Who reviews what in the demo tenant at seeding time (the active stage for multi-stage),
 #: derived by hand from the design below — reviewer key → review key → principal keys.
@@ -166,9 +187,9 @@ _EXPECTED_BY_NAME: dict[str, dict[str, set[str]]] = {
     "lee": {"falcon": {"lee"}},  # self-review
     "grady": {
         "falcon": {"grady"},  # self-review
-        "azure_contributor": {"lee", "isaiah", "sam"},
+        "azure_contributor": {"lee", "isaiah", "sam", "riley"},
     },  # Security Auditors member
-    "henrietta": {"azure_contributor": {"lee", "isaiah", "sam"}},  # via nested Audit Interns
+    "henrietta": {"azure_contributor": {"lee", "isaiah", "sam", "riley"}},  # nested Audit Interns
     "lidia": {"expense_portal": {"adele", "diego", "build_agent"}},  # app owner
     "johanna": {"user_admin_role": {"megan", "diego"}},  # specific user
 }
@@ -178,12 +199,28 @@ def _principal_id(key: str) -> str:
     return demo_id("sp", key) if key == "build_agent" else demo_id("user", key)
 
 
-#: reviewer oid → instance id → decision ids (demo instance ids equal their definition ids).
+def demo_instance_id(review: str) -> str:
+    """The id of a demo review's current (or latest) instance: the definition's own id for a
+    one-time review, a recurrence's own id for a recurring one."""
+    definition_id = demo_id("review", review)
+    occurrence = _DEMO_RECURRING.get(review)
+    if occurrence is None:
+        return definition_id
+    return occurrence_instance_id(definition_id, occurrence)
+
+
+def demo_decision_id(review: str, principal: str) -> str:
+    """The id of a principal's decision item in a demo review's current (or latest) instance
+    (``principal`` is a demo key, e.g. "adele" or "build_agent")."""
+    if review in _DEMO_RECURRING:
+        return occurrence_decision_id(demo_instance_id(review), _principal_id(principal))
+    return demo_id("decision", f"{review}:{_principal_id(principal)}")
+
+
+#: reviewer oid → instance id → decision ids, for the running instances at seeding time.
 DEMO_EXPECTED_ASSIGNMENTS: Mapping[str, Mapping[str, frozenset[str]]] = {
     demo_id("user", reviewer): {
-        demo_id("review", review): frozenset(
-            demo_id("decision", f"{review}:{_principal_id(p)}") for p in principals
-        )
+        demo_instance_id(review): frozenset(demo_decision_id(review, p) for p in principals)
         for review, principals in reviews.items()
     }
     for reviewer, reviews in _EXPECTED_BY_NAME.items()
@@ -194,13 +231,6 @@ def _sign_in(now: datetime, days_ago: int | None) -> datetime | None:
     if days_ago is None:
         return None
     return (now - timedelta(days=days_ago, hours=3, minutes=17)).replace(microsecond=0)
-
-
-def _recommendation(last_sign_in: datetime | None, now: datetime) -> str:
-    # Graph's default rule: no interactive sign-in within the 30-day look-back → Deny.
-    if last_sign_in is None:
-        return "NoInfoAvailable"
-    return "Approve" if now - last_sign_in <= timedelta(days=30) else "Deny"
 
 
 def _group_scope(group_id: str) -> dict[str, Any]:
@@ -218,6 +248,29 @@ def _instance_scope(query: str) -> dict[str, Any]:
         "query": query,
         "queryType": "MicrosoftGraph",
         "queryRoot": None,
+    }
+
+
+def _monthly(first_start: datetime, months: int) -> dict[str, Any]:
+    # The docs' recurrence shape (a quarterly review is absoluteMonthly with interval 3); the
+    # range has no end (numbered, 0 occurrences, endDate 9999-12-31, as the weekly example).
+    return {
+        "pattern": {
+            "type": "absoluteMonthly",
+            "interval": months,
+            "month": 0,
+            "dayOfMonth": 0,
+            "daysOfWeek": [],
+            "firstDayOfWeek": "sunday",
+            "index": "first",
+        },
+        "range": {
+            "type": "numbered",
+            "numberOfOccurrences": 0,
+            "recurrenceTimeZone": None,
+            "startDate": first_start.date().isoformat(),
+            "endDate": "9999-12-31",
+        },
     }
 
 
@@ -261,27 +314,51 @@ def _teams_catalog(tenant: Tenant, bot_app_id: str) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _PastRecurrence:
+    """A recurrence of a demo review: when it started, who was reviewed, and what happened."""
+
+    start: datetime
+    principals: tuple[str, ...]
+    #: principal key → (decision, reviewer key, justification), recorded two days in.
+    decided: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: Who called applyDecisions the day after it ended (None: not applied by hand).
+    applied_by: str | None = None
+
+
 def demo(
     clock: Clock, *, bot_app_id: str = DEFAULT_BOT_APP_ID, tenant_id: str = DEMO_TENANT_ID, **_: Any
 ) -> Tenant:
-    """The demo tenant: a dozen people, every reviewer kind and every resource kind.
+    """The demo tenant: a dozen people and three guests, every reviewer kind, every resource kind,
+    one-time and recurring reviews.
 
-    Reviews (instance id = definition id, as for one-time single-resource reviews):
+    One-time reviews (their single instance shares the definition's id, as the docs' tutorial
+    shows):
 
     * ``finance`` — Finance Team members, reviewed by the group's owners (``./owners``),
       justification required on approval; closes in 3 days.
     * ``marketing`` — Marketing members, reviewed by each member's manager (``./manager``);
       Nestor has no manager, so the fallback reviewer (Megan) gets his item.
-    * ``falcon`` — Project Falcon, self-review (``reviewers: []``).
+    * ``falcon`` — Project Falcon, self-review (``reviewers: []``); resource type ``Group``.
     * ``expense_portal`` — an application (service principal) review by the app's owners;
       one principal is a service principal (the build agent).
     * ``user_admin_role`` — Entra role (User Administrator) review by a specific user.
-    * ``azure_contributor`` — an Azure resource role reviewed by the members of Security Auditors
-      (which nests Audit Interns).
     * ``partner_portal`` — an access package assignment policy with guests, by a specific user.
     * ``engineering`` — two stages: stage 1 managers (fallback Megan), stage 2 Johanna, with
       decision history shared with stage 2.
-    * ``sales_guests`` — ended two weeks ago; default decision Approve was auto-applied.
+
+    Recurring reviews (every recurrence has its own instance id):
+
+    * ``azure_contributor`` — monthly: an Azure resource role reviewed by the members of Security
+      Auditors (which nests Audit Interns). Two months ago: Completed, never applied; last
+      month: Applied (Megan called applyDecisions); this month: InProgress, with Riley (no
+      sign-in data) added.
+    * ``sales_guests`` — quarterly, default decision Approve, auto-applied: the quarter before
+      (Alex approved Jordan) and the last quarter (ended 16 days ago, nobody answered, the
+      default applied) are both Applied; the next starts in about two months.
+
+    Roles: Megan is Identity Governance Administrator, Diego User Administrator (he may run
+    admin actions on group and app reviews, not on the role review).
     """
     now = clock.now()
     anchor = now.replace(minute=0, second=0, microsecond=0)
@@ -310,7 +387,7 @@ def demo(
                 preferred_language="en-US",
             )
         )
-    for key, name, domain, days in _DEMO_GUESTS:
+    for key, name, domain, days, known in _DEMO_GUESTS:
         local = name.split(" (")[0].lower().replace(" ", ".")
         upn = f"{local}_{domain}#EXT#@{DEMO_DOMAIN}"
         tenant.add_user(
@@ -321,6 +398,7 @@ def demo(
                 mail=f"{local}@{domain}",
                 user_type="Guest",
                 last_sign_in=_sign_in(anchor, days),
+                sign_in_known=known,
                 mailbox=None,
             )
         )
@@ -422,9 +500,15 @@ def demo(
         stages: tuple[StageSettings, ...] = (),
         description: str = "",
         nested: frozenset[str] = frozenset(),
+        every_months: int | None = None,
+        past: tuple[_PastRecurrence, ...] = (),
     ) -> None:
+        """A one-time review (instance id = definition id), or with ``every_months`` a recurring
+        one: the ``past`` recurrences (oldest first) and then the current one, each with its own
+        instance id."""
         definition_id = demo_id("review", key)
         settings = settings or ReviewSettings(instance_duration_in_days=(end - start).days)
+        first_start = past[0].start if past else start
         definition = Definition(
             id=definition_id,
             display_name=name,
@@ -432,52 +516,99 @@ def demo(
             reviewers=reviewers,
             settings=settings,
             created_by=creator,
-            created_at=start - timedelta(days=1),
+            created_at=first_start - timedelta(days=1),
             description_for_admins=description,
             description_for_reviewers=description,
             instance_enumeration_scope=None,
             fallback_reviewers=fallback,
             stage_settings=stages,
-            recurrence=_one_time(start, end),
+            recurrence=_monthly(first_start, every_months)
+            if every_months
+            else _one_time(start, end),
+            resource=resource,
+            principals=tuple(
+                (
+                    _principal_id(p),
+                    "servicePrincipal" if p == "build_agent" else "user",
+                )
+                for p in principals
+            ),
         )
-        instance = Instance(
-            id=definition_id,
-            definition_id=definition_id,
-            start=start,
-            end=end,
-            scope=scope,
-            reviewers=reviewers,
-            fallback_reviewers=fallback,
-        )
-        for principal in principals:
-            is_sp = principal == "build_agent"
-            principal_id = _principal_id(principal)
-            user = tenant.users.get(principal_id)
-            recommendation = (
-                "NoInfoAvailable"
-                if is_sp
-                else _recommendation(user.last_sign_in if user else None, anchor)
+        duration = end - start
+        occurrences = [*past, _PastRecurrence(start=start, principals=tuple(principals))]
+        instances: list[Instance] = []
+        for occurrence, planned in enumerate(occurrences):
+            instance_id = (
+                occurrence_instance_id(definition_id, occurrence) if every_months else definition_id
             )
-            decision_id = demo_id("decision", f"{key}:{principal_id}")
-            membership = None
-            if resource.type == "group":
-                membership = "indirect" if principal in nested else "direct"
-            instance.decisions[decision_id] = Decision(
-                id=decision_id,
-                principal_id=principal_id,
-                principal_kind="servicePrincipal" if is_sp else "user",
-                resource=resource,
-                recommendation=recommendation,
-                membership_type=membership,
+            instance = Instance(
+                id=instance_id,
+                definition_id=definition_id,
+                start=planned.start,
+                end=planned.start + duration,
+                scope=scope,
+                reviewers=reviewers,
+                fallback_reviewers=fallback,
+                occurrence=occurrence,
             )
-        tenant.add_review(definition, [instance])
+            for principal in planned.principals:
+                is_sp = principal == "build_agent"
+                principal_id = _principal_id(principal)
+                user = tenant.users.get(principal_id)
+                recommendation = (
+                    "NoInfoAvailable"
+                    if is_sp
+                    else recommendation_for(
+                        user.last_sign_in if user else None, min(anchor, instance.end)
+                    )
+                )
+                decision_id = (
+                    occurrence_decision_id(instance_id, principal_id)
+                    if every_months
+                    else demo_id("decision", f"{key}:{principal_id}")
+                )
+                membership = None
+                if resource.type.lower() == "group":
+                    membership = "indirect" if principal in nested else "direct"
+                item = Decision(
+                    id=decision_id,
+                    principal_id=principal_id,
+                    principal_kind="servicePrincipal" if is_sp else "user",
+                    resource=resource,
+                    recommendation=recommendation,
+                    membership_type=membership,
+                )
+                if principal in planned.decided:
+                    decision, reviewer, justification = planned.decided[principal]
+                    reviewer_user = tenant.users[uid(reviewer)]
+                    item.decision = decision
+                    item.justification = justification
+                    item.reviewed_by = (
+                        reviewer_user.id,
+                        reviewer_user.display_name,
+                        reviewer_user.user_principal_name,
+                    )
+                    item.reviewed_at = planned.start + timedelta(days=2, hours=3)
+                instance.decisions[decision_id] = item
+            if planned.applied_by is not None:
+                # applyDecisions called by an admin the day after the recurrence ended.
+                applier = tenant.users[uid(planned.applied_by)]
+                instance.apply_requested_at = instance.end + timedelta(days=1)
+                instance.apply_requested_by = (
+                    applier.id,
+                    applier.display_name,
+                    applier.user_principal_name,
+                )
+            instances.append(instance)
+        tenant.add_review(definition, instances)
 
-    def group_resource(key: str) -> ReviewResource:
+    def group_resource(key: str, type_name: str = "group") -> ReviewResource:
+        # The docs' examples spell the type "group"; the enum (and some answers) "Group".
         g = tenant.groups[demo_id("group", key)]
         return ReviewResource(
             id=g.id,
             display_name=g.display_name,
-            type="group",
+            type=type_name,
             link=f"https://graph.microsoft.com/v1.0/groups/{g.id}",
         )
 
@@ -512,7 +643,7 @@ def demo(
     review(
         "falcon",
         "Project Falcon – self-review",
-        resource=group_resource("falcon"),
+        resource=group_resource("falcon", "Group"),
         principals=["lee", "grady"],
         reviewers=(),
         fallback=fallback_megan,
@@ -580,7 +711,7 @@ def demo(
                 ),
             ),
         ),
-        principals=["lee", "isaiah", "sam"],
+        principals=["lee", "isaiah", "sam", "riley"],
         reviewers=(ReviewerScope(f"/groups/{demo_id('group', 'auditors')}/transitiveMembers"),),
         fallback=fallback_megan,
         scope=_instance_scope(
@@ -588,7 +719,30 @@ def demo(
         ),
         start=running[0],
         end=running[1],
-        description="Contributor access to the production subscription.",
+        description="Contributor access to the production subscription, every month.",
+        every_months=1,
+        past=(
+            # Two months ago: completed, never applied (auto-apply is off).
+            _PastRecurrence(
+                start=add_months(running[0], -2),
+                principals=("lee", "isaiah", "sam"),
+                decided={
+                    "lee": ("Approve", "grady", "Deploys to production"),
+                    "sam": ("Deny", "henrietta", "Contract ended"),
+                },
+            ),
+            # Last month: decided, then applied by Megan with applyDecisions.
+            _PastRecurrence(
+                start=add_months(running[0], -1),
+                principals=("lee", "isaiah", "sam"),
+                decided={
+                    "lee": ("Approve", "grady", "Deploys to production"),
+                    "isaiah": ("Approve", "grady", "On call this quarter"),
+                    "sam": ("Deny", "grady", "No longer with Northwind"),
+                },
+                applied_by="megan",
+            ),
+        ),
     )
     package_id = demo_id("accesspackage", "partner-portal")
     review(
@@ -644,7 +798,7 @@ def demo(
     )
     review(
         "sales_guests",
-        "Sales Partners – Q3 guest review",
+        "Sales Partners – quarterly guest review",
         resource=group_resource("sales"),
         principals=["jordan"],
         reviewers=(ReviewerScope("./owners"),),
@@ -659,6 +813,15 @@ def demo(
             instance_duration_in_days=14,
         ),
         description="Quarterly review of Sales guests.",
+        every_months=3,
+        past=(
+            # The quarter before: Alex approved Jordan; auto-applied at the end.
+            _PastRecurrence(
+                start=add_months(anchor - timedelta(days=30), -3),
+                principals=("jordan",),
+                decided={"jordan": ("Approve", "alex", "Runs the Fabrikam account")},
+            ),
+        ),
     )
     # Make stage instances' multi-stage reviewers reflect the definition (instance-level
     # reviewers of a multi-stage review are those of stage 1).
@@ -748,14 +911,22 @@ def generate(
     tenant_id: str = GENERATED_TENANT_ID,
     **_: Any,
 ) -> Tenant:
-    """A big tenant: ``instances`` running one-time group reviews holding ``decisions`` pending
-    items in total, reviewed by ``reviewers`` reviewer users with a mix of reviewer kinds.
+    """A big tenant: ``instances`` running group reviews holding ``decisions`` pending items in
+    total, reviewed by ``reviewers`` reviewer users with a mix of reviewer kinds.
 
-    Deterministic for a given ``seed``. Every instance is InProgress at the clock's time.
+    Deterministic for a given ``seed``. Every current instance is InProgress at the clock's time.
+    About 15 % of the reviews recur every two months: their current instance has an id of its
+    own and the one before it (Completed, or Applied by an admin) is listed too. About 10 % of
+    the principals are guests (``#EXT#`` user principal names); of those who never signed in,
+    about half show ``lastUserSignInDateTime`` as ``""`` and half as ``null``; half the reviews
+    spell their resource type ``group``, half ``Group``.
     """
     if instances < 1 or reviewers < 1 or decisions < instances:
         raise ValueError("need instances >= 1, reviewers >= 1 and decisions >= instances")
     rng = random.Random(seed)  # noqa: S311 - reproducible test data
+    # The variations below draw from a generator of their own, so the reviewer kinds, members
+    # and dates drawn from ``rng`` stay what they were before the variations existed.
+    variety = random.Random(seed * 7_919 + 1)  # noqa: S311 - reproducible test data
     now = clock.now().replace(microsecond=0)
     tenant = Tenant(tenant_id=tenant_id, clock=clock, display_name="Fabrikam (generated)")
     domain = "fabrikam.onmicrosoft.com"
@@ -763,14 +934,22 @@ def generate(
     def make_user(n: int, *, reviewer: bool, manager_id: str | None) -> User:
         first, last = _FIRST[n % len(_FIRST)], _LAST[(n // len(_FIRST)) % len(_LAST)]
         days = rng.choice((0, 1, 2, 5, 9, 14, 21, 40, 75, 120, -1))
+        guest = not reviewer and variety.random() < 0.1
+        upn = (
+            f"{first.lower()}.{n}_partner.example#EXT#@{domain}"
+            if guest
+            else f"{first.lower()}.{n}@{domain}"
+        )
         return tenant.add_user(
             User(
                 id=_cid(_K_USER, n),
-                display_name=f"{first} {last} {n}",
-                user_principal_name=f"{first.lower()}.{n}@{domain}",
+                display_name=f"{first} {last} {n}" + (" (Partner)" if guest else ""),
+                user_principal_name=upn,
                 mail=f"{first.lower()}.{n}@{domain}" if reviewer else None,
+                user_type="Guest" if guest else "Member",
                 manager_id=manager_id,
                 last_sign_in=None if days < 0 else now - timedelta(days=days, hours=n % 24),
+                sign_in_known=days >= 0 or variety.random() < 0.5,
                 mailbox=MailboxSettings(time_zone=_TIME_ZONES[n % len(_TIME_ZONES)])
                 if reviewer
                 else None,
@@ -844,6 +1023,13 @@ def generate(
         begin = now - timedelta(days=start_offset_days + 1)
         end = now + timedelta(days=3 + rng.randrange(18))
         scope = _group_scope(group_id)
+        recurring = variety.random() < 0.15
+        resource = ReviewResource(
+            id=group.id,
+            display_name=group.display_name,
+            type="group" if i % 2 == 0 else "Group",
+            link=f"https://graph.microsoft.com/v1.0/groups/{group.id}",
+        )
         definition = Definition(
             id=review_id,
             display_name=f"Project {i:04d} membership review",
@@ -853,37 +1039,58 @@ def generate(
             created_by=creator,
             created_at=begin - timedelta(days=1),
             fallback_reviewers=fallback,
-            recurrence=_one_time(begin, end),
+            recurrence=_monthly(add_months(begin, -2), 2) if recurring else _one_time(begin, end),
+            resource=resource,
         )
-        instance = Instance(
-            id=review_id,
-            definition_id=review_id,
-            start=begin,
-            end=end,
-            scope=scope,
-            reviewers=reviewer_scopes,
-            fallback_reviewers=fallback,
-        )
-        resource = ReviewResource(
-            id=group.id,
-            display_name=group.display_name,
-            type="group",
-            link=f"https://graph.microsoft.com/v1.0/groups/{group.id}",
-        )
-        items = instance.decisions
-        for principal_id in members:
-            decision_id = _cid(_K_DECISION, decision_counter)
-            decision_counter += 1
-            last = tenant.users[principal_id].last_sign_in
-            items[decision_id] = Decision(
-                id=decision_id,
-                principal_id=principal_id,
-                principal_kind="user",
-                resource=resource,
-                recommendation=_recommendation(last, now),
-                membership_type="direct",
+        planned: list[tuple[str, datetime, datetime]] = []
+        if recurring:
+            past_start = add_months(begin, -2)
+            planned.append(
+                (occurrence_instance_id(review_id, 0), past_start, past_start + timedelta(days=21))
             )
-        tenant.add_review(definition, [instance])
+            planned.append((occurrence_instance_id(review_id, 1), begin, end))
+        else:
+            planned.append((review_id, begin, end))
+        built: list[Instance] = []
+        for occurrence, (instance_id, start, finish) in enumerate(planned):
+            current = occurrence == len(planned) - 1
+            instance = Instance(
+                id=instance_id,
+                definition_id=review_id,
+                start=start,
+                end=finish,
+                scope=scope,
+                reviewers=reviewer_scopes,
+                fallback_reviewers=fallback,
+                occurrence=occurrence,
+            )
+            for principal_id in members:
+                if current:
+                    decision_id = _cid(_K_DECISION, decision_counter)
+                    decision_counter += 1
+                else:
+                    decision_id = occurrence_decision_id(instance_id, principal_id)
+                last = tenant.users[principal_id].last_sign_in
+                item = Decision(
+                    id=decision_id,
+                    principal_id=principal_id,
+                    principal_kind="user",
+                    resource=resource,
+                    recommendation=recommendation_for(last, min(now, finish)),
+                    membership_type="direct",
+                )
+                if not current:
+                    # The last recurrence was approved (by the review's creator, an admin):
+                    # the same people are members now.
+                    item.decision = "Approve"
+                    item.reviewed_by = creator
+                    item.reviewed_at = start + timedelta(days=3)
+                instance.decisions[decision_id] = item
+            if not current and variety.random() < 0.5:
+                instance.apply_requested_at = finish + timedelta(days=1)
+                instance.apply_requested_by = creator
+            built.append(instance)
+        tenant.add_review(definition, built)
     return tenant
 
 

@@ -8,7 +8,12 @@ documents nothing are marked "emulator choice" beside the code.
 
 from __future__ import annotations
 
+from typing import Any
+
+from aiohttp import web
+
 from emulator.graph.access_reviews import AccessReviewRoutes
+from emulator.graph.admin import install_admin_routes
 from emulator.graph.batch import BatchRoutes
 from emulator.graph.core import (
     DEFAULT_PAGE_SIZE,
@@ -25,17 +30,23 @@ from emulator.graph.core import (
 from emulator.graph.directory import DirectoryRoutes
 from emulator.graph.subscriptions import SubscriptionRoutes
 from emulator.graph.teams_apps import TeamsAppRoutes
+from emulator.graph.throttling import Charge, GraphThrottle, ThrottleRecord, ThrottleSettings
+from emulator.tenant import Instance
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "GRAPH_HOST",
     "MAX_BATCH_REQUESTS",
     "MAX_PAGE_SIZE",
+    "Charge",
     "GraphApi",
     "GraphFailure",
     "GraphRequest",
     "GraphResponse",
+    "GraphThrottle",
     "InstallListener",
+    "ThrottleRecord",
+    "ThrottleSettings",
     "iso",
     "parse_filter",
 ]
@@ -52,9 +63,20 @@ class GraphApi(
     Teams app is installed for a user; ``chat_id_for(user_oid)`` gives the bot's 1:1 chat id.
     """
 
+    def make_app(self) -> web.Application:
+        """The Graph web app, with faults and the emulator's admin routes installed."""
+        app = super().make_app()
+        install_admin_routes(app, self)
+        return app
+
+    def instance_json(self, instance: Instance) -> dict[str, Any]:
+        """An instance as Graph shows it (for the admin surface and tests)."""
+        return self._instance_json(instance)
+
     def _register_routes(self) -> None:
         # Order matters only where two patterns could match one path; families do not overlap.
         self._register_access_review_routes()
+        self._register_user_routes()
         self._register_directory_routes()
         self._register_teams_app_routes()
         self._register_subscription_routes()

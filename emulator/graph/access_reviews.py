@@ -26,7 +26,10 @@ from emulator.graph.core import (
 from emulator.graph.reviews_json import ReviewSerializers
 from emulator.tenant import Decision, Instance, Stage, TenantError, User
 
-__all__ = ["AR_ADMIN_ROLES", "AR_READ", "AR_WRITE", "AccessReviewRoutes"]
+__all__ = ["AR_ADMIN_ROLES", "AR_READ", "AR_WRITE", "DECISIONS_MAX_TOP", "AccessReviewRoutes"]
+
+#: The largest page of decision items (the docs' page size; a larger ``$top`` is refused).
+DECISIONS_MAX_TOP = 100
 
 # ---------------------------------------------------------------------------------- permissions
 AR_READ = frozenset(
@@ -139,11 +142,10 @@ class AccessReviewRoutes(ReviewSerializers):
             )
         caller = self._require(request, app=AR_READ, delegated=AR_READ, code="Forbidden")
         if not caller.is_delegated or not caller.oid:
-            # Emulator choice (open question 2 in the reference): with no signed-in user
-            # there is no "current user", so the call is refused rather than answered empty.
-            raise forbidden(
-                "filterByCurrentUser needs a signed-in user (delegated token).", code="Forbidden"
-            )
+            # The filterByCurrentUser pages list Application permissions as supported and return
+            # what "the calling user" reviews; an application is never a reviewer, so app-only
+            # calls are answered with nothing (the empty id matches no item), not refused.
+            return ""
         return caller.oid
 
     # ------------------------------------------------------------------ access reviews: reads
@@ -177,6 +179,7 @@ class AccessReviewRoutes(ReviewSerializers):
                 "principal/id": lambda d: d.principal_id,
                 "resource/id": lambda d: d.resource.id if d.resource else "",
             },
+            max_top=DECISIONS_MAX_TOP,
         )
 
     async def _list_definitions(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
@@ -310,6 +313,7 @@ class AccessReviewRoutes(ReviewSerializers):
                 name: (lambda fn: lambda pair: fn(pair[1]))(getter)
                 for name, getter in base.filter_fields.items()
             },
+            max_top=base.max_top,
         )
 
     async def _list_decisions(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
@@ -619,32 +623,48 @@ class AccessReviewRoutes(ReviewSerializers):
         self.tenant.accept_recommendations(instance.id, user_id, by_upn=self._caller(request).upn)
         return GraphResponse(204)
 
-    def _require_ar_admin_write(self, request: GraphRequest) -> Caller:
-        return self._require(request, app=AR_WRITE, delegated=AR_WRITE, code="Forbidden")
+    def _require_ar_admin_write(self, request: GraphRequest, instance: Instance) -> Caller:
+        """Admin actions: AccessReview.ReadWrite.All, and for a delegated caller one of the
+        Entra roles of includes/rbac-for-apis/rbac-access-reviews-apis-write.md."""
+        caller = self._require(request, app=AR_WRITE, delegated=AR_WRITE, code="Forbidden")
+        if caller.is_delegated:
+            user = self.tenant.users.get(caller.oid or "")
+            needed = self.tenant.admin_roles_for(instance)
+            if user is None or not (user.directory_roles & needed):
+                raise forbidden(
+                    "The signed-in user needs one of these roles for this operation: "
+                    + ", ".join(sorted(needed))
+                    + ".",
+                    code="Forbidden",
+                )
+        return caller
 
     async def _stop(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        self._require_ar_admin_write(request)
-        self.tenant.stop_instance(self._instance_for_action(m).id)
+        instance = self._instance_for_action(m)
+        self._require_ar_admin_write(request, instance)
+        self.tenant.stop_instance(instance.id)
         return GraphResponse(204)
 
     async def _stop_stage(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        self._require_ar_admin_write(request)
-        self.tenant.stop_stage(self._instance_for_action(m).id, m["stage"])
+        instance = self._instance_for_action(m)
+        self._require_ar_admin_write(request, instance)
+        self.tenant.stop_stage(instance.id, m["stage"])
         return GraphResponse(204)
 
     async def _send_reminder(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        self._require_ar_admin_write(request)
-        self.tenant.send_reminder(self._instance_for_action(m).id)
+        instance = self._instance_for_action(m)
+        self._require_ar_admin_write(request, instance)
+        self.tenant.send_reminder(instance.id)
         return GraphResponse(204)
 
     async def _apply_decisions(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        caller = self._require_ar_admin_write(request)
-        self.tenant.apply_decisions(
-            self._instance_for_action(m).id, caller.oid if caller.is_delegated else None
-        )
+        instance = self._instance_for_action(m)
+        caller = self._require_ar_admin_write(request, instance)
+        self.tenant.apply_decisions(instance.id, caller.oid if caller.is_delegated else None)
         return GraphResponse(204)
 
     async def _reset_decisions(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        self._require_ar_admin_write(request)
-        self.tenant.reset_decisions(self._instance_for_action(m).id)
+        instance = self._instance_for_action(m)
+        self._require_ar_admin_write(request, instance)
+        self.tenant.reset_decisions(instance.id)
         return GraphResponse(204)

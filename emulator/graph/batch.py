@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from multidict import CIMultiDict
+
 from emulator.faults import graph_error_body
 from emulator.graph.core import (
     MAX_BATCH_REQUESTS,
@@ -28,7 +30,8 @@ class BatchRoutes(GraphBase):
     """``POST /$batch``."""
 
     def _register_batch_routes(self) -> None:
-        self._add("POST", "/$batch", self._batch)
+        # The envelope is not metered: each item is charged on its own (json-batching.md).
+        self._add("POST", "/$batch", self._batch, metered=False)
 
     async def _batch(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
         body = request.json()
@@ -75,6 +78,7 @@ class BatchRoutes(GraphBase):
             ):
                 raise bad_request(f"Request '{raw['id']}' depends on an unknown request id.")
         tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        charged: list[int] = []
 
         async def run(raw: dict[str, Any]) -> dict[str, Any]:
             for dependency in raw.get("dependsOn") or []:
@@ -92,7 +96,7 @@ class BatchRoutes(GraphBase):
                             request_id=str(uuid.uuid4()),
                         ),
                     }
-            return await self._batch_item(request, raw)
+            return await self._batch_item(request, raw, charged)
 
         # Items wait for their dependencies; dependency cycles are impossible to finish, so
         # refuse them up front (a topological walk).
@@ -100,7 +104,11 @@ class BatchRoutes(GraphBase):
         for item_id, raw in items.items():
             tasks[item_id] = asyncio.ensure_future(run(raw))
         responses = [await tasks[item_id] for item_id in items]
-        return GraphResponse(200, {"responses": responses})
+        headers = {}
+        if charged:
+            # Emulator choice: the envelope reports what its items cost together.
+            headers["x-ms-resource-unit"] = str(sum(charged))
+        return GraphResponse(200, {"responses": responses}, headers)
 
     @staticmethod
     def _check_acyclic(items: Mapping[str, Mapping[str, Any]]) -> None:
@@ -119,12 +127,17 @@ class BatchRoutes(GraphBase):
         for node in items:
             visit(node)
 
-    async def _batch_item(self, outer: GraphRequest, raw: Mapping[str, Any]) -> dict[str, Any]:
+    async def _batch_item(
+        self, outer: GraphRequest, raw: Mapping[str, Any], charged: list[int]
+    ) -> dict[str, Any]:
         url = raw["url"]
         parts = urlsplit(url if url.startswith("/") else "/" + url)
-        item_headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
-        if "Authorization" in outer.headers:
-            item_headers.setdefault("Authorization", outer.headers["Authorization"])
+        # Header names are case-insensitive inside a batch too. Only the bearer token comes from
+        # the envelope: other headers (x-ms-throttle-priority, client-request-id) are each
+        # request's own (emulator choice: the docs say nothing about inheriting them).
+        item_headers = CIMultiDict((str(k), str(v)) for k, v in (raw.get("headers") or {}).items())
+        if "Authorization" in outer.headers and "Authorization" not in item_headers:
+            item_headers["Authorization"] = outer.headers["Authorization"]
         body_value = raw.get("body")
         body = b"" if body_value is None else json.dumps(body_value).encode()
         inner = GraphRequest(
@@ -149,12 +162,18 @@ class BatchRoutes(GraphBase):
                         "The gateway timed out.",
                         now=now,
                         request_id=inner.request_id,
+                        client_request_id=inner.client_request_id,
                     ),
                     {},
                 )
             else:
                 status = outcome.status
-                payload = outcome.error("graph", now=now, request_id=inner.request_id)
+                payload = outcome.error(
+                    "graph",
+                    now=now,
+                    request_id=inner.request_id,
+                    client_request_id=inner.client_request_id,
+                )
                 headers = outcome.headers()
             self._note(inner.method, inner.version, inner.path, status)
             return {
@@ -164,6 +183,8 @@ class BatchRoutes(GraphBase):
                 "body": payload,
             }
         response = await self.dispatch(inner)
+        if inner.charge is not None:
+            charged.append(inner.charge.units)
         item: dict[str, Any] = {"id": raw["id"], "status": response.status}
         headers = dict(response.headers)
         if response.body is not None:

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 
 from emulator.faults import Faults, graph_error_body
+from emulator.graph.throttling import Charge, GraphThrottle
 from emulator.identity import AccessToken, AppRegistration, TokenError
 from emulator.tenant import ZERO_GUID, Tenant, TenantError
 
@@ -115,13 +116,21 @@ class GraphFailure(Exception):
     """An error answer (mapped to Graph's error envelope once, in dispatch)."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        inner: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        #: Extra ``innerError`` fields (the throttling sample carries code, message, status).
+        self.inner = dict(inner or {})
 
 
 def forbidden(
@@ -152,22 +161,37 @@ class GraphRequest:
     #: ``time.perf_counter()`` when the HTTP request reached the emulator (before any emulated
     #: latency); 0 for ``$batch`` items. Benchmarks time Graph's side of a call from it.
     received_at: float = 0.0
+    #: What the throttle charged (None until charged, or for routes it does not meter).
+    charge: Charge | None = None
 
     def query_map(self) -> dict[str, str]:
         """Query options as a dict (last one wins; Graph rejects duplicates anyway)."""
         return dict(self.query)
 
+    @property
+    def client_request_id(self) -> str | None:
+        """The caller's ``client-request-id`` header, if it sent one."""
+        return self.headers.get("client-request-id") or None
+
     def json(self) -> Any:
-        """The JSON body or 400 like Graph."""
+        """The JSON body, or 400 as Graph answers a body it cannot read.
+
+        A body without ``Content-Type: application/json`` is refused like malformed JSON (Graph's
+        answer to a PATCH without the header: microsoft-graph-docs-contrib issue 6337).
+        """
         if not self.body:
             return {}
+        unreadable = bad_request(
+            "Unable to read JSON request payload. Please ensure Content-Type "
+            "header is set and payload is of valid JSON format."
+        )
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise unreadable
         try:
             return json.loads(self.body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise bad_request(
-                "Unable to read JSON request payload. Please ensure Content-Type "
-                "header is set and payload is of valid JSON format."
-            ) from exc
+            raise unreadable from exc
 
 
 @dataclass(slots=True)
@@ -188,6 +212,8 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     beta_only: bool
+    #: Charged to the throttle (``$batch`` is not: its items are, each on its own).
+    metered: bool = True
 
 
 _SEGMENT = r"(?P<{name}>[^/]+)"
@@ -301,6 +327,11 @@ class ListSpec:
     filter_fields: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     open_type: bool = False
     skiptoken_paging: bool = False  # directory collections page with $skiptoken, not $skip
+    #: The largest ``$top`` accepted; above it the request is refused.
+    max_top: int = MAX_PAGE_SIZE
+    #: Pages hold at most this many items whatever ``$top`` says (no error), e.g. 100 for
+    #: directory objects with ``$expand`` (Graph known issue 13635).
+    page_cap: int | None = None
 
 
 def field_getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -336,8 +367,13 @@ class GraphBase:
         on_bot_installed: InstallListener | None = None,
         chat_id_for: ChatIdLookup | None = None,
         app_registrations: AppRegistry | None = None,
+        throttle: GraphThrottle | None = None,
     ) -> None:
         self.tenant = tenant
+        #: Graph's own throttling (on by default; ``throttle.configure`` changes it).
+        self.throttle = throttle or GraphThrottle(
+            tenant_id=tenant.tenant_id, user_count=lambda: len(tenant.users)
+        )
         self._validate_token = validate_token
         self.faults = faults or Faults(clock=tenant.clock)
         self.latency_s = latency_s
@@ -358,8 +394,16 @@ class GraphBase:
         """Register every route (the composed :class:`emulator.graph.GraphApi` does)."""
         raise NotImplementedError
 
-    def _add(self, method: str, template: str, handler: Handler, *, beta: bool = False) -> None:
-        self._routes.append(Route(method, compile_route(template), handler, beta))
+    def _add(
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        *,
+        beta: bool = False,
+        metered: bool = True,
+    ) -> None:
+        self._routes.append(Route(method, compile_route(template), handler, beta, metered))
 
     # ------------------------------------------------------------------ aiohttp
     def make_app(self) -> web.Application:
@@ -411,10 +455,14 @@ class GraphBase:
         try:
             response = await self._dispatch(request)
         except GraphFailure as failure:
-            response = self._error(request, failure.status, failure.code, failure.message)
+            response = self._error(
+                request, failure.status, failure.code, failure.message, inner=failure.inner
+            )
             response.headers.update(failure.headers)
         except TenantError as error:
             response = self._error(request, error.status, error.code, error.message)
+        if request.charge is not None:
+            response.headers.update(request.charge.headers())
         self._note(request.method, request.version, request.path, response.status)
         return response
 
@@ -422,10 +470,24 @@ class GraphBase:
         self.request_count += 1
         self.request_log.append((method, version, path, status))
 
-    def _error(self, request: GraphRequest, status: int, code: str, message: str) -> GraphResponse:
+    def _error(
+        self,
+        request: GraphRequest,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        inner: Mapping[str, str] | None = None,
+    ) -> GraphResponse:
         body = graph_error_body(
-            code, message, now=self.tenant.clock.now(), request_id=request.request_id
+            code,
+            message,
+            now=self.tenant.clock.now(),
+            request_id=request.request_id,
+            client_request_id=request.client_request_id,
         )
+        if inner:
+            body["error"]["innerError"].update(inner)
         return GraphResponse(status=status, body=body)
 
     async def _dispatch(self, request: GraphRequest) -> GraphResponse:
@@ -442,6 +504,8 @@ class GraphBase:
                 continue
             self._check_query_names(request)
             request.caller = self._authenticate(request)
+            if route.metered:
+                self._meter(request, request.caller)
             self.tenant.refresh()
             return await route.handler(
                 request, {k: v for k, v in match.groupdict().items() if v is not None}
@@ -454,6 +518,25 @@ class GraphBase:
             )
         segment = path.rstrip("/").rsplit("/", 1)[-1]
         raise bad_request(f"Resource not found for the segment '{segment}'.")
+
+    def _meter(self, request: GraphRequest, caller: Caller) -> None:
+        """Charge the request to the caller's application; 429 when a limit refuses it."""
+        charge = self.throttle.charge(
+            app_id=caller.app_id,
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            priority_header=request.headers.get("x-ms-throttle-priority"),
+        )
+        request.charge = charge
+        if charge.throttled:
+            # The sample answer of concepts/throttling.md.
+            raise GraphFailure(
+                429,
+                "TooManyRequests",
+                "Please retry again later.",
+                inner={"code": "429", "message": "Please retry after", "status": "429"},
+            )
 
     @staticmethod
     def _check_query_names(request: GraphRequest) -> None:
@@ -524,7 +607,11 @@ class GraphBase:
         items: Sequence[T],
         serialize: Callable[[T], dict[str, Any]],
         spec: ListSpec,
+        *,
+        decorate: Callable[[T, dict[str, Any]], None] | None = None,
     ) -> GraphResponse:
+        """One page of ``items`` with Graph's query options; ``decorate(item, json)`` adds what
+        ``$select`` does not govern (an ``$expand``ed navigation property)."""
         query = request.query_map()
         for name in query:
             if name.startswith("$") and name not in spec.allowed:
@@ -553,6 +640,15 @@ class GraphBase:
         page_size = DEFAULT_PAGE_SIZE
         if "$top" in query:
             page_size = self._int_option(query["$top"], "$top", 1, MAX_PAGE_SIZE)
+            if page_size > spec.max_top:
+                # The OData service's MaxTop refusal (emulator choice of wording: ASP.NET
+                # OData's message; Graph documents the default page size of 100 only).
+                raise bad_request(
+                    f"The limit of '{spec.max_top}' for Top query has been exceeded. The value "
+                    f"from the incoming request is '{page_size}'."
+                )
+        if spec.page_cap is not None:
+            page_size = min(page_size, spec.page_cap)
         offset = 0
         if "$skip" in query:
             if spec.skiptoken_paging:
@@ -565,6 +661,9 @@ class GraphBase:
         page = selected[offset : offset + page_size]
         select = self._select(query)
         values = [self._apply_select(serialize(item), select, spec.open_type) for item in page]
+        if decorate is not None:
+            for item, value in zip(page, values, strict=True):
+                decorate(item, value)
         body: dict[str, Any] = {"@odata.context": self._context(request, spec.context, select)}
         if query.get("$count", "").lower() == "true":
             body["@odata.count"] = len(selected)

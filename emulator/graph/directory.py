@@ -1,5 +1,5 @@
-"""Emulated Graph directory: users (with ``/me``, manager and mailbox settings), groups and their
-members and owners, service principals, applications and delegated permission grants.
+"""Emulated Graph directory: groups and their members and owners, service principals,
+applications and delegated permission grants (users are in :mod:`emulator.graph.users`).
 
 Application, service principal and grant objects are derived from the Identity's app
 registrations on every request, plus the tenant's seeded ones and Microsoft Graph's own service
@@ -16,53 +16,22 @@ from typing import Any
 from urllib.parse import unquote
 
 from emulator.graph.core import (
-    GraphBase,
     GraphFailure,
     GraphRequest,
     GraphResponse,
     ListSpec,
-    bad_request,
     field_getter,
     parse_filter,
 )
+from emulator.graph.users import UserRoutes
 from emulator.identity import GRAPH_APP_ID, AppRegistration
 from emulator.tenant import Application, Group, ServicePrincipal, User
 
-__all__ = [
-    "APPLICATION_READ",
-    "GRANT_READ",
-    "GROUP_MEMBER_READ",
-    "MAILBOX_READ",
-    "MANAGER_READ",
-    "USER_READ_APP",
-    "USER_READ_DELEGATED",
-    "DirectoryRoutes",
-]
+__all__ = ["APPLICATION_READ", "GRANT_READ", "GROUP_MEMBER_READ", "DirectoryRoutes"]
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------- permissions
-USER_READ_APP = frozenset(
-    {
-        "User.Read.All",
-        "User.ReadWrite.All",
-        "User.ReadBasic.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
-    }
-)
-USER_READ_DELEGATED = frozenset(
-    {
-        "User.ReadBasic.All",
-        "User.Read.All",
-        "User.ReadWrite.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
-    }
-)
-MANAGER_READ = frozenset(
-    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-)
 GROUP_MEMBER_READ = frozenset(
     {
         "GroupMember.Read.All",
@@ -81,7 +50,6 @@ APPLICATION_READ = frozenset(
         "Directory.ReadWrite.All",
     }
 )
-MAILBOX_READ = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
 #: Reading delegated permission grants (oauth2PermissionGrant list/get, and a service
 #: principal's grants): Directory.Read.All is the least privileged permission Graph documents;
 #: Application.Read.All is *not* enough (it reads applications and service principals only).
@@ -90,17 +58,13 @@ GRANT_READ = frozenset(
 )
 
 
-class DirectoryRoutes(GraphBase):
-    """The directory routes."""
+class DirectoryRoutes(UserRoutes):
+    """The directory routes: groups, service principals, applications, permission grants."""
 
     # ------------------------------------------------------------------ routes
     def _register_directory_routes(self) -> None:
         add = self._add
         # Directory.
-        add("GET", "/me", self._get_me)
-        add("GET", "/users/{user}", self._get_user)
-        add("GET", "/users/{user}/manager", self._get_manager)
-        add("GET", "/users/{user}/mailboxSettings", self._get_mailbox_settings)
         add("GET", "/groups/{group}", self._get_group)
         add("GET", "/groups/{group}/members", self._group_members)
         add("GET", "/groups/{group}/transitiveMembers", self._group_transitive_members)
@@ -114,150 +78,6 @@ class DirectoryRoutes(GraphBase):
         add("GET", "/applications", self._list_applications)
         add("GET", "/applications(appId='{app_id}')", self._application_by_app_id)
         add("GET", "/oauth2PermissionGrants", self._list_permission_grants)
-
-    _USER_DEFAULT = (
-        "businessPhones",
-        "displayName",
-        "givenName",
-        "jobTitle",
-        "mail",
-        "mobilePhone",
-        "officeLocation",
-        "preferredLanguage",
-        "surname",
-        "userPrincipalName",
-        "id",
-    )
-
-    def _user_json(self, user: User, *, full: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "businessPhones": [],
-            "displayName": user.display_name,
-            "givenName": user.given_name,
-            "jobTitle": user.job_title,
-            "mail": user.mail,
-            "mobilePhone": None,
-            "officeLocation": None,
-            "preferredLanguage": user.preferred_language,
-            "surname": user.surname,
-            "userPrincipalName": user.user_principal_name,
-            "id": user.id,
-        }
-        if full:
-            body.update(
-                {
-                    "accountEnabled": user.account_enabled,
-                    "userType": user.user_type,
-                    "department": user.department,
-                    "companyName": None,
-                    "usageLocation": None,
-                }
-            )
-        return body
-
-    def _user_for(
-        self,
-        request: GraphRequest,
-        ref: str,
-        *,
-        permissions_app: frozenset[str],
-        permissions_delegated: frozenset[str],
-        self_scopes: frozenset[str],
-    ) -> User:
-        caller = self._caller(request)
-        user = self.tenant.find_user(ref)
-        if (
-            caller.is_delegated
-            and user is not None
-            and user.id == caller.oid
-            and caller.scopes & self_scopes
-        ):
-            return user
-        self._require(request, app=permissions_app, delegated=permissions_delegated)
-        if user is None:
-            raise GraphFailure(
-                404,
-                "Request_ResourceNotFound",
-                f"Resource '{ref}' does not exist or one of its queried "
-                "reference-property objects are not present.",
-            )
-        return user
-
-    async def _get_user(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        user = self._user_for(
-            request,
-            unquote(m["user"]),
-            permissions_app=USER_READ_APP,
-            permissions_delegated=USER_READ_DELEGATED,
-            self_scopes=frozenset({"User.Read", "User.ReadWrite"}),
-        )
-        return self._user_entity(request, user)
-
-    def _user_entity(self, request: GraphRequest, user: User) -> GraphResponse:
-        select = self._select(request.query_map())
-        full = self._user_json(user, full=True)
-        entity = full if select else {k: full[k] for k in self._USER_DEFAULT}
-        return self._entity(request, entity, "users/$entity")
-
-    async def _get_me(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        caller = self._caller(request)
-        if not caller.is_delegated or not caller.oid:
-            raise bad_request("/me request is only valid with delegated authentication flow.")
-        return await self._get_user(request, {"user": caller.oid})
-
-    async def _get_manager(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:
-        user = self._user_for(
-            request,
-            unquote(m["user"]),
-            permissions_app=MANAGER_READ,
-            permissions_delegated=MANAGER_READ,
-            self_scopes=frozenset(),
-        )
-        manager = self.tenant.users.get(user.manager_id or "")
-        if manager is None:
-            raise GraphFailure(
-                404,
-                "Request_ResourceNotFound",
-                "Resource 'manager' does not exist or one of its queried "
-                "reference-property objects are not present.",
-            )
-        entity = {"@odata.type": "#microsoft.graph.user", **self._user_json(manager, full=True)}
-        return self._entity(request, entity, "directoryObjects/$entity")
-
-    async def _get_mailbox_settings(
-        self, request: GraphRequest, m: dict[str, str]
-    ) -> GraphResponse:
-        user = self._user_for(
-            request,
-            unquote(m["user"]),
-            permissions_app=MAILBOX_READ,
-            permissions_delegated=frozenset(),
-            self_scopes=MAILBOX_READ,
-        )
-        mailbox = user.mailbox
-        if mailbox is None:
-            raise GraphFailure(
-                404,
-                "MailboxNotEnabledForRESTAPI",
-                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
-            )
-        entity = {
-            "archiveFolder": None,
-            "timeZone": mailbox.time_zone,
-            "automaticRepliesSetting": {"status": "disabled", "externalAudience": "all"},
-            "dateFormat": "M/d/yyyy",
-            "timeFormat": "h:mm tt",
-            "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly",
-            "language": {"locale": mailbox.language, "displayName": mailbox.language},
-            "workingHours": {
-                "daysOfWeek": list(mailbox.working_days),
-                "startTime": mailbox.start_time,
-                "endTime": mailbox.end_time,
-                "timeZone": {"name": mailbox.time_zone},
-            },
-            "userPurpose": "user",
-        }
-        return self._entity(request, entity, f"users('{user.id}')/mailboxSettings")
 
     def _directory_object_json(self, object_id: str) -> dict[str, Any] | None:
         obj = self.tenant.directory_object(object_id)

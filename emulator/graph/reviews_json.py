@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from emulator.graph.core import GRAPH_HOST, GraphBase, identity_json, iso, sign_in_text
-from emulator.tenant import Decision, Definition, Instance, Stage, StageSettings
+from emulator.tenant import Decision, Definition, Instance, Stage, StageSettings, User
 
 __all__ = ["ReviewSerializers"]
 
@@ -116,8 +116,16 @@ class ReviewSerializers(GraphBase):
             "displayName": user.display_name if user else "",
             "type": "user",
             "userPrincipalName": user.user_principal_name if user else "",
-            "lastUserSignInDateTime": sign_in_text(user.last_sign_in) if user else None,
+            "lastUserSignInDateTime": self._last_sign_in(user),
         }
+
+    @staticmethod
+    def _last_sign_in(user: User | None) -> str | None:
+        # Graph's text form when there is a sign-in; "" when the user never signed in; null when
+        # Entra has no sign-in data for the user (both come back in real answers).
+        if user is None or (user.last_sign_in is None and not user.sign_in_known):
+            return None
+        return sign_in_text(user.last_sign_in) or ""
 
     def _decision_json(
         self,

@@ -18,7 +18,13 @@ from emulator.clock import ManualClock
 from emulator.faults import Faults
 from emulator.graph import GraphApi
 from emulator.identity import AppRegistration, Identity
-from emulator.seeds import DEFAULT_BOT_APP_ID, demo, demo_id
+from emulator.seeds import (
+    DEFAULT_BOT_APP_ID,
+    demo,
+    demo_decision_id,
+    demo_id,
+    demo_instance_id,
+)
 from emulator.tenant import Tenant
 
 START = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
@@ -58,22 +64,23 @@ class GraphHarness:
 
     @staticmethod
     def rid(name: str) -> str:
-        """Demo review id by key (definition id = instance id)."""
+        """Demo review (definition) id by key."""
         return demo_id("review", name)
 
     @staticmethod
+    def iid(name: str) -> str:
+        """The demo review's current instance id (= the definition id for a one-time review)."""
+        return demo_instance_id(name)
+
+    @staticmethod
     def did(review: str, principal: str) -> str:
-        """Demo decision id by review key and principal key."""
-        principal_id = (
-            demo_id("sp", principal) if principal == "build_agent" else demo_id("user", principal)
-        )
-        return demo_id("decision", f"{review}:{principal_id}")
+        """Demo decision id (in the review's current instance) by review and principal key."""
+        return demo_decision_id(review, principal)
 
     def instance_url(self, review: str, version: str = "v1.0") -> str:
-        review_id = self.rid(review)
         return (
-            f"/{version}/identityGovernance/accessReviews/definitions/{review_id}"
-            f"/instances/{review_id}"
+            f"/{version}/identityGovernance/accessReviews/definitions/{self.rid(review)}"
+            f"/instances/{self.iid(review)}"
         )
 
     def decisions_url(self, review: str, version: str = "v1.0") -> str:
