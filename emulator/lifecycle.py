@@ -16,8 +16,9 @@ emulator's choices, written down here:
 * After the end: ``Completing`` for one PHASE; with default decisions enabled the service then
   reviews the rest itself: ``AutoReviewing``, ``AutoReviewed`` (the defaults are recorded as the
   instance enters ``AutoReviewed``); then ``Completed``.
-* ``Applying`` for one PHASE from ``Completed`` when ``autoApplyDecisionsEnabled``, or from the
-  moment ``applyDecisions`` was called; then ``Applied`` (decisions take effect as it is entered).
+* ``Applying`` for one PHASE, one PHASE after ``Completed`` when ``autoApplyDecisionsEnabled``, or
+  from the moment ``applyDecisions`` was called; then ``Applied`` (decisions take effect as it is
+  entered).
 
 Recurrence (``resources/accessreviewschedulesettings.md``: only ``type`` ``weekly`` or
 ``absoluteMonthly``, ``interval`` and the range are honoured): each recurrence starts one step after
@@ -91,12 +92,12 @@ def defaults_recorded_at(instance: Instance, settings: ReviewSettings) -> dateti
 
 
 def apply_starts_at(instance: Instance, settings: ReviewSettings) -> datetime | None:
-    """When ``Applying`` begins: at ``Completed`` with auto-apply, else when ``applyDecisions``
-    was called (``None``: not (yet) applied)."""
+    """When ``Applying`` begins: one PHASE after ``Completed`` with auto-apply, else when
+    ``applyDecisions`` was called (``None``: not (yet) applied)."""
     if instance.apply_requested_at is not None:
         return instance.apply_requested_at
     if settings.auto_apply_decisions_enabled:
-        return _completed_at(instance, settings)
+        return _completed_at(instance, settings) + PHASE
     return None
 
 

@@ -23,7 +23,7 @@ from aiohttp import web
 from emulator.clock import Clock, SystemClock
 from emulator.connector import Connector, TeamsLimits
 from emulator.faults import Faults
-from emulator.graph import GraphApi, GraphThrottle, ThrottleSettings
+from emulator.graph import DECISIONS_MAX_TOP, GraphApi, GraphThrottle, ThrottleSettings
 from emulator.identity import AccessToken, AppRegistration, Identity
 from emulator.profiles import profile_fault_rules
 from emulator.seeds import DEFAULT_BOT_APP_ID, build_seed
@@ -81,6 +81,9 @@ class EmulatorConfig:
     graph_throttle_seed: int = 19
     #: Bot Connector 429s carry ``Retry-After`` (Teams documents none; for tests that need it).
     connector_retry_after: bool = False
+    #: The largest ``$top`` for access review decisions (Graph's page size, 100). A test may
+    #: raise it only while waiting for a client to stop asking for more, saying so.
+    graph_decisions_max_top: int = DECISIONS_MAX_TOP
     host: str = "127.0.0.1"
     graph_port: int = 0
     login_port: int = 0
@@ -208,6 +211,7 @@ class EmulatorCloud:
         self.graph = GraphApi(
             tenant=self.tenant,
             throttle=throttle,
+            decisions_max_top=config.graph_decisions_max_top,
             validate_token=validate,
             faults=self.faults,
             latency_s=config.graph_latency_s,

@@ -16,6 +16,7 @@ from emulator.graph.access_reviews import AccessReviewRoutes
 from emulator.graph.admin import install_admin_routes
 from emulator.graph.batch import BatchRoutes
 from emulator.graph.core import (
+    DECISIONS_MAX_TOP,
     DEFAULT_PAGE_SIZE,
     GRAPH_HOST,
     MAX_BATCH_REQUESTS,
@@ -34,6 +35,7 @@ from emulator.graph.throttling import Charge, GraphThrottle, ThrottleRecord, Thr
 from emulator.tenant import Instance
 
 __all__ = [
+    "DECISIONS_MAX_TOP",
     "DEFAULT_PAGE_SIZE",
     "GRAPH_HOST",
     "MAX_BATCH_REQUESTS",

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from emulator.graph.core import (
     COLLECTION_OPTIONS,
+    DECISIONS_MAX_TOP,
     Caller,
     GraphRequest,
     GraphResponse,
@@ -27,9 +28,6 @@ from emulator.graph.reviews_json import ReviewSerializers
 from emulator.tenant import Decision, Instance, Stage, TenantError, User
 
 __all__ = ["AR_ADMIN_ROLES", "AR_READ", "AR_WRITE", "DECISIONS_MAX_TOP", "AccessReviewRoutes"]
-
-#: The largest page of decision items (the docs' page size; a larger ``$top`` is refused).
-DECISIONS_MAX_TOP = 100
 
 # ---------------------------------------------------------------------------------- permissions
 AR_READ = frozenset(
@@ -166,8 +164,7 @@ class AccessReviewRoutes(ReviewSerializers):
             filter_fields={"status": self.tenant.instance_status},
         )
 
-    @staticmethod
-    def _decision_spec(context: str) -> ListSpec:
+    def _decision_spec(self, context: str) -> ListSpec:
         return ListSpec(
             context=context,
             allowed=COLLECTION_OPTIONS | {"$expand"},
@@ -179,7 +176,7 @@ class AccessReviewRoutes(ReviewSerializers):
                 "principal/id": lambda d: d.principal_id,
                 "resource/id": lambda d: d.resource.id if d.resource else "",
             },
-            max_top=DECISIONS_MAX_TOP,
+            max_top=self.decisions_max_top,
         )
 
     async def _list_definitions(self, request: GraphRequest, m: dict[str, str]) -> GraphResponse:

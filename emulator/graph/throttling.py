@@ -192,7 +192,9 @@ class _Bucket:
         """Seconds until a request of ``cost`` leaves ``headroom`` (a share of the capacity)."""
         self._refill(now_s)
         missing = cost + headroom * self.capacity - self.tokens
-        return max(0.0, missing / self.rate)
+        # A hair of tolerance: a client that waited exactly the Retry-After it was given must
+        # not be refused over floating-point dust.
+        return 0.0 if missing <= 1e-9 else missing / self.rate
 
     def charge(self, cost: int, now_s: float) -> None:
         self._refill(now_s)

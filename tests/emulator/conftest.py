@@ -16,7 +16,7 @@ from aiohttp import web
 
 from emulator.clock import ManualClock
 from emulator.faults import Faults
-from emulator.graph import GraphApi
+from emulator.graph import GraphApi, GraphThrottle
 from emulator.identity import AppRegistration, Identity
 from emulator.seeds import (
     DEFAULT_BOT_APP_ID,
@@ -129,7 +129,11 @@ def _bind() -> socket.socket:
 
 
 async def serve_graph(
-    tenant: Tenant, clock: ManualClock, *, latency_s: float = 0.0
+    tenant: Tenant,
+    clock: ManualClock,
+    *,
+    latency_s: float = 0.0,
+    throttle: GraphThrottle | None = None,
 ) -> AsyncIterator[GraphHarness]:
     identity = Identity(clock=clock, tenant_id=tenant.tenant_id, user_lookup=tenant.user_summary)
     identity.register_app(
@@ -156,6 +160,7 @@ async def serve_graph(
         chat_id_for=lambda oid: (
             f"a:chat-with-{oid}" if any(i[0] == oid for i in installs) else None
         ),
+        throttle=throttle,
     )
     runner = web.AppRunner(graph.make_app(), access_log=None)
     await runner.setup()
@@ -199,8 +204,10 @@ async def graph_server() -> AsyncIterator[Any]:
     end of the test)."""
     generators: list[AsyncIterator[GraphHarness]] = []
 
-    async def start(tenant: Tenant, clock: ManualClock) -> GraphHarness:
-        generator = serve_graph(tenant, clock)
+    async def start(
+        tenant: Tenant, clock: ManualClock, *, throttle: GraphThrottle | None = None
+    ) -> GraphHarness:
+        generator = serve_graph(tenant, clock, throttle=throttle)
         generators.append(generator)
         return await generator.__anext__()
 
