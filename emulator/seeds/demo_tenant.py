@@ -1,15 +1,9 @@
-"""Deterministic tenant seeds: the hand-made ``demo`` tenant and the big ``generate`` tenant.
-
-Ids are fixed: the demo derives GUIDs with uuid5 from a namespace and a readable name
-(``demo_id("user", "adele")``), the generator formats counters into GUID-shaped strings. Times are
-relative to the clock's "now" at seeding, so the demo always has running reviews.
-"""
+"""The hand-made ``demo`` tenant: a dozen people and three guests, every reviewer kind, every
+resource kind, one-time and recurring reviews (see :func:`demo`)."""
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +14,17 @@ from emulator.lifecycle import (
     occurrence_decision_id,
     occurrence_instance_id,
     recommendation_for,
+)
+from emulator.seeds.common import (
+    DEFAULT_BOT_APP_ID,
+    DEMO_DOMAIN,
+    DEMO_TENANT_ID,
+    demo_id,
+    group_scope,
+    instance_scope,
+    monthly,
+    one_time,
+    teams_catalog,
 )
 from emulator.tenant import (
     Application,
@@ -33,41 +38,11 @@ from emulator.tenant import (
     ReviewSettings,
     ServicePrincipal,
     StageSettings,
-    TeamsApp,
     Tenant,
     User,
 )
 
-__all__ = [
-    "DEFAULT_BOT_APP_ID",
-    "DEMO_EXPECTED_ASSIGNMENTS",
-    "DEMO_TENANT_ID",
-    "GENERATED_TENANT_ID",
-    "SEEDS",
-    "build_seed",
-    "demo",
-    "demo_id",
-    "generate",
-]
-
-_DEMO_NAMESPACE = uuid.UUID("6b0f7c64-3e0a-4c55-9a61-5f1a3c2e8d40")
-
-#: The demo tenant id (a valid GUID; also used by the Agents Playground config).
-DEMO_TENANT_ID = "2f5b9c1e-7a34-4d6b-8e21-c0a9d3f4b512"
-GENERATED_TENANT_ID = "0e0b5a8c-1d2f-4a3b-9c4d-5e6f7a8b9c0d"
-#: The bot's Entra app id unless configured otherwise.
-DEFAULT_BOT_APP_ID = "00000000-0000-4000-8000-00000000b075"
-DEMO_DOMAIN = "contoso.onmicrosoft.com"
-
-
-def demo_id(kind: str, name: str) -> str:
-    """The fixed GUID of a demo object, e.g. ``demo_id("user", "adele")``."""
-    return str(uuid.uuid5(_DEMO_NAMESPACE, f"{kind}:{name}"))
-
-
-def _user_ids(*names: str) -> set[str]:
-    return {demo_id("user", n) for n in names}
-
+__all__ = ["DEMO_EXPECTED_ASSIGNMENTS", "demo", "demo_decision_id", "demo_instance_id"]
 
 # ---------------------------------------------------------------------------------- demo design
 # (key, display name, job title, department, manager key, time zone, days since sign-in, roles)
@@ -231,87 +206,6 @@ def _sign_in(now: datetime, days_ago: int | None) -> datetime | None:
     if days_ago is None:
         return None
     return (now - timedelta(days=days_ago, hours=3, minutes=17)).replace(microsecond=0)
-
-
-def _group_scope(group_id: str) -> dict[str, Any]:
-    return {
-        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
-        "query": f"/groups/{group_id}/transitiveMembers",
-        "queryType": "MicrosoftGraph",
-        "queryRoot": None,
-    }
-
-
-def _instance_scope(query: str) -> dict[str, Any]:
-    return {
-        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
-        "query": query,
-        "queryType": "MicrosoftGraph",
-        "queryRoot": None,
-    }
-
-
-def _monthly(first_start: datetime, months: int) -> dict[str, Any]:
-    # The docs' recurrence shape (a quarterly review is absoluteMonthly with interval 3); the
-    # range has no end (numbered, 0 occurrences, endDate 9999-12-31, as the weekly example).
-    return {
-        "pattern": {
-            "type": "absoluteMonthly",
-            "interval": months,
-            "month": 0,
-            "dayOfMonth": 0,
-            "daysOfWeek": [],
-            "firstDayOfWeek": "sunday",
-            "index": "first",
-        },
-        "range": {
-            "type": "numbered",
-            "numberOfOccurrences": 0,
-            "recurrenceTimeZone": None,
-            "startDate": first_start.date().isoformat(),
-            "endDate": "9999-12-31",
-        },
-    }
-
-
-def _one_time(start: datetime, end: datetime) -> dict[str, Any]:
-    return {
-        "pattern": None,
-        "range": {
-            "type": "numbered",
-            "numberOfOccurrences": 0,
-            "recurrenceTimeZone": None,
-            "startDate": start.date().isoformat(),
-            "endDate": end.date().isoformat(),
-        },
-    }
-
-
-def _teams_catalog(tenant: Tenant, bot_app_id: str) -> None:
-    tenant.add_teams_app(
-        TeamsApp(
-            id=demo_id("teamsapp", "access-review-bot"),
-            external_id=bot_app_id,
-            display_name="Access Reviews",
-            distribution_method="organization",
-            definition_id=demo_id("teamsappdef", "access-review-bot"),
-            version="1.0.0",
-            description="Get your Microsoft Entra access reviews done in Teams.",
-            azure_ad_app_id=bot_app_id,
-        )
-    )
-    tenant.add_teams_app(
-        TeamsApp(
-            id=demo_id("teamsapp", "expenses"),
-            external_id=demo_id("manifest", "expenses"),
-            display_name="Contoso Expenses",
-            distribution_method="organization",
-            definition_id=demo_id("teamsappdef", "expenses"),
-            version="2.3.1",
-            description="Submit and approve expenses.",
-            azure_ad_app_id=demo_id("app", "expenses"),
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,7 +374,7 @@ def demo(
             owner_ids=[uid("diego")],
         )
     )
-    _teams_catalog(tenant, bot_app_id)
+    teams_catalog(tenant, bot_app_id)
 
     creator = (uid("megan"), "Megan Bowen", f"MeganB@{DEMO_DOMAIN}")
     fallback_megan = (ReviewerScope(f"/users/{uid('megan')}"),)
@@ -522,9 +416,7 @@ def demo(
             instance_enumeration_scope=None,
             fallback_reviewers=fallback,
             stage_settings=stages,
-            recurrence=_monthly(first_start, every_months)
-            if every_months
-            else _one_time(start, end),
+            recurrence=monthly(first_start, every_months) if every_months else one_time(start, end),
             resource=resource,
             principals=tuple(
                 (
@@ -620,7 +512,7 @@ def demo(
         principals=["adele", "lee", "jordan"],
         reviewers=(ReviewerScope("./owners"),),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "finance")),
+        scope=group_scope(demo_id("group", "finance")),
         start=anchor - timedelta(days=4),
         end=anchor + timedelta(days=3),
         settings=ReviewSettings(
@@ -635,7 +527,7 @@ def demo(
         principals=["adele", "isaiah", "nestor"],
         reviewers=(ReviewerScope("./manager", query_root="decisions"),),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "marketing")),
+        scope=group_scope(demo_id("group", "marketing")),
         start=running[0],
         end=running[1],
         description="Managers: confirm your reports still need Marketing access.",
@@ -647,7 +539,7 @@ def demo(
         principals=["lee", "grady"],
         reviewers=(),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "falcon")),
+        scope=group_scope(demo_id("group", "falcon")),
         start=running[0],
         end=running[1],
         description="Do you still need access to the Project Falcon workspace?",
@@ -667,7 +559,7 @@ def demo(
         principals=["adele", "diego", "build_agent"],
         reviewers=(ReviewerScope(f"/servicePrincipals/{sp.id}/owners"),),
         fallback=fallback_megan,
-        scope=_instance_scope(f"/servicePrincipals/{sp.id}/appRoleAssignedTo"),
+        scope=instance_scope(f"/servicePrincipals/{sp.id}/appRoleAssignedTo"),
         start=running[0],
         end=running[1],
         description="Review who can sign in to the Expense Portal.",
@@ -681,7 +573,7 @@ def demo(
         ),
         principals=["megan", "diego"],
         reviewers=(ReviewerScope(f"/users/{uid('johanna')}"),),
-        scope=_instance_scope(
+        scope=instance_scope(
             "/roleManagement/directory/roleAssignmentScheduleInstances?$expand=principal"
             f"&$filter=(isof(principal,'microsoft.graph.user') and roleDefinitionId eq "
             f"'{user_admin_template}')"
@@ -714,7 +606,7 @@ def demo(
         principals=["lee", "isaiah", "sam", "riley"],
         reviewers=(ReviewerScope(f"/groups/{demo_id('group', 'auditors')}/transitiveMembers"),),
         fallback=fallback_megan,
-        scope=_instance_scope(
+        scope=instance_scope(
             f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleAssignments"
         ),
         start=running[0],
@@ -758,7 +650,7 @@ def demo(
         ),
         principals=["jordan", "sam"],
         reviewers=(ReviewerScope(f"/users/{uid('alex')}"),),
-        scope=_instance_scope(
+        scope=instance_scope(
             f"/identityGovernance/entitlementManagement/accessPackages/{package_id}/assignments"
         ),
         start=running[0],
@@ -772,7 +664,7 @@ def demo(
         principals=["lee", "isaiah", "grady", "nestor"],
         reviewers=(),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "engineering")),
+        scope=group_scope(demo_id("group", "engineering")),
         start=anchor - timedelta(days=1),
         end=anchor + timedelta(days=6),
         settings=ReviewSettings(
@@ -803,7 +695,7 @@ def demo(
         principals=["jordan"],
         reviewers=(ReviewerScope("./owners"),),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "sales")),
+        scope=group_scope(demo_id("group", "sales")),
         start=anchor - timedelta(days=30),
         end=anchor - timedelta(days=16),
         settings=ReviewSettings(
@@ -829,286 +721,3 @@ def demo(
     engineering.reviewers = engineering.stages[0].settings.reviewers
     tenant.refresh()
     return tenant
-
-
-# ---------------------------------------------------------------------------------- generator
-_TIME_ZONES = (
-    "Pacific Standard Time",
-    "Eastern Standard Time",
-    "GMT Standard Time",
-    "W. Europe Standard Time",
-    "India Standard Time",
-    "Tokyo Standard Time",
-    "AUS Eastern Standard Time",
-    "UTC",
-)
-_FIRST = (
-    "Alex",
-    "Sam",
-    "Jordan",
-    "Taylor",
-    "Morgan",
-    "Casey",
-    "Riley",
-    "Jamie",
-    "Avery",
-    "Quinn",
-    "Priya",
-    "Wei",
-    "Sofia",
-    "Mateo",
-    "Amara",
-    "Lukas",
-    "Yuki",
-    "Omar",
-    "Ines",
-    "Noah",
-)
-_LAST = (
-    "Smith",
-    "Garcia",
-    "Chen",
-    "Patel",
-    "Müller",
-    "Kowalski",
-    "Okafor",
-    "Silva",
-    "Kim",
-    "Novak",
-    "Haddad",
-    "Larsen",
-    "Rossi",
-    "Tanaka",
-    "Dubois",
-    "Costa",
-    "Ivanova",
-    "Brown",
-    "Nakamura",
-    "Jensen",
-)
-
-
-def _cid(kind: int, n: int) -> str:
-    """Compact, GUID-shaped, readable ids: kind in the first block, counter in the last."""
-    return f"{kind:08x}-0000-4000-8000-{n:012x}"
-
-
-_K_USER = 0xA001
-_K_GROUP = 0xA002
-_K_REVIEW = 0xA003
-_K_DECISION = 0xA004
-_K_REVIEWER_GROUP = 0xA005
-
-
-def generate(
-    clock: Clock,
-    *,
-    decisions: int = 100_000,
-    reviewers: int = 5_000,
-    instances: int = 500,
-    seed: int = 1,
-    bot_app_id: str = DEFAULT_BOT_APP_ID,
-    tenant_id: str = GENERATED_TENANT_ID,
-    **_: Any,
-) -> Tenant:
-    """A big tenant: ``instances`` running group reviews holding ``decisions`` pending items in
-    total, reviewed by ``reviewers`` reviewer users with a mix of reviewer kinds.
-
-    Deterministic for a given ``seed``. Every current instance is InProgress at the clock's time.
-    About 15 % of the reviews recur every two months: their current instance has an id of its
-    own and the one before it (Completed, or Applied by an admin) is listed too. About 10 % of
-    the principals are guests (``#EXT#`` user principal names); of those who never signed in,
-    about half show ``lastUserSignInDateTime`` as ``""`` and half as ``null``; half the reviews
-    spell their resource type ``group``, half ``Group``.
-    """
-    if instances < 1 or reviewers < 1 or decisions < instances:
-        raise ValueError("need instances >= 1, reviewers >= 1 and decisions >= instances")
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data
-    # The variations below draw from a generator of their own, so the reviewer kinds, members
-    # and dates drawn from ``rng`` stay what they were before the variations existed.
-    variety = random.Random(seed * 7_919 + 1)  # noqa: S311 - reproducible test data
-    now = clock.now().replace(microsecond=0)
-    tenant = Tenant(tenant_id=tenant_id, clock=clock, display_name="Fabrikam (generated)")
-    domain = "fabrikam.onmicrosoft.com"
-
-    def make_user(n: int, *, reviewer: bool, manager_id: str | None) -> User:
-        first, last = _FIRST[n % len(_FIRST)], _LAST[(n // len(_FIRST)) % len(_LAST)]
-        days = rng.choice((0, 1, 2, 5, 9, 14, 21, 40, 75, 120, -1))
-        guest = not reviewer and variety.random() < 0.1
-        upn = (
-            f"{first.lower()}.{n}_partner.example#EXT#@{domain}"
-            if guest
-            else f"{first.lower()}.{n}@{domain}"
-        )
-        return tenant.add_user(
-            User(
-                id=_cid(_K_USER, n),
-                display_name=f"{first} {last} {n}" + (" (Partner)" if guest else ""),
-                user_principal_name=upn,
-                mail=f"{first.lower()}.{n}@{domain}" if reviewer else None,
-                user_type="Guest" if guest else "Member",
-                manager_id=manager_id,
-                last_sign_in=None if days < 0 else now - timedelta(days=days, hours=n % 24),
-                sign_in_known=days >= 0 or variety.random() < 0.5,
-                mailbox=MailboxSettings(time_zone=_TIME_ZONES[n % len(_TIME_ZONES)])
-                if reviewer
-                else None,
-            )
-        )
-
-    reviewer_ids = [make_user(n, reviewer=True, manager_id=None).id for n in range(reviewers)]
-    per_instance, remainder = divmod(decisions, instances)
-    pool_size = max(per_instance + 1, min(decisions, 20_000))
-    principal_ids = [
-        make_user(
-            reviewers + n, reviewer=False, manager_id=reviewer_ids[rng.randrange(reviewers)]
-        ).id
-        for n in range(pool_size)
-    ]
-    # Reviewer groups of five reviewers each (the "members of a group" kind).
-    reviewer_groups = []
-    for g in range(max(1, reviewers // 50)):
-        members = [reviewer_ids[rng.randrange(reviewers)] for _ in range(5)]
-        reviewer_groups.append(
-            tenant.add_group(
-                Group(
-                    id=_cid(_K_REVIEWER_GROUP, g),
-                    display_name=f"Reviewers {g}",
-                    member_ids=list(dict.fromkeys(members)),
-                )
-            ).id
-        )
-    _teams_catalog(tenant, bot_app_id)
-
-    decision_counter = 0
-    creator = (
-        reviewer_ids[0],
-        tenant.users[reviewer_ids[0]].display_name,
-        tenant.users[reviewer_ids[0]].user_principal_name,
-    )
-    settings = ReviewSettings(instance_duration_in_days=21)
-    for i in range(instances):
-        count = per_instance + (1 if i < remainder else 0)
-        group_id = _cid(_K_GROUP, i)
-        owners = [reviewer_ids[rng.randrange(reviewers)] for _ in range(rng.choice((1, 2)))]
-        start_offset_days = rng.randrange(10)
-        members = rng.sample(principal_ids, count)
-        group = tenant.add_group(
-            Group(
-                id=group_id, display_name=f"Project {i:04d}", member_ids=members, owner_ids=owners
-            )
-        )
-        kind = rng.random()
-        fallback: tuple[ReviewerScope, ...] = (
-            ReviewerScope(f"/users/{reviewer_ids[rng.randrange(reviewers)]}"),
-        )
-        reviewer_scopes: tuple[ReviewerScope, ...]
-        if kind < 0.5:
-            chosen = {reviewer_ids[rng.randrange(reviewers)] for _ in range(rng.choice((1, 2)))}
-            reviewer_scopes = tuple(ReviewerScope(f"/users/{r}") for r in sorted(chosen))
-        elif kind < 0.7:
-            reviewer_scopes = (ReviewerScope("./manager", query_root="decisions"),)
-        elif kind < 0.85:
-            reviewer_scopes = (ReviewerScope("./owners"),)
-        elif kind < 0.95:
-            reviewer_scopes = (
-                ReviewerScope(
-                    f"/groups/{reviewer_groups[rng.randrange(len(reviewer_groups))]}"
-                    "/transitiveMembers"
-                ),
-            )
-        else:
-            reviewer_scopes = ()
-        review_id = _cid(_K_REVIEW, i)
-        begin = now - timedelta(days=start_offset_days + 1)
-        end = now + timedelta(days=3 + rng.randrange(18))
-        scope = _group_scope(group_id)
-        recurring = variety.random() < 0.15
-        resource = ReviewResource(
-            id=group.id,
-            display_name=group.display_name,
-            type="group" if i % 2 == 0 else "Group",
-            link=f"https://graph.microsoft.com/v1.0/groups/{group.id}",
-        )
-        definition = Definition(
-            id=review_id,
-            display_name=f"Project {i:04d} membership review",
-            scope=scope,
-            reviewers=reviewer_scopes,
-            settings=settings,
-            created_by=creator,
-            created_at=begin - timedelta(days=1),
-            fallback_reviewers=fallback,
-            recurrence=_monthly(add_months(begin, -2), 2) if recurring else _one_time(begin, end),
-            resource=resource,
-        )
-        planned: list[tuple[str, datetime, datetime]] = []
-        if recurring:
-            past_start = add_months(begin, -2)
-            planned.append(
-                (occurrence_instance_id(review_id, 0), past_start, past_start + timedelta(days=21))
-            )
-            planned.append((occurrence_instance_id(review_id, 1), begin, end))
-        else:
-            planned.append((review_id, begin, end))
-        built: list[Instance] = []
-        for occurrence, (instance_id, start, finish) in enumerate(planned):
-            current = occurrence == len(planned) - 1
-            instance = Instance(
-                id=instance_id,
-                definition_id=review_id,
-                start=start,
-                end=finish,
-                scope=scope,
-                reviewers=reviewer_scopes,
-                fallback_reviewers=fallback,
-                occurrence=occurrence,
-            )
-            for principal_id in members:
-                if current:
-                    decision_id = _cid(_K_DECISION, decision_counter)
-                    decision_counter += 1
-                else:
-                    decision_id = occurrence_decision_id(instance_id, principal_id)
-                last = tenant.users[principal_id].last_sign_in
-                item = Decision(
-                    id=decision_id,
-                    principal_id=principal_id,
-                    principal_kind="user",
-                    resource=resource,
-                    recommendation=recommendation_for(last, min(now, finish)),
-                    membership_type="direct",
-                )
-                if not current:
-                    # The last recurrence was approved (by the review's creator, an admin):
-                    # the same people are members now.
-                    item.decision = "Approve"
-                    item.reviewed_by = creator
-                    item.reviewed_at = start + timedelta(days=3)
-                instance.decisions[decision_id] = item
-            if not current and variety.random() < 0.5:
-                instance.apply_requested_at = finish + timedelta(days=1)
-                instance.apply_requested_by = creator
-            built.append(instance)
-        tenant.add_review(definition, built)
-    return tenant
-
-
-SeedBuilder = Callable[..., Tenant]
-#: Named seeds for ``EmulatorConfig.seed`` / ``python -m emulator --seed``.
-SEEDS: dict[str, SeedBuilder] = {"demo": demo, "generated": generate}
-
-
-def build_seed(
-    name: str,
-    clock: Clock,
-    *,
-    bot_app_id: str = DEFAULT_BOT_APP_ID,
-    params: Mapping[str, Any] | None = None,
-) -> Tenant:
-    """Build a named seed (``demo`` or ``generated``) with extra keyword ``params``."""
-    try:
-        builder = SEEDS[name]
-    except KeyError:
-        raise ValueError(f"unknown seed {name!r}; choose one of {sorted(SEEDS)}") from None
-    return builder(clock, bot_app_id=bot_app_id, **dict(params or {}))
