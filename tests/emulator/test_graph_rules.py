@@ -300,11 +300,14 @@ async def test_expanding_managers_costs_a_fraction_of_the_single_look_ups(
 
 async def test_levels_only_on_a_single_user(people: GraphHarness) -> None:
     token = people.app_token()
-    refused = await people.call(
-        "GET", "/v1.0/users", token, params={"$expand": "manager($levels=max)"}
+    refused = await people.client.get(
+        people.base_url + "/v1.0/users",
+        params={"$expand": "manager($levels=max)"},
+        headers={"Authorization": f"Bearer {token}", "ConsistencyLevel": "eventual"},
     )
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "Request_UnsupportedQuery"
+    assert "single user" in refused.json()["error"]["message"]
     principal = next(u for u in people.tenant.users.values() if u.manager_id)
     url = people.base_url + f"/v1.0/users/{principal.id}"
     params = {"$expand": "manager($levels=max;$select=id,displayName)", "$select": "id"}

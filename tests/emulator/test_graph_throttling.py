@@ -181,6 +181,25 @@ async def test_limit_percentage_then_429_with_the_documented_answer(
     assert (await throttled_graph.call("GET", url, token)).status_code == 200
 
 
+def test_usage_keeps_being_logged_while_throttled(seconds: Seconds) -> None:
+    throttle = make_throttle(seconds, retry_after_absent_fraction=0.0)
+    drain(throttle, 3_500)
+    waits = []
+    for _ in range(5):  # a client retrying at once, without waiting
+        charge = throttle.charge(
+            app_id=DEFAULT_BOT_APP_ID,
+            method="GET",
+            path="/users/x",
+            query=[],
+            priority_header="high",
+        )
+        assert charge.throttled and charge.retry_after_s is not None
+        waits.append(charge.retry_after_s)
+    # Each refused request was charged too, so each retry pushes the next admission further.
+    assert waits == sorted(waits) and len(set(waits)) == 5
+    assert waits[-1] == pytest.approx(6 / 350)  # five units of debt, plus the request itself
+
+
 async def test_the_budget_refills_over_ten_seconds(
     throttled_graph: GraphHarness, seconds: Seconds
 ) -> None:
