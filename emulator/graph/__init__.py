@@ -1,6 +1,8 @@
 """Emulated Microsoft Graph, organised as Graph's documentation is: the shared machinery
-(:mod:`emulator.graph.core`) and one module per resource family — access reviews, the directory,
-Teams apps, ``$batch`` and subscriptions.
+(:mod:`emulator.graph.core`), one module per resource family — access reviews
+(``access_reviews``, ``reviews_json``), users, the rest of the directory, Teams apps, ``$batch``
+and subscriptions — Graph's own throttling (``throttling``) and the emulator's admin surface
+(``admin``).
 
 Shapes follow ``shared/reference/graph-access-reviews.md`` (the spec); choices where Microsoft
 documents nothing are marked "emulator choice" beside the code.
@@ -63,6 +65,8 @@ class GraphApi(
     bound to the Graph audience) or raises :class:`emulator.identity.TokenError`.
     ``on_bot_installed(user_oid, user_name, installation_id)`` is called when the bot's own
     Teams app is installed for a user; ``chat_id_for(user_oid)`` gives the bot's 1:1 chat id.
+    ``throttle`` (:class:`GraphThrottle`, on by default) meters every request; its counters and
+    records are what tests and benchmarks read.
     """
 
     def make_app(self) -> web.Application:
