@@ -84,6 +84,7 @@ class CloudHost:
 
     # -- commands -------------------------------------------------------------------------------
     async def reset(self, _cmd: dict[str, Any]) -> dict[str, Any]:
+        self.cloud.graph.throttle.reset()
         self.calls_by_kind.clear()
         self.batch_posts = 0
         self.patches.clear()
@@ -100,6 +101,8 @@ class CloudHost:
             "calls": sum(self.calls_by_kind.values()),
             "batch_posts": self.batch_posts,
             "by_kind": dict(self.calls_by_kind),
+            # Per app: requests, resource units, writes, 429s (and by x-ms-throttle-priority).
+            "throttle": self.cloud.graph.throttle.counters(),
         }
 
     async def discovery_minimum(self, _cmd: dict[str, Any]) -> dict[str, Any]:
@@ -339,11 +342,17 @@ def _lookups(
 def _config(raw: dict[str, Any]) -> EmulatorConfig:
     limits = raw.get("teams_limits", "default")
     teams_limits = TeamsLimits.unlimited() if limits == "unlimited" else TeamsLimits()
+    # The benchmarks meet the services as they are: Graph throttling, connector 429s without
+    # Retry-After, occasional transient failures (emulator.profiles). Except the ceiling with
+    # the limits lifted: it is the bot's own speed, and random failures there would time the
+    # retry backoff instead.
+    default_profile = "deterministic" if limits == "unlimited" else "realistic"
     return EmulatorConfig(
         seed=str(raw.get("seed", "generated")),
         seed_params=dict(raw.get("seed_params") or {}),
         graph_latency_s=float(raw.get("graph_latency_ms", 0.0)) / 1000.0,
         teams_limits=teams_limits,
+        profile=str(raw.get("profile", default_profile)),
     )
 
 

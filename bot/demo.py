@@ -93,7 +93,9 @@ def start_demo_cloud(
     if not settings.demo_mode:
         raise RuntimeError("the demo cloud is only for runs without MicrosoftAppId")
     emulator = EmulatorThread(
-        EmulatorConfig(seed="demo", anonymous_connector=True, bot_endpoint=bot_endpoint)
+        EmulatorConfig(
+            seed="demo", anonymous_connector=True, bot_endpoint=bot_endpoint, profile="realistic"
+        )
     )
     cloud = emulator.start()
     database_url = demo_database_url(settings)

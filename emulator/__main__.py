@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from emulator.profiles import PROFILES
 from emulator.seeds import DEFAULT_BOT_APP_ID, SEEDS
 from emulator.server import EmulatorCloud, EmulatorConfig
 
@@ -73,6 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--anonymous-connector", action="store_true")
     parser.add_argument("--graph-latency-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--profile",
+        default="realistic",
+        choices=PROFILES,
+        help="realistic: occasional transient Graph 503/504 and connector 412/502/504 "
+        "(default); deterministic: none",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -86,6 +94,7 @@ async def serve(args: argparse.Namespace) -> None:
         bot_endpoint=args.bot_endpoint,
         anonymous_connector=args.anonymous_connector,
         graph_latency_s=args.graph_latency_ms / 1000.0,
+        profile=args.profile,
         host=args.host,
         graph_port=args.port,
         login_port=args.login_port,

@@ -2,10 +2,12 @@
 
 Serves the ``/v3/conversations`` REST surface the bot calls (create conversation, send, reply,
 update, delete, get member, members, paged members) with Teams' response and error shapes,
-enforces the Teams rate limits with 429 + ``Retry-After``, validates the bot's bearer token
-(unless anonymous), and records every call for tests and the demo. When the bot app is installed
-for a user (through Graph), it delivers ``installationUpdate`` and ``conversationUpdate`` to the
-bot, signed like the real channel.
+enforces the Teams rate limits with 429 (without ``Retry-After``, as Teams documents none),
+validates the bot's bearer token (unless anonymous), and records every call for tests and the
+demo. When the bot app is installed for a user (through Graph), it delivers
+``installationUpdate`` and ``conversationUpdate`` to the bot, signed like the real channel.
+Under the ``realistic`` profile (:mod:`emulator.profiles`) it also answers some requests with
+the transient 412, 502 and 504 the Teams rate-limit page lists as retryable.
 
 Choices where the Teams docs are silent (written down here as the brief asks):
 
@@ -13,13 +15,17 @@ Choices where the Teams docs are silent (written down here as the brief asks):
   (per app per tenant: 50 in any 1 s; per bot per conversation: 7/1 s, 8/2 s, 60/30 s,
   1800/3600 s) holds fewer than its limit in ``(now - period, now]``.
 * **Rejected requests do not count.** The Bot Connector counts the requests it accepted; a 429
-  consumes no quota, so a client that honours ``Retry-After`` gets in exactly when a slot frees.
+  consumes no quota, so a client gets in as soon as a slot frees.
   (Unlike Graph, whose docs say usage keeps counting while throttled.) Requests refused before
   the throttle (401, unknown conversation, app not installed) are not counted either; requests
   that pass the throttle and then fail (403 blocked, 404 activity, 413) do count.
-* **Retry-After** = the time until the earliest moment at which this request would be admitted
-  (the oldest entry that has to leave the fullest window, plus that window's period, minus now),
-  rounded *up* to whole seconds and at least 1, so waiting exactly that long always succeeds.
+* **No Retry-After by default.** Teams documents no ``Retry-After`` on its throttling answers
+  and asks bots to back off exponentially with random jitter (the rate-limit page), so a 429
+  carries none. With ``retry_after_header=True`` (for tests that need it) it carries the time
+  until the earliest moment at which this request would be admitted (the oldest entry that has
+  to leave the fullest window, plus that window's period, minus now), rounded *up* to whole
+  seconds and at least 1, so waiting exactly that long always succeeds. The recorded call keeps
+  that time either way (``RecordedCall.retry_after_s``).
 * **Which bucket:** create conversation, send, reply, update and delete are message operations
   on the thread (the "send" limits); member reads use the "get members" limits (14/1 s, 16/2 s,
   120/30 s, 3600/3600 s). All of them count toward the per-tenant 50/s. The per-thread limits
@@ -257,8 +263,11 @@ class Connector:
         bot_app_id: str | None,
         limits: TeamsLimits | None = None,
         anonymous: bool = False,
+        retry_after_header: bool = False,
     ) -> None:
         self._clock = clock
+        #: Send ``Retry-After`` on throttling answers (Teams documents none; off by default).
+        self.retry_after_header = retry_after_header
         self.identity = identity
         self.tenant_id = tenant_id
         self.bot_app_id = bot_app_id
@@ -487,7 +496,7 @@ class Connector:
 
     def _error_response(self, error: _ConnectorError) -> web.Response:
         headers = {}
-        if error.retry_after_s is not None:
+        if error.retry_after_s is not None and self.retry_after_header:
             headers["Retry-After"] = str(error.retry_after_s)
         if error.status == 401:
             # The connector's ASP.NET front answers 401 with this body, not an ErrorResponse.

@@ -198,14 +198,25 @@ class FaultOutcome:
     status: int
     retry_after_s: int | None
 
-    def error(self, service: str, *, now: datetime, request_id: str) -> dict[str, Any]:
+    def error(
+        self,
+        service: str,
+        *,
+        now: datetime,
+        request_id: str,
+        client_request_id: str | None = None,
+    ) -> dict[str, Any]:
         """The JSON body to answer (status and expired_token kinds)."""
         if self.kind == "expired_token":
-            return expired_token_payload(service, now=now, request_id=request_id)
-        return error_payload(service, self.status, now=now, request_id=request_id)
+            body = expired_token_payload(service, now=now, request_id=request_id)
+        else:
+            body = error_payload(service, self.status, now=now, request_id=request_id)
+        if service == "graph" and client_request_id:
+            body["error"]["innerError"]["client-request-id"] = client_request_id
+        return body
 
     def headers(self) -> dict[str, str]:
-        """Response headers (``Retry-After`` in integer seconds, as Graph sends it)."""
+        """Response headers (``Retry-After`` in integer seconds when there is one)."""
         if self.retry_after_s is None:
             return {}
         return {"Retry-After": str(self.retry_after_s)}
@@ -324,7 +335,7 @@ class Faults:
                     rule_id=rule_id,
                     kind=rule.kind,
                     status=self._status_for(rule, service),
-                    retry_after_s=self._retry_after(rule, active.rng),
+                    retry_after_s=self._retry_after(rule, active.rng, service),
                 )
         return latency_s, outcome
 
@@ -345,12 +356,14 @@ class Faults:
         return rule.status
 
     @staticmethod
-    def _retry_after(rule: FaultRule, rng: random.Random) -> int | None:
+    def _retry_after(rule: FaultRule, rng: random.Random, service: str) -> int | None:
         if rule.kind != "status":
             return None
         if rule.retry_after_s is None:
-            # A 429 always carries Retry-After; 1 s keeps tests quick when no range was given.
-            return 1 if rule.status == 429 else None
+            # Graph's and Entra's 429s carry Retry-After (1 s keeps tests quick when no range
+            # was given); the Bot Connector's do not: Teams documents none, and asks for
+            # exponential backoff instead.
+            return 1 if rule.status == 429 and service != "connector" else None
         low, high = rule.retry_after_s
         # Graph sends whole seconds; round the draw so the header is an integer.
         return max(0, round(rng.uniform(low, high)))
@@ -385,7 +398,12 @@ class Faults:
                 transport.abort()
             raise asyncio.CancelledError  # nothing more can be answered on this connection
         request_id = str(uuid.uuid4())
-        body = outcome.error(service, now=self._clock.now(), request_id=request_id)
+        body = outcome.error(
+            service,
+            now=self._clock.now(),
+            request_id=request_id,
+            client_request_id=request.headers.get("client-request-id"),
+        )
         headers = outcome.headers()
         if service == "graph":
             headers["request-id"] = request_id

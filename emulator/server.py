@@ -23,8 +23,9 @@ from aiohttp import web
 from emulator.clock import Clock, SystemClock
 from emulator.connector import Connector, TeamsLimits
 from emulator.faults import Faults
-from emulator.graph import GraphApi
+from emulator.graph import DECISIONS_MAX_TOP, GraphApi, GraphThrottle, ThrottleSettings
 from emulator.identity import AccessToken, AppRegistration, Identity
+from emulator.profiles import profile_fault_rules
 from emulator.seeds import DEFAULT_BOT_APP_ID, build_seed
 from emulator.tenant import Tenant
 
@@ -70,6 +71,22 @@ class EmulatorConfig:
     anonymous_connector: bool = False  # accept unauthenticated connector calls (demo mode)
     teams_limits: TeamsLimits | None = None
     graph_latency_s: float = 0.0  # added to every Graph HTTP request (benchmarks use 0.05)
+    #: "deterministic" (no random faults) or "realistic" (occasional transient Graph 503/504
+    #: and connector 412/502/504): see :mod:`emulator.profiles`.
+    profile: str = "deterministic"
+    profile_seed: int = 19
+    #: Graph throttles by the documented identity and access limits. Turn it off only in a test
+    #: that must count exact calls, and say why there.
+    graph_throttling: bool = True
+    #: "small" | "medium" | "large" for the Graph limits; None: from the tenant's user count.
+    graph_tenant_size: str | None = None
+    #: Seeds the choice of which Graph 429s leave ``Retry-After`` out.
+    graph_throttle_seed: int = 19
+    #: Bot Connector 429s carry ``Retry-After`` (Teams documents none; for tests that need it).
+    connector_retry_after: bool = False
+    #: The largest ``$top`` for access review decisions (Graph's page size, 100). A test may
+    #: raise it only while waiting for a client to stop asking for more, saying so.
+    graph_decisions_max_top: int = DECISIONS_MAX_TOP
     host: str = "127.0.0.1"
     graph_port: int = 0
     login_port: int = 0
@@ -143,6 +160,8 @@ class EmulatorCloud:
         config = self.config
         self.clock = config.clock or SystemClock()
         self.faults = Faults(clock=self.clock)
+        for rule in profile_fault_rules(config.profile, seed=config.profile_seed):
+            self.faults.add(rule)
         params = dict(config.seed_params)
         if config.tenant_id is not None:
             params["tenant_id"] = config.tenant_id
@@ -171,6 +190,7 @@ class EmulatorCloud:
             bot_app_id=config.bot_app_id,
             limits=config.teams_limits,
             anonymous=config.anonymous_connector,
+            retry_after_header=config.connector_retry_after,
         )
         self.connector.bot_endpoint = config.bot_endpoint
         connector = self.connector
@@ -184,8 +204,20 @@ class EmulatorCloud:
                 user_oid=user_oid, user_name=user_name, installation_id=installation_id
             )
 
+        tenant = self.tenant
+        throttle = GraphThrottle(
+            tenant_id=tenant.tenant_id,
+            user_count=lambda: len(tenant.users),
+            settings=ThrottleSettings(
+                enabled=config.graph_throttling,
+                tenant_size=config.graph_tenant_size,
+                seed=config.graph_throttle_seed,
+            ),
+        )
         self.graph = GraphApi(
             tenant=self.tenant,
+            throttle=throttle,
+            decisions_max_top=config.graph_decisions_max_top,
             validate_token=validate,
             faults=self.faults,
             latency_s=config.graph_latency_s,
@@ -274,4 +306,5 @@ class EmulatorCloud:
             "bot_app_secret": self.bot_app_secret,
             "ca_pem_path": self.ca_pem_path,
             "seed": self.config.seed,
+            "profile": self.config.profile,
         }

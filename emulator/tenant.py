@@ -1,30 +1,69 @@
 """The emulator's in-memory Entra ID tenant: directory objects, access reviews and Teams apps.
 
 The tenant is the single source of truth behind the Graph routes (``emulator.graph``). It holds
-plain data and the rules Microsoft applies to it (reviewer resolution, who may decide, the
-time-driven lifecycle of instances and stages); the wire shapes live in ``emulator.graph``.
+the data (:mod:`emulator.model`) and the rules Microsoft applies to it: reviewer resolution, who
+may decide, who may run a review's admin actions, and the time-driven lifecycle of instances,
+stages and recurrences (:mod:`emulator.lifecycle`); the wire shapes live in ``emulator.graph``.
 
 Time: everything that depends on time reads the injected :class:`~emulator.clock.Clock`.
-:meth:`Tenant.refresh` applies due transitions (stage ends, default decisions, auto-apply); the
-Graph app calls it at the start of each request, and tests may call it directly.
+:meth:`Tenant.refresh` applies due transitions (stage ends, default decisions, applying, the next
+recurrence of a recurring review); the Graph app calls it at the start of each request, and tests
+may call it directly.
 """
 
 from __future__ import annotations
 
-import base64
-import itertools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
 
 from emulator.clock import Clock
+from emulator.directory import Directory
+from emulator.lifecycle import (
+    INSTANCE_LEAD,
+    applied_at,
+    defaults_recorded_at,
+    instance_status,
+    is_recurring,
+    next_occurrence_start,
+    occurrence_decision_id,
+    occurrence_instance_id,
+    recommendation_for,
+)
+from emulator.model import (
+    AAD_ACCESS_REVIEWS,
+    DECISION_VALUES,
+    RECOMMENDATION_VALUES,
+    SYSTEM_ACTOR,
+    ZERO_GUID,
+    Actor,
+    Application,
+    Decision,
+    Definition,
+    Group,
+    Installation,
+    Instance,
+    MailboxSettings,
+    PrincipalKind,
+    ReviewerScope,
+    ReviewResource,
+    ReviewSettings,
+    ServicePrincipal,
+    Stage,
+    StageOutcome,
+    StageSettings,
+    TeamsApp,
+    TenantError,
+    User,
+)
 
 __all__ = [
     "AAD_ACCESS_REVIEWS",
     "DECISION_VALUES",
+    "RECOMMENDATION_VALUES",
+    "REVIEW_ADMIN_ROLES",
+    "ROLE_REVIEW_ADMIN_ROLES",
     "ZERO_GUID",
     "Application",
     "Decision",
@@ -48,295 +87,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ZERO_GUID = "00000000-0000-0000-0000-000000000000"
-#: The display name Graph shows for automatic (default / auto-applied) decisions.
-AAD_ACCESS_REVIEWS = "AAD Access Reviews"
-DECISION_VALUES = frozenset({"Approve", "Deny", "NotReviewed", "DontKnow"})
-RECOMMENDATION_VALUES = frozenset({"Approve", "Deny", "NoInfoAvailable"})
+#: Recurrences created in one refresh at most (a clock moved years ahead must not spin).
+_MAX_CATCH_UP = 100
+#: "Nothing scheduled": refresh need not look again until something changes the schedule.
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
-#: Who did something to a decision: (id, displayName, userPrincipalName). The automatic
-#: reviewer is (ZERO_GUID, "AAD Access Reviews", "") — the UPN is empty for automatic decisions.
-Actor = tuple[str, str, str]
-SYSTEM_ACTOR: Actor = (ZERO_GUID, AAD_ACCESS_REVIEWS, "")
-
-PrincipalKind = Literal["user", "servicePrincipal"]
-
-
-class TenantError(Exception):
-    """A rule violation, carrying the Graph status and error code to answer with."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-# ---------------------------------------------------------------------------------- directory
-@dataclass(slots=True)
-class MailboxSettings:
-    """The parts of ``mailboxSettings`` the bot reads (time zone and working hours)."""
-
-    time_zone: str = "UTC"
-    working_days: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday")
-    start_time: str = "08:00:00.0000000"
-    end_time: str = "17:00:00.0000000"
-    language: str = "en-US"
-
-
-@dataclass(slots=True)
-class User:
-    """An Entra ID user (member or guest)."""
-
-    id: str
-    display_name: str
-    user_principal_name: str
-    mail: str | None = None
-    given_name: str | None = None
-    surname: str | None = None
-    job_title: str | None = None
-    department: str | None = None
-    user_type: str = "Member"
-    account_enabled: bool = True
-    manager_id: str | None = None
-    last_sign_in: datetime | None = None
-    mailbox: MailboxSettings | None = None
-    #: Entra directory role names (e.g. "Identity Governance Administrator").
-    directory_roles: frozenset[str] = frozenset()
-    preferred_language: str | None = None
-
-
-@dataclass(slots=True)
-class Group:
-    """A security or Microsoft 365 group; members may be users, service principals or groups."""
-
-    id: str
-    display_name: str
-    description: str | None = None
-    group_types: tuple[str, ...] = ()
-    security_enabled: bool = True
-    mail_enabled: bool = False
-    mail_nickname: str | None = None
-    member_ids: list[str] = field(default_factory=list)
-    owner_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class ServicePrincipal:
-    """An enterprise application (service principal) with its owners."""
-
-    id: str
-    app_id: str
-    display_name: str
-    owner_ids: list[str] = field(default_factory=list)
-    service_principal_type: str = "Application"
-
-
-@dataclass(slots=True)
-class Application:
-    """An app registration (``/applications/{id}``) with its owners."""
-
-    id: str
-    app_id: str
-    display_name: str
-    owner_ids: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------- Teams
-@dataclass(slots=True)
-class TeamsApp:
-    """An app in the tenant's Teams app catalog."""
-
-    id: str
-    external_id: str | None
-    display_name: str
-    distribution_method: str = "organization"
-    definition_id: str = ""
-    version: str = "1.0.0"
-    description: str = ""
-    #: The Entra app id in the manifest's webApplicationInfo / bot id (what "Self" permissions
-    #: compare with the caller's app id).
-    azure_ad_app_id: str | None = None
-
-
-@dataclass(slots=True)
-class Installation:
-    """An app installed in a user's personal scope."""
-
-    id: str
-    user_id: str
-    teams_app_id: str
-    chat_id: str
-
-
-# ---------------------------------------------------------------------------------- reviews
-@dataclass(frozen=True, slots=True)
-class ReviewerScope:
-    """``accessReviewReviewerScope``: a Graph query naming reviewers."""
-
-    query: str
-    query_type: str = "MicrosoftGraph"
-    query_root: str | None = None
-
-    def to_graph(self) -> dict[str, Any]:
-        """The JSON shape Graph returns."""
-        return {"query": self.query, "queryType": self.query_type, "queryRoot": self.query_root}
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewResource:
-    """The resource a decision is about (group, app, role, Azure role, access package policy)."""
-
-    id: str
-    display_name: str
-    type: str  # "group" (as the docs' examples spell it), "ServicePrincipal", "DirectoryRole", ...
-    odata_type: str | None = (
-        None  # e.g. "#microsoft.graph.accessReviewInstanceDecisionItemAzureRoleResource"
-    )
-    link: str | None = None  # resourceLink
-    extra: tuple[
-        tuple[str, Any], ...
-    ] = ()  # subtype properties (appId, scope, accessPackageId, ...)
-
-    def to_graph(self) -> dict[str, Any]:
-        """The JSON shape of ``resource`` on a decision item."""
-        body: dict[str, Any] = {}
-        if self.odata_type:
-            body["@odata.type"] = self.odata_type
-        body.update({"id": self.id, "displayName": self.display_name, "type": self.type})
-        body.update(dict(self.extra))
-        return body
-
-
-@dataclass(slots=True)
-class ReviewSettings:
-    """``accessReviewScheduleSettings`` (fields the emulator acts on, plus what it echoes)."""
-
-    mail_notifications_enabled: bool = True
-    reminder_notifications_enabled: bool = True
-    justification_required_on_approval: bool = False
-    default_decision_enabled: bool = False
-    default_decision: str = "None"  # Approve | Deny | Recommendation | None
-    instance_duration_in_days: int = 14
-    auto_apply_decisions_enabled: bool = False
-    recommendations_enabled: bool = True
-    recommendation_look_back_duration: str = "P30D"
-    decision_histories_for_reviewers_enabled: bool = False
-
-
-@dataclass(slots=True)
-class StageSettings:
-    """``accessReviewStageSettings`` of a multi-stage review."""
-
-    stage_id: str
-    depends_on: tuple[str, ...]
-    duration_in_days: int
-    reviewers: tuple[ReviewerScope, ...]
-    fallback_reviewers: tuple[ReviewerScope, ...] = ()
-    decisions_that_will_move_to_next_stage: tuple[str, ...] = ("NotReviewed", "Approve")
-    recommendations_enabled: bool = True
-
-
-@dataclass(slots=True)
-class Stage:
-    """One stage of a multi-stage instance. Times are planned; ``stopped_at`` ends it early."""
-
-    id: str
-    index: int
-    settings: StageSettings
-    start: datetime
-    end: datetime
-    stopped_at: datetime | None = None
-    finalized: bool = False
-
-    def actual_end(self) -> datetime:
-        """When the stage ends (or ended): early stop or the planned end."""
-        return (
-            self.stopped_at
-            if self.stopped_at is not None and self.stopped_at < self.end
-            else self.end
-        )
-
-
-@dataclass(slots=True)
-class StageOutcome:
-    """A decision as it stood at the end of an earlier stage (multi-stage history)."""
-
-    stage_index: int
-    decision: str
-    justification: str
-    reviewed_by: Actor | None
-    reviewed_at: datetime | None
-
-
-@dataclass(slots=True)
-class Decision:
-    """``accessReviewInstanceDecisionItem`` (kept lean: 100k of these must be cheap)."""
-
-    id: str
-    principal_id: str
-    principal_kind: PrincipalKind
-    resource: ReviewResource | None
-    recommendation: str = "NoInfoAvailable"
-    decision: str = "NotReviewed"
-    justification: str = ""
-    reviewed_by: Actor | None = None
-    reviewed_at: datetime | None = None
-    applied_by: Actor | None = None
-    applied_at: datetime | None = None
-    apply_result: str = "New"
-    #: "direct" / "indirect" (through a nested group) for group reviews; None if not applicable.
-    membership_type: str | None = None
-    #: Multi-stage only: the stage the item has reached, and its outcomes in earlier stages.
-    stage_index: int = 0
-    history: list[StageOutcome] | None = None
-
-
-@dataclass(slots=True)
-class Instance:
-    """``accessReviewInstance`` with its decisions and (multi-stage) stages."""
-
-    id: str
-    definition_id: str
-    start: datetime
-    end: datetime
-    scope: dict[str, Any]
-    reviewers: tuple[ReviewerScope, ...]
-    fallback_reviewers: tuple[ReviewerScope, ...]
-    decisions: dict[str, Decision] = field(default_factory=dict)
-    stages: list[Stage] = field(default_factory=list)
-    stopped_at: datetime | None = None
-    finalized: bool = False
-    applied: bool = False
-    reminders_sent_at: list[datetime] = field(default_factory=list)
-
-    def actual_end(self) -> datetime:
-        """When the instance ends (or ended)."""
-        return (
-            self.stopped_at
-            if self.stopped_at is not None and self.stopped_at < self.end
-            else self.end
-        )
-
-
-@dataclass(slots=True)
-class Definition:
-    """``accessReviewScheduleDefinition``."""
-
-    id: str
-    display_name: str
-    scope: dict[str, Any]
-    reviewers: tuple[ReviewerScope, ...]
-    settings: ReviewSettings
-    created_by: Actor
-    created_at: datetime
-    description_for_admins: str = ""
-    description_for_reviewers: str = ""
-    instance_enumeration_scope: dict[str, Any] | None = None
-    fallback_reviewers: tuple[ReviewerScope, ...] = ()
-    stage_settings: tuple[StageSettings, ...] = ()
-    recurrence: dict[str, Any] | None = None
-    instance_ids: list[str] = field(default_factory=list)
+#: Entra roles that may run a review's admin actions (stop, sendReminder, applyDecisions,
+#: resetDecisions) as a delegated caller (includes/rbac-for-apis/rbac-access-reviews-apis-write.md):
+#: reviews of a group or app, and reviews of a Microsoft Entra role.
+REVIEW_ADMIN_ROLES = frozenset(
+    {"User Administrator", "Identity Governance Administrator", "Global Administrator"}
+)
+ROLE_REVIEW_ADMIN_ROLES = frozenset(
+    {"Identity Governance Administrator", "Privileged Role Administrator", "Global Administrator"}
+)
 
 
 _USERS_QUERY = re.compile(r"^/(?:v1\.0/|beta/)?users/([^/?]+)$")
@@ -348,152 +112,20 @@ _SP_OWNERS_QUERY = re.compile(
 )
 
 
-class Tenant:
-    """One emulated Entra ID tenant. Not thread-safe: use it from the event loop."""
+class Tenant(Directory):
+    """One emulated Entra ID tenant: its directory (:class:`emulator.directory.Directory`), access
+    reviews and Teams apps. Not thread-safe: use it from the event loop."""
 
     def __init__(self, *, tenant_id: str, clock: Clock, display_name: str = "Contoso") -> None:
+        super().__init__()
         self.tenant_id = tenant_id
         self.display_name = display_name
         self.clock = clock
-        self.users: dict[str, User] = {}
-        self._users_by_upn: dict[str, User] = {}
-        self.groups: dict[str, Group] = {}
-        self.service_principals: dict[str, ServicePrincipal] = {}
-        self.applications: dict[str, Application] = {}
         self.definitions: dict[str, Definition] = {}
         self.instances: dict[str, Instance] = {}
-        self.teams_apps: dict[str, TeamsApp] = {}
-        self.installations: dict[str, dict[str, Installation]] = {}  # user id → id → install
         self.sent_reminders: list[tuple[str, datetime]] = []
-        # Bumped on every directory change so cached reviewer resolutions stay right.
-        self._directory_version = 0
         self._assignment_cache: dict[tuple[str, int], tuple[int, dict[str, list[str]]]] = {}
-        self._transitive_cache: dict[str, tuple[int, frozenset[str]]] = {}
         self._next_transition_at: datetime | None = None
-        self._install_counter = itertools.count(1)
-
-    # ------------------------------------------------------------------ directory mutation
-    def directory_changed(self) -> None:
-        """Invalidate cached reviewer resolutions (call after editing directory objects)."""
-        self._directory_version += 1
-
-    def add_user(self, user: User) -> User:
-        """Add (or replace) a user."""
-        self.users[user.id] = user
-        self._users_by_upn[user.user_principal_name.lower()] = user
-        self.directory_changed()
-        return user
-
-    def add_group(self, group: Group) -> Group:
-        """Add (or replace) a group."""
-        self.groups[group.id] = group
-        self.directory_changed()
-        return group
-
-    def add_service_principal(self, sp: ServicePrincipal) -> ServicePrincipal:
-        """Add (or replace) a service principal."""
-        self.service_principals[sp.id] = sp
-        self.directory_changed()
-        return sp
-
-    def add_application(self, app: Application) -> Application:
-        """Add (or replace) an app registration."""
-        self.applications[app.id] = app
-        self.directory_changed()
-        return app
-
-    def add_teams_app(self, app: TeamsApp) -> TeamsApp:
-        """Add an app to the Teams catalog."""
-        self.teams_apps[app.id] = app
-        return app
-
-    def find_user(self, id_or_upn: str) -> User | None:
-        """Look a user up by object id or UPN (case-insensitive), as ``/users/{id}`` does."""
-        return self.users.get(id_or_upn) or self._users_by_upn.get(id_or_upn.lower())
-
-    def user_summary(self, id_or_upn: str) -> dict[str, Any] | None:
-        """``{"id", "userPrincipalName", "displayName", "accountEnabled"}`` or None (the
-        Identity's user lookup)."""
-        user = self.find_user(id_or_upn)
-        if user is None:
-            return None
-        return {
-            "id": user.id,
-            "userPrincipalName": user.user_principal_name,
-            "displayName": user.display_name,
-            "accountEnabled": user.account_enabled,
-        }
-
-    def directory_object(self, object_id: str) -> User | Group | ServicePrincipal | None:
-        """Any directory object by id."""
-        return (
-            self.users.get(object_id)
-            or self.groups.get(object_id)
-            or self.service_principals.get(object_id)
-        )
-
-    def transitive_members(self, group_id: str) -> frozenset[str]:
-        """Ids of every non-group member of a group, through nested groups (cycle-safe)."""
-        cached = self._transitive_cache.get(group_id)
-        if cached is not None and cached[0] == self._directory_version:
-            return cached[1]
-        seen_groups: set[str] = set()
-        members: set[str] = set()
-        stack = [group_id]
-        while stack:
-            gid = stack.pop()
-            if gid in seen_groups:
-                continue
-            seen_groups.add(gid)
-            group = self.groups.get(gid)
-            if group is None:
-                continue
-            for member_id in group.member_ids:
-                if member_id in self.groups:
-                    stack.append(member_id)
-                else:
-                    members.add(member_id)
-        result = frozenset(members)
-        self._transitive_cache[group_id] = (self._directory_version, result)
-        return result
-
-    def transitive_member_objects(self, group_id: str) -> list[str]:
-        """Ids of all transitive members including nested groups themselves (Graph's
-        ``transitiveMembers`` lists groups too)."""
-        seen: set[str] = set()
-        ordered: list[str] = []
-        stack = list(reversed(self.groups[group_id].member_ids)) if group_id in self.groups else []
-        while stack:
-            member_id = stack.pop()
-            if member_id in seen:
-                continue
-            seen.add(member_id)
-            ordered.append(member_id)
-            nested = self.groups.get(member_id)
-            if nested is not None:
-                stack.extend(reversed(nested.member_ids))
-        return ordered
-
-    # ------------------------------------------------------------------ Teams installs
-    def installations_for(self, user_id: str) -> dict[str, Installation]:
-        """The user's personal-scope installations by installation id."""
-        return self.installations.setdefault(user_id, {})
-
-    def install_app(self, user_id: str, teams_app_id: str, chat_id: str) -> Installation:
-        """Install a catalog app for a user (409 if already installed, like Graph)."""
-        installs = self.installations_for(user_id)
-        for existing in installs.values():
-            if existing.teams_app_id == teams_app_id:
-                raise TenantError(409, "Conflict", "App is already installed for this user.")
-        # Graph's installation ids are base64 of "{userId}##{teamsAppId}" (URL-safe here,
-        # plus a counter so a reinstall after removal gets a new id).
-        raw = f"{user_id}##{teams_app_id}##{next(self._install_counter)}"
-        install_id = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-        install = Installation(
-            id=install_id, user_id=user_id, teams_app_id=teams_app_id, chat_id=chat_id
-        )
-        installs[install_id] = install
-        return install
 
     # ------------------------------------------------------------------ reviews: creation
     def add_review(self, definition: Definition, instances: Iterable[Instance]) -> Definition:
@@ -577,13 +209,9 @@ class Tenant:
         return self.clock.now()
 
     def instance_status(self, instance: Instance, now: datetime | None = None) -> str:
-        """NotStarted → InProgress → Completed, following the clock (or an early stop)."""
-        now = now or self.now()
-        if now < instance.start:
-            return "NotStarted"
-        if now >= instance.actual_end():
-            return "Completed"
-        return "InProgress"
+        """The instance's status on the clock (:mod:`emulator.lifecycle` has the timeline)."""
+        settings = self.definitions[instance.definition_id].settings
+        return instance_status(instance, settings, now or self.now())
 
     def stage_status(self, stage: Stage, now: datetime | None = None) -> str:
         """A stage's status following the clock."""
@@ -595,15 +223,18 @@ class Tenant:
         return "InProgress"
 
     def definition_status(self, definition: Definition, now: datetime | None = None) -> str:
-        """InProgress while any instance runs; Completed when all ended; else NotStarted."""
-        statuses = {
-            self.instance_status(self.instances[iid], now) for iid in definition.instance_ids
-        }
+        """InProgress while any instance runs; otherwise the status of the latest recurrence
+        (its apply statuses read ``Completed``: they are not in the definition's enum); NotStarted
+        before the first one."""
+        instances = [self.instances[iid] for iid in definition.instance_ids]
+        if not instances:
+            return "NotStarted"
+        statuses = [self.instance_status(instance, now) for instance in instances]
         if "InProgress" in statuses:
             return "InProgress"
-        if statuses and statuses == {"Completed"}:
-            return "Completed"
-        return "NotStarted"
+        latest = max(range(len(instances)), key=lambda n: instances[n].start)
+        status = statuses[latest]
+        return "Completed" if status in {"Applying", "Applied"} else status
 
     def visible_stages(self, instance: Instance, now: datetime | None = None) -> list[Stage]:
         """Stages that exist: the first always, later ones once they have started (Graph
@@ -614,21 +245,25 @@ class Tenant:
     def active_stage(self, instance: Instance, now: datetime | None = None) -> Stage | None:
         """The running stage of a multi-stage instance, if any."""
         now = now or self.now()
+        if instance.stopped_at is not None and now >= instance.stopped_at:
+            return None
         for stage in instance.stages:
             if self.stage_status(stage, now) == "InProgress":
                 return stage
         return None
 
     def refresh(self) -> None:
-        """Apply every transition that is due at the clock's current time.
+        """Apply every transition that is due at the clock's current time: stage ends, default
+        decisions (entering AutoReviewed), applying (entering Applied) and the creation of the
+        next recurrence of a recurring review.
 
         Cheap when nothing is due: it remembers the earliest future transition.
         """
         now = self.now()
         if self._next_transition_at is not None and now < self._next_transition_at:
             return
-        next_at: datetime | None = None
-        for instance in self.instances.values():
+        upcoming: list[datetime] = []
+        for instance in list(self.instances.values()):
             if instance.finalized:
                 continue
             for stage in instance.stages:
@@ -637,16 +272,58 @@ class Tenant:
                 if now >= stage.actual_end():
                     self._finish_stage(instance, stage)
                 else:
-                    next_at = (
-                        stage.actual_end() if next_at is None else min(next_at, stage.actual_end())
-                    )
+                    upcoming.append(stage.actual_end())
                     break
-            if now >= instance.actual_end():
-                self._finish_instance(instance)
+            due = self._finish_instance(instance, now)
+            if due is not None:
+                upcoming.append(due)
+        for definition in list(self.definitions.values()):
+            due = self._schedule_next(definition, now)
+            if due is not None:
+                upcoming.append(due)
+        self._next_transition_at = min(upcoming, default=_NEVER)
+
+    def _finish_instance(self, instance: Instance, now: datetime) -> datetime | None:
+        """Run the end-of-instance effects that are due; when the next one falls due."""
+        settings = self.definitions[instance.definition_id].settings
+        if now < instance.actual_end():
+            return instance.actual_end()
+        for stage in instance.stages:
+            stage.finalized = True
+        defaults_at = defaults_recorded_at(instance, settings)
+        if defaults_at is not None and not instance.defaults_recorded:
+            if now < defaults_at:
+                return defaults_at
+            self._record_defaults(instance)
+        apply_at = applied_at(instance, settings)
+        if apply_at is None:
+            # Nothing more happens unless applyDecisions is called (which resets the schedule).
+            return None
+        if now < apply_at:
+            return apply_at
+        if not instance.applied:
+            self._apply(instance, instance.apply_requested_by or SYSTEM_ACTOR, apply_at)
+        instance.finalized = True
+        log.info("instance %s applied at %s", instance.id, apply_at.isoformat())
+        return None
+
+    def _record_defaults(self, instance: Instance) -> None:
+        instance.defaults_recorded = True
+        settings = self.definitions[instance.definition_id].settings
+        ended_at = instance.actual_end()
+        last_index = len(instance.stages) - 1 if instance.stages else 0
+        for item in instance.decisions.values():
+            if item.decision != "NotReviewed" or item.stage_index != last_index:
+                continue
+            if settings.default_decision == "Recommendation":
+                if item.recommendation not in {"Approve", "Deny"}:
+                    continue
+                item.decision = item.recommendation
             else:
-                end = instance.actual_end()
-                next_at = end if next_at is None else min(next_at, end)
-        self._next_transition_at = next_at
+                item.decision = settings.default_decision
+            item.reviewed_by = SYSTEM_ACTOR
+            item.reviewed_at = ended_at
+        log.info("instance %s: default decisions recorded", instance.id)
 
     def _finish_stage(self, instance: Instance, stage: Stage) -> None:
         stage.finalized = True
@@ -693,30 +370,6 @@ class Tenant:
             next_stage.settings.stage_id,
         )
 
-    def _finish_instance(self, instance: Instance) -> None:
-        instance.finalized = True
-        for stage in instance.stages:
-            stage.finalized = True
-        definition = self.definitions[instance.definition_id]
-        settings = definition.settings
-        ended_at = instance.actual_end()
-        last_index = len(instance.stages) - 1 if instance.stages else 0
-        if settings.default_decision_enabled and settings.default_decision != "None":
-            for item in instance.decisions.values():
-                if item.decision != "NotReviewed" or item.stage_index != last_index:
-                    continue
-                if settings.default_decision == "Recommendation":
-                    if item.recommendation not in {"Approve", "Deny"}:
-                        continue
-                    item.decision = item.recommendation
-                else:
-                    item.decision = settings.default_decision
-                item.reviewed_by = SYSTEM_ACTOR
-                item.reviewed_at = ended_at
-        if settings.auto_apply_decisions_enabled:
-            self._apply(instance, SYSTEM_ACTOR, ended_at)
-        log.info("instance %s ended at %s", instance.id, ended_at.isoformat())
-
     def _apply(self, instance: Instance, actor: Actor, at: datetime) -> None:
         instance.applied = True
         for item in instance.decisions.values():
@@ -735,6 +388,131 @@ class Tenant:
                     else:
                         # Access through a nested group cannot be removed from this group.
                         item.apply_result = "AppliedSuccessfullyButObjectNotFound"
+
+    # ------------------------------------------------------------------ recurrences
+    def _schedule_next(self, definition: Definition, now: datetime) -> datetime | None:
+        """Create the recurrences that are due (each appears INSTANCE_LEAD before it starts);
+        when the next one will be."""
+        if not definition.instance_ids or not is_recurring(definition):
+            return None
+        for _ in range(_MAX_CATCH_UP):
+            latest = max(
+                (self.instances[iid] for iid in definition.instance_ids), key=lambda i: i.start
+            )
+            start = next_occurrence_start(definition, latest.start)
+            if start is None:
+                return None
+            if now < start - INSTANCE_LEAD:
+                return start - INSTANCE_LEAD
+            self._create_occurrence(definition, start)
+        return None
+
+    def roll_over(self, definition_id: str) -> Instance:
+        """Make a recurring review move on to its next recurrence now (for tests and the demo).
+
+        The running recurrence ends now (Completing, then Completed — and Applying, Applied with
+        auto-apply — on the clock); the next one is created at once and starts INSTANCE_LEAD
+        later (NotStarted, Initializing, Starting, then InProgress). Later recurrences follow the
+        pattern from the new one's start. Returns the new instance.
+        """
+        definition = self.definition(definition_id)
+        if not is_recurring(definition):
+            raise TenantError(400, "BadRequest", f"Access review '{definition_id}' does not recur.")
+        self.refresh()
+        now = self.now()
+        for instance_id in definition.instance_ids:
+            instance = self.instances[instance_id]
+            if self.instance_status(instance, now) == "InProgress":
+                self._end_now(instance, now)
+        instance = self._create_occurrence(definition, now + INSTANCE_LEAD)
+        self._next_transition_at = None
+        self.refresh()
+        return instance
+
+    def _create_occurrence(self, definition: Definition, start: datetime) -> Instance:
+        occurrence = len(definition.instance_ids)
+        instance_id = occurrence_instance_id(definition.id, occurrence)
+        days = sum(s.duration_in_days for s in definition.stage_settings) or (
+            definition.settings.instance_duration_in_days
+        )
+        reviewers = (
+            definition.stage_settings[0].reviewers
+            if definition.stage_settings
+            else definition.reviewers
+        )
+        instance = Instance(
+            id=instance_id,
+            definition_id=definition.id,
+            start=start,
+            end=start + timedelta(days=days),
+            scope=definition.scope,
+            reviewers=reviewers,
+            fallback_reviewers=definition.fallback_reviewers,
+            occurrence=occurrence,
+        )
+        for principal_id, kind, membership in self._principals_for(definition):
+            user = self.users.get(principal_id)
+            decision_id = occurrence_decision_id(instance_id, principal_id)
+            instance.decisions[decision_id] = Decision(
+                id=decision_id,
+                principal_id=principal_id,
+                principal_kind=kind,
+                resource=definition.resource,
+                recommendation=recommendation_for(user.last_sign_in if user else None, start),
+                membership_type=membership,
+            )
+        if definition.stage_settings:
+            self._build_stages(definition, instance)
+        self.instances[instance.id] = instance
+        definition.instance_ids.append(instance.id)
+        log.info(
+            "access review %s: recurrence %d (%s) starts %s with %d item(s)",
+            definition.id,
+            occurrence,
+            instance.id,
+            start.isoformat(),
+            len(instance.decisions),
+        )
+        return instance
+
+    def _principals_for(
+        self, definition: Definition
+    ) -> list[tuple[str, PrincipalKind, str | None]]:
+        """Who a new recurrence reviews: a group's members as they are now (so access removed by
+        an applied Deny is gone), else the definition's principals."""
+        resource = definition.resource
+        group = self.groups.get(resource.id) if resource is not None else None
+        if resource is None or group is None or resource.type.lower() != "group":
+            return [(pid, kind, None) for pid, kind in definition.principals]
+        direct = [m for m in group.member_ids if m not in self.groups]
+        nested = sorted(self.transitive_members(group.id) - set(direct))
+        found: list[tuple[str, PrincipalKind, str | None]] = []
+        for principal_id, membership in [(d, "direct") for d in direct] + [
+            (n, "indirect") for n in nested
+        ]:
+            if principal_id in self.users:
+                found.append((principal_id, "user", membership))
+            elif principal_id in self.service_principals:
+                found.append((principal_id, "servicePrincipal", membership))
+        return found
+
+    def current_instance(self, definition_id: str) -> Instance | None:
+        """The recurrence of a definition that is InProgress now, if any."""
+        for instance_id in self.definition(definition_id).instance_ids:
+            instance = self.instances[instance_id]
+            if self.instance_status(instance) == "InProgress":
+                return instance
+        return None
+
+    # ------------------------------------------------------------------ who may run admin actions
+    def admin_roles_for(self, instance: Instance) -> frozenset[str]:
+        """The Entra roles a delegated caller needs for the instance's admin actions: a review of
+        Microsoft Entra roles needs the role-review set, any other review the group/app set."""
+        definition = self.definitions[instance.definition_id]
+        resources = [definition.resource] + [d.resource for d in instance.decisions.values()]
+        if any(r is not None and r.type.lower() == "directoryrole" for r in resources):
+            return ROLE_REVIEW_ADMIN_ROLES
+        return REVIEW_ADMIN_ROLES
 
     # ------------------------------------------------------------------ reviewer resolution
     def _resolve_scopes(self, scopes: Iterable[ReviewerScope], decision: Decision) -> set[str]:
@@ -1026,16 +804,19 @@ class Tenant:
         return changed
 
     def stop_instance(self, instance_id: str) -> None:
-        """``stop``: end the instance now (default decisions and auto-apply then run)."""
+        """``stop``: end the instance now. It goes through Completing (and AutoReviewing with
+        default decisions) to Completed, then Applying and Applied with auto-apply."""
         instance = self._instance_by_id(instance_id)
         self._check_in_progress(instance)
-        now = self.now()
+        self._end_now(instance, self.now())
+        self._next_transition_at = None
+        self.refresh()
+
+    def _end_now(self, instance: Instance, now: datetime) -> None:
         instance.stopped_at = now
         for stage in instance.stages:
             if stage.stopped_at is None and stage.end > now:
                 stage.stopped_at = now
-        self._next_transition_at = None
-        self.refresh()
 
     def stop_stage(self, instance_id: str, stage_id: str) -> None:
         """Stop the active stage early; the next stage (if any) starts now."""
@@ -1051,15 +832,22 @@ class Tenant:
         self.refresh()
 
     def apply_decisions(self, instance_id: str, by_user_oid: str | None) -> None:
-        """``applyDecisions``: only for a Completed instance."""
+        """``applyDecisions``: only for a Completed instance ("The status of the
+        accessReviewInstance must be Completed"); Applying now, Applied one PHASE later."""
         instance = self._instance_by_id(instance_id)
         self.refresh()
-        if self.instance_status(instance) != "Completed":
+        status = self.instance_status(instance)
+        if status != "Completed":
             raise TenantError(
-                400, "BadRequest", "Decisions can be applied only when the instance is Completed."
+                400,
+                "BadRequest",
+                f"The access review instance is {status}; decisions can be applied only when "
+                "it is Completed.",
             )
-        actor = self._actor(by_user_oid) if by_user_oid else SYSTEM_ACTOR
-        self._apply(instance, actor, self.now())
+        instance.apply_requested_at = self.now()
+        instance.apply_requested_by = self._actor(by_user_oid) if by_user_oid else SYSTEM_ACTOR
+        self._next_transition_at = None
+        self.refresh()
 
     def reset_decisions(self, instance_id: str) -> None:
         """``resetDecisions``: every item of the running instance back to NotReviewed."""

@@ -16,9 +16,15 @@ from aiohttp import web
 
 from emulator.clock import ManualClock
 from emulator.faults import Faults
-from emulator.graph import GraphApi
+from emulator.graph import GraphApi, GraphThrottle
 from emulator.identity import AppRegistration, Identity
-from emulator.seeds import DEFAULT_BOT_APP_ID, demo, demo_id
+from emulator.seeds import (
+    DEFAULT_BOT_APP_ID,
+    demo,
+    demo_decision_id,
+    demo_id,
+    demo_instance_id,
+)
 from emulator.tenant import Tenant
 
 START = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
@@ -58,22 +64,23 @@ class GraphHarness:
 
     @staticmethod
     def rid(name: str) -> str:
-        """Demo review id by key (definition id = instance id)."""
+        """Demo review (definition) id by key."""
         return demo_id("review", name)
 
     @staticmethod
+    def iid(name: str) -> str:
+        """The demo review's current instance id (= the definition id for a one-time review)."""
+        return demo_instance_id(name)
+
+    @staticmethod
     def did(review: str, principal: str) -> str:
-        """Demo decision id by review key and principal key."""
-        principal_id = (
-            demo_id("sp", principal) if principal == "build_agent" else demo_id("user", principal)
-        )
-        return demo_id("decision", f"{review}:{principal_id}")
+        """Demo decision id (in the review's current instance) by review and principal key."""
+        return demo_decision_id(review, principal)
 
     def instance_url(self, review: str, version: str = "v1.0") -> str:
-        review_id = self.rid(review)
         return (
-            f"/{version}/identityGovernance/accessReviews/definitions/{review_id}"
-            f"/instances/{review_id}"
+            f"/{version}/identityGovernance/accessReviews/definitions/{self.rid(review)}"
+            f"/instances/{self.iid(review)}"
         )
 
     def decisions_url(self, review: str, version: str = "v1.0") -> str:
@@ -122,7 +129,11 @@ def _bind() -> socket.socket:
 
 
 async def serve_graph(
-    tenant: Tenant, clock: ManualClock, *, latency_s: float = 0.0
+    tenant: Tenant,
+    clock: ManualClock,
+    *,
+    latency_s: float = 0.0,
+    throttle: GraphThrottle | None = None,
 ) -> AsyncIterator[GraphHarness]:
     identity = Identity(clock=clock, tenant_id=tenant.tenant_id, user_lookup=tenant.user_summary)
     identity.register_app(
@@ -149,6 +160,7 @@ async def serve_graph(
         chat_id_for=lambda oid: (
             f"a:chat-with-{oid}" if any(i[0] == oid for i in installs) else None
         ),
+        throttle=throttle,
     )
     runner = web.AppRunner(graph.make_app(), access_log=None)
     await runner.setup()
@@ -192,8 +204,10 @@ async def graph_server() -> AsyncIterator[Any]:
     end of the test)."""
     generators: list[AsyncIterator[GraphHarness]] = []
 
-    async def start(tenant: Tenant, clock: ManualClock) -> GraphHarness:
-        generator = serve_graph(tenant, clock)
+    async def start(
+        tenant: Tenant, clock: ManualClock, *, throttle: GraphThrottle | None = None
+    ) -> GraphHarness:
+        generator = serve_graph(tenant, clock, throttle=throttle)
         generators.append(generator)
         return await generator.__anext__()
 

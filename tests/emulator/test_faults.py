@@ -137,14 +137,21 @@ async def test_429_has_graph_body_and_integer_retry_after(graph_app: Served) -> 
     assert graph_app.hits == []
 
 
-async def test_connector_429_body(connector_app: Served) -> None:
+async def test_connector_429_body_and_no_retry_after(connector_app: Served) -> None:
     connector_app.faults.add(FaultRule(kind="status", status=429, service="connector"))
     response = await connector_app.client.post(
         connector_app.base_url + "/v3/conversations", json={}
     )
     assert response.status_code == 429
-    assert response.headers["Retry-After"] == "1"
+    # Teams documents no Retry-After: a connector 429 comes without one unless a rule asks.
+    assert "Retry-After" not in response.headers
     assert response.json() == {"error": {"code": "Throttled", "message": "Too many requests"}}
+    connector_app.faults.clear()
+    connector_app.faults.add(
+        FaultRule(kind="status", status=429, service="connector", retry_after_s=(2, 2))
+    )
+    asked = await connector_app.client.post(connector_app.base_url + "/v3/conversations", json={})
+    assert asked.status_code == 429 and asked.headers["Retry-After"] == "2"
 
 
 async def test_expired_token(graph_app: Served, connector_app: Served) -> None:

@@ -365,7 +365,7 @@ async def test_beta_only_routes(demo_graph) -> None:
         params={"$expand": "instance($expand=definition)"},
     )
     values = everything.json()["value"]
-    assert len(values) == 4  # falcon (self) + azure contributor (3)
+    assert len(values) == 5  # falcon (self) + azure contributor (4)
     assert {v["instance"]["definition"]["displayName"] for v in values} == {
         "Project Falcon – self-review",
         "Contoso Production subscription – Contributor review",

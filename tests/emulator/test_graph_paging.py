@@ -8,20 +8,28 @@ import pytest
 
 from emulator.clock import ManualClock
 from emulator.seeds import generate
+from emulator.tenant import Instance, Tenant
 
 AR = "/v1.0/identityGovernance/accessReviews"
 
 
-def _decisions_path(instance_id: str) -> str:
-    return f"{AR}/definitions/{instance_id}/instances/{instance_id}/decisions"
+def _decisions_path(instance: Instance) -> str:
+    return f"{AR}/definitions/{instance.definition_id}/instances/{instance.id}/decisions"
+
+
+def _current(tenant: Tenant) -> list[Instance]:
+    """The running instances (recurring reviews also list their earlier recurrences)."""
+    return [i for i in tenant.instances.values() if tenant.instance_status(i) == "InProgress"]
 
 
 async def test_decision_paging_default_and_top(graph_server, emu_clock: ManualClock) -> None:
     tenant = generate(emu_clock, decisions=1_530, reviewers=60, instances=3, seed=5)
     harness = await graph_server(tenant, emu_clock)
     token = harness.app_token()
-    for instance in tenant.instances.values():
-        path = _decisions_path(instance.id)
+    running = _current(tenant)
+    assert len(running) == 3
+    for instance in running:
+        path = _decisions_path(instance)
         first = await harness.call("GET", path, token)
         assert len(first.json()["value"]) == 100  # default page size
         default_pages = await harness.get_all(path, token)
@@ -41,9 +49,9 @@ async def test_filtered_paging_and_reviewer_view(graph_server, emu_clock: Manual
     tenant = generate(emu_clock, decisions=1_200, reviewers=40, instances=2, seed=9)
     harness = await graph_server(tenant, emu_clock)
     token = harness.app_token()
-    instance = next(iter(tenant.instances.values()))
+    instance = _current(tenant)[0]
     denies = await harness.get_all(
-        _decisions_path(instance.id),
+        _decisions_path(instance),
         token,
         params={"$filter": "decision eq 'NotReviewed' and recommendation eq 'Deny'", "$top": "25"},
     )
@@ -55,7 +63,7 @@ async def test_filtered_paging_and_reviewer_view(graph_server, emu_clock: Manual
         user_oid=reviewer, client_id=harness.graph.bot_app_id, scopes=["AccessReview.Read.All"]
     )
     mine = await harness.get_all(
-        _decisions_path(instance.id) + "/filterByCurrentUser(on='reviewer')",
+        _decisions_path(instance) + "/filterByCurrentUser(on='reviewer')",
         user_token,
         params={"$top": "50"},
     )
@@ -78,11 +86,18 @@ async def test_100k_pending_decisions_seed_fast_and_page_exactly_once(
     seen: set[str] = set()
     total = 0
     for definition in definitions:
+        running = await harness.get_all(
+            f"{AR}/definitions/{definition['id']}/instances",
+            token,
+            params={"$filter": "status eq 'InProgress'", "$select": "id"},
+        )
+        assert len(running) == 1
+        path = f"{AR}/definitions/{definition['id']}/instances/{running[0]['id']}/decisions"
         items = await harness.get_all(
-            _decisions_path(definition["id"]),
+            path,
             token,
             params={
-                "$top": "999",
+                "$top": "100",  # the largest page of decisions
                 "$select": "id,decision",
                 "$filter": "decision eq 'NotReviewed'",
             },

@@ -76,7 +76,7 @@ async def test_every_reviewer_kind_can_write_and_is_stamped(
         json={"decision": "Deny", "justification": "not needed"},
     )
     assert response.status_code == 204, response.text
-    item = demo_graph.tenant.instances[demo_graph.rid(review)].decisions[
+    item = demo_graph.tenant.instances[demo_graph.iid(review)].decisions[
         demo_graph.did(review, principal)
     ]
     assert item.decision == "Deny"
@@ -153,9 +153,20 @@ async def test_admin_actions_need_write_permission(demo_graph) -> None:
     assert demo_graph.tenant.sent_reminders
     assert (await demo_graph.call("POST", url + "/applyDecisions", writer)).status_code == 400
     assert (await demo_graph.call("POST", url + "/stop", writer)).status_code == 204
-    instance = (await demo_graph.call("GET", url, read_only)).json()
-    assert instance["status"] == "Completed"
+
+    async def status() -> str:
+        body = (await demo_graph.call("GET", url, read_only)).json()
+        return str(body["status"])
+
+    # stop takes effect through Completing; applyDecisions only once Completed.
+    assert await status() == "Completing"
+    assert (await demo_graph.call("POST", url + "/applyDecisions", writer)).status_code == 400
+    demo_graph.clock.advance(timedelta(minutes=1))
+    assert await status() == "Completed"
     assert (await demo_graph.call("POST", url + "/applyDecisions", writer)).status_code == 204
+    assert await status() == "Applying"
+    demo_graph.clock.advance(timedelta(minutes=1))
+    assert await status() == "Applied"
 
 
 async def test_reset_decisions(demo_graph) -> None:
@@ -206,7 +217,8 @@ async def test_auto_applied_deny_removes_membership(demo_graph) -> None:
     definition.settings.auto_apply_decisions_enabled = True
     finance_group = tenant.groups[definition.scope["query"].split("/")[2]]
     assert demo_graph.uid("jordan") in finance_group.member_ids
-    demo_graph.clock.advance(timedelta(days=3, minutes=1))
+    # The end, then Completing, AutoReviewing, AutoReviewed, Completed, Applying: a minute each.
+    demo_graph.clock.advance(timedelta(days=3, minutes=5))
     tenant.refresh()
     item = tenant.instances[demo_graph.rid("finance")].decisions[
         demo_graph.did("finance", "jordan")

@@ -55,6 +55,7 @@ def test_demo_is_deterministic_and_covers_every_resource_kind() -> None:
     }
     assert kinds == {
         "group",
+        "Group",
         "ServicePrincipal",
         "DirectoryRole",
         "AzureRole",

@@ -165,6 +165,7 @@ async def test_python_dash_m_emulator_prints_json_and_stops_on_sigterm() -> None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
         info = json.loads(line)
         assert info["tenant_id"] == DEMO_TENANT_ID
+        assert info["profile"] == "realistic"  # python -m emulator meets clients as real ones
         assert {
             "graph_url",
             "login_url",

@@ -109,11 +109,13 @@ LOG_SLACK_S = 0.01
 
 
 def expected_pairs(cloud: EmulatorCloud) -> set[Pair]:
-    """Who is owed a review card, by the emulator's own resolution of the review scopes."""
+    """Who is owed a review card, by the emulator's own resolution of the review scopes (running
+    instances only: recurring reviews also list their earlier, ended recurrences)."""
     tenant = cloud.tenant
     return {
         (reviewer.lower(), instance.id)
         for instance in tenant.instances.values()
+        if tenant.instance_status(instance) == "InProgress"
         for reviewer in tenant.assignments(instance)
     }
 

@@ -1,19 +1,31 @@
-"""Deterministic tenant seeds: the hand-made ``demo`` tenant and the big ``generate`` tenant.
-
-Ids are fixed: the demo derives GUIDs with uuid5 from a namespace and a readable name
-(``demo_id("user", "adele")``), the generator formats counters into GUID-shaped strings. Times are
-relative to the clock's "now" at seeding, so the demo always has running reviews.
-"""
+"""The hand-made ``demo`` tenant: a dozen people and three guests, every reviewer kind, every
+resource kind, one-time and recurring reviews (see :func:`demo`)."""
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.clock import Clock
+from emulator.lifecycle import (
+    add_months,
+    occurrence_decision_id,
+    occurrence_instance_id,
+    recommendation_for,
+)
+from emulator.seeds.common import (
+    DEFAULT_BOT_APP_ID,
+    DEMO_DOMAIN,
+    DEMO_TENANT_ID,
+    demo_id,
+    group_scope,
+    instance_scope,
+    monthly,
+    one_time,
+    teams_catalog,
+)
 from emulator.tenant import (
     Application,
     Decision,
@@ -26,41 +38,11 @@ from emulator.tenant import (
     ReviewSettings,
     ServicePrincipal,
     StageSettings,
-    TeamsApp,
     Tenant,
     User,
 )
 
-__all__ = [
-    "DEFAULT_BOT_APP_ID",
-    "DEMO_EXPECTED_ASSIGNMENTS",
-    "DEMO_TENANT_ID",
-    "GENERATED_TENANT_ID",
-    "SEEDS",
-    "build_seed",
-    "demo",
-    "demo_id",
-    "generate",
-]
-
-_DEMO_NAMESPACE = uuid.UUID("6b0f7c64-3e0a-4c55-9a61-5f1a3c2e8d40")
-
-#: The demo tenant id (a valid GUID; also used by the Agents Playground config).
-DEMO_TENANT_ID = "2f5b9c1e-7a34-4d6b-8e21-c0a9d3f4b512"
-GENERATED_TENANT_ID = "0e0b5a8c-1d2f-4a3b-9c4d-5e6f7a8b9c0d"
-#: The bot's Entra app id unless configured otherwise.
-DEFAULT_BOT_APP_ID = "00000000-0000-4000-8000-00000000b075"
-DEMO_DOMAIN = "contoso.onmicrosoft.com"
-
-
-def demo_id(kind: str, name: str) -> str:
-    """The fixed GUID of a demo object, e.g. ``demo_id("user", "adele")``."""
-    return str(uuid.uuid5(_DEMO_NAMESPACE, f"{kind}:{name}"))
-
-
-def _user_ids(*names: str) -> set[str]:
-    return {demo_id("user", n) for n in names}
-
+__all__ = ["DEMO_EXPECTED_ASSIGNMENTS", "demo", "demo_decision_id", "demo_instance_id"]
 
 # ---------------------------------------------------------------------------------- demo design
 # (key, display name, job title, department, manager key, time zone, days since sign-in, roles)
@@ -98,7 +80,16 @@ _DEMO_PEOPLE: tuple[
         5,
         (),
     ),
-    ("diego", "Diego Siciliani", "HR Manager", "HR", "megan", "W. Europe Standard Time", 3, ()),
+    (
+        "diego",
+        "Diego Siciliani",
+        "HR Manager",
+        "HR",
+        "megan",
+        "W. Europe Standard Time",
+        3,
+        ("User Administrator",),
+    ),
     ("isaiah", "Isaiah Langer", "Sales Rep", "Sales", "diego", "Central Standard Time", 45, ()),
     ("grady", "Grady Archie", "Senior Designer", "R&D", "diego", "GMT Standard Time", 1, ()),
     (
@@ -143,11 +134,16 @@ _DEMO_PEOPLE: tuple[
         (),
     ),
 )
-# Guests: (key, display name, home domain, days since sign-in or None for never)
-_DEMO_GUESTS: tuple[tuple[str, str, str, int | None], ...] = (
-    ("jordan", "Jordan Miller (Fabrikam)", "fabrikam.com", 120),
-    ("sam", "Sam Taylor (Northwind)", "northwind.example", None),
+# Guests: (key, display name, home domain, days since sign-in or None, sign-in data known).
+# Their userPrincipalName is the #EXT# form Entra gives invited guests. Sam never signed in
+# (lastUserSignInDateTime ""); for Riley Entra has no sign-in data (null).
+_DEMO_GUESTS: tuple[tuple[str, str, str, int | None, bool], ...] = (
+    ("jordan", "Jordan Miller (Fabrikam)", "fabrikam.com", 120, True),
+    ("sam", "Sam Taylor (Northwind)", "northwind.example", None, True),
+    ("riley", "Riley Chen (Tailspin)", "tailspin.example", None, False),
 )
+#: Recurring demo reviews and the occurrence that is current (or latest) at seeding time.
+_DEMO_RECURRING: dict[str, int] = {"azure_contributor": 2, "sales_guests": 1}
 
 #: Who reviews what in the demo tenant at seeding time (the active stage for multi-stage),
 #: derived by hand from the design below — reviewer key → review key → principal keys.
@@ -166,9 +162,9 @@ _EXPECTED_BY_NAME: dict[str, dict[str, set[str]]] = {
     "lee": {"falcon": {"lee"}},  # self-review
     "grady": {
         "falcon": {"grady"},  # self-review
-        "azure_contributor": {"lee", "isaiah", "sam"},
+        "azure_contributor": {"lee", "isaiah", "sam", "riley"},
     },  # Security Auditors member
-    "henrietta": {"azure_contributor": {"lee", "isaiah", "sam"}},  # via nested Audit Interns
+    "henrietta": {"azure_contributor": {"lee", "isaiah", "sam", "riley"}},  # nested Audit Interns
     "lidia": {"expense_portal": {"adele", "diego", "build_agent"}},  # app owner
     "johanna": {"user_admin_role": {"megan", "diego"}},  # specific user
 }
@@ -178,12 +174,28 @@ def _principal_id(key: str) -> str:
     return demo_id("sp", key) if key == "build_agent" else demo_id("user", key)
 
 
-#: reviewer oid → instance id → decision ids (demo instance ids equal their definition ids).
+def demo_instance_id(review: str) -> str:
+    """The id of a demo review's current (or latest) instance: the definition's own id for a
+    one-time review, a recurrence's own id for a recurring one."""
+    definition_id = demo_id("review", review)
+    occurrence = _DEMO_RECURRING.get(review)
+    if occurrence is None:
+        return definition_id
+    return occurrence_instance_id(definition_id, occurrence)
+
+
+def demo_decision_id(review: str, principal: str) -> str:
+    """The id of a principal's decision item in a demo review's current (or latest) instance
+    (``principal`` is a demo key, e.g. "adele" or "build_agent")."""
+    if review in _DEMO_RECURRING:
+        return occurrence_decision_id(demo_instance_id(review), _principal_id(principal))
+    return demo_id("decision", f"{review}:{_principal_id(principal)}")
+
+
+#: reviewer oid → instance id → decision ids, for the running instances at seeding time.
 DEMO_EXPECTED_ASSIGNMENTS: Mapping[str, Mapping[str, frozenset[str]]] = {
     demo_id("user", reviewer): {
-        demo_id("review", review): frozenset(
-            demo_id("decision", f"{review}:{_principal_id(p)}") for p in principals
-        )
+        demo_instance_id(review): frozenset(demo_decision_id(review, p) for p in principals)
         for review, principals in reviews.items()
     }
     for reviewer, reviews in _EXPECTED_BY_NAME.items()
@@ -196,92 +208,51 @@ def _sign_in(now: datetime, days_ago: int | None) -> datetime | None:
     return (now - timedelta(days=days_ago, hours=3, minutes=17)).replace(microsecond=0)
 
 
-def _recommendation(last_sign_in: datetime | None, now: datetime) -> str:
-    # Graph's default rule: no interactive sign-in within the 30-day look-back → Deny.
-    if last_sign_in is None:
-        return "NoInfoAvailable"
-    return "Approve" if now - last_sign_in <= timedelta(days=30) else "Deny"
+@dataclass(frozen=True, slots=True)
+class _PastRecurrence:
+    """A recurrence of a demo review: when it started, who was reviewed, and what happened."""
 
-
-def _group_scope(group_id: str) -> dict[str, Any]:
-    return {
-        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
-        "query": f"/groups/{group_id}/transitiveMembers",
-        "queryType": "MicrosoftGraph",
-        "queryRoot": None,
-    }
-
-
-def _instance_scope(query: str) -> dict[str, Any]:
-    return {
-        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
-        "query": query,
-        "queryType": "MicrosoftGraph",
-        "queryRoot": None,
-    }
-
-
-def _one_time(start: datetime, end: datetime) -> dict[str, Any]:
-    return {
-        "pattern": None,
-        "range": {
-            "type": "numbered",
-            "numberOfOccurrences": 0,
-            "recurrenceTimeZone": None,
-            "startDate": start.date().isoformat(),
-            "endDate": end.date().isoformat(),
-        },
-    }
-
-
-def _teams_catalog(tenant: Tenant, bot_app_id: str) -> None:
-    tenant.add_teams_app(
-        TeamsApp(
-            id=demo_id("teamsapp", "access-review-bot"),
-            external_id=bot_app_id,
-            display_name="Access Reviews",
-            distribution_method="organization",
-            definition_id=demo_id("teamsappdef", "access-review-bot"),
-            version="1.0.0",
-            description="Get your Microsoft Entra access reviews done in Teams.",
-            azure_ad_app_id=bot_app_id,
-        )
-    )
-    tenant.add_teams_app(
-        TeamsApp(
-            id=demo_id("teamsapp", "expenses"),
-            external_id=demo_id("manifest", "expenses"),
-            display_name="Contoso Expenses",
-            distribution_method="organization",
-            definition_id=demo_id("teamsappdef", "expenses"),
-            version="2.3.1",
-            description="Submit and approve expenses.",
-            azure_ad_app_id=demo_id("app", "expenses"),
-        )
-    )
+    start: datetime
+    principals: tuple[str, ...]
+    #: principal key → (decision, reviewer key, justification), recorded two days in.
+    decided: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: Who called applyDecisions the day after it ended (None: not applied by hand).
+    applied_by: str | None = None
 
 
 def demo(
     clock: Clock, *, bot_app_id: str = DEFAULT_BOT_APP_ID, tenant_id: str = DEMO_TENANT_ID, **_: Any
 ) -> Tenant:
-    """The demo tenant: a dozen people, every reviewer kind and every resource kind.
+    """The demo tenant: a dozen people and three guests, every reviewer kind, every resource kind,
+    one-time and recurring reviews.
 
-    Reviews (instance id = definition id, as for one-time single-resource reviews):
+    One-time reviews (their single instance shares the definition's id, as the docs' tutorial
+    shows):
 
     * ``finance`` — Finance Team members, reviewed by the group's owners (``./owners``),
       justification required on approval; closes in 3 days.
     * ``marketing`` — Marketing members, reviewed by each member's manager (``./manager``);
       Nestor has no manager, so the fallback reviewer (Megan) gets his item.
-    * ``falcon`` — Project Falcon, self-review (``reviewers: []``).
+    * ``falcon`` — Project Falcon, self-review (``reviewers: []``); resource type ``Group``.
     * ``expense_portal`` — an application (service principal) review by the app's owners;
       one principal is a service principal (the build agent).
     * ``user_admin_role`` — Entra role (User Administrator) review by a specific user.
-    * ``azure_contributor`` — an Azure resource role reviewed by the members of Security Auditors
-      (which nests Audit Interns).
     * ``partner_portal`` — an access package assignment policy with guests, by a specific user.
     * ``engineering`` — two stages: stage 1 managers (fallback Megan), stage 2 Johanna, with
       decision history shared with stage 2.
-    * ``sales_guests`` — ended two weeks ago; default decision Approve was auto-applied.
+
+    Recurring reviews (every recurrence has its own instance id):
+
+    * ``azure_contributor`` — monthly: an Azure resource role reviewed by the members of Security
+      Auditors (which nests Audit Interns). Two months ago: Completed, never applied; last
+      month: Applied (Megan called applyDecisions); this month: InProgress, with Riley (no
+      sign-in data) added.
+    * ``sales_guests`` — quarterly, default decision Approve, auto-applied: the quarter before
+      (Alex approved Jordan) and the last quarter (ended 16 days ago, nobody answered, the
+      default applied) are both Applied; the next starts in about two months.
+
+    Roles: Megan is Identity Governance Administrator, Diego User Administrator (he may run
+    admin actions on group and app reviews, not on the role review).
     """
     now = clock.now()
     anchor = now.replace(minute=0, second=0, microsecond=0)
@@ -310,7 +281,7 @@ def demo(
                 preferred_language="en-US",
             )
         )
-    for key, name, domain, days in _DEMO_GUESTS:
+    for key, name, domain, days, known in _DEMO_GUESTS:
         local = name.split(" (")[0].lower().replace(" ", ".")
         upn = f"{local}_{domain}#EXT#@{DEMO_DOMAIN}"
         tenant.add_user(
@@ -321,6 +292,7 @@ def demo(
                 mail=f"{local}@{domain}",
                 user_type="Guest",
                 last_sign_in=_sign_in(anchor, days),
+                sign_in_known=known,
                 mailbox=None,
             )
         )
@@ -402,7 +374,7 @@ def demo(
             owner_ids=[uid("diego")],
         )
     )
-    _teams_catalog(tenant, bot_app_id)
+    teams_catalog(tenant, bot_app_id)
 
     creator = (uid("megan"), "Megan Bowen", f"MeganB@{DEMO_DOMAIN}")
     fallback_megan = (ReviewerScope(f"/users/{uid('megan')}"),)
@@ -422,9 +394,15 @@ def demo(
         stages: tuple[StageSettings, ...] = (),
         description: str = "",
         nested: frozenset[str] = frozenset(),
+        every_months: int | None = None,
+        past: tuple[_PastRecurrence, ...] = (),
     ) -> None:
+        """A one-time review (instance id = definition id), or with ``every_months`` a recurring
+        one: the ``past`` recurrences (oldest first) and then the current one, each with its own
+        instance id."""
         definition_id = demo_id("review", key)
         settings = settings or ReviewSettings(instance_duration_in_days=(end - start).days)
+        first_start = past[0].start if past else start
         definition = Definition(
             id=definition_id,
             display_name=name,
@@ -432,52 +410,97 @@ def demo(
             reviewers=reviewers,
             settings=settings,
             created_by=creator,
-            created_at=start - timedelta(days=1),
+            created_at=first_start - timedelta(days=1),
             description_for_admins=description,
             description_for_reviewers=description,
             instance_enumeration_scope=None,
             fallback_reviewers=fallback,
             stage_settings=stages,
-            recurrence=_one_time(start, end),
+            recurrence=monthly(first_start, every_months) if every_months else one_time(start, end),
+            resource=resource,
+            principals=tuple(
+                (
+                    _principal_id(p),
+                    "servicePrincipal" if p == "build_agent" else "user",
+                )
+                for p in principals
+            ),
         )
-        instance = Instance(
-            id=definition_id,
-            definition_id=definition_id,
-            start=start,
-            end=end,
-            scope=scope,
-            reviewers=reviewers,
-            fallback_reviewers=fallback,
-        )
-        for principal in principals:
-            is_sp = principal == "build_agent"
-            principal_id = _principal_id(principal)
-            user = tenant.users.get(principal_id)
-            recommendation = (
-                "NoInfoAvailable"
-                if is_sp
-                else _recommendation(user.last_sign_in if user else None, anchor)
+        duration = end - start
+        occurrences = [*past, _PastRecurrence(start=start, principals=tuple(principals))]
+        instances: list[Instance] = []
+        for occurrence, planned in enumerate(occurrences):
+            instance_id = (
+                occurrence_instance_id(definition_id, occurrence) if every_months else definition_id
             )
-            decision_id = demo_id("decision", f"{key}:{principal_id}")
-            membership = None
-            if resource.type == "group":
-                membership = "indirect" if principal in nested else "direct"
-            instance.decisions[decision_id] = Decision(
-                id=decision_id,
-                principal_id=principal_id,
-                principal_kind="servicePrincipal" if is_sp else "user",
-                resource=resource,
-                recommendation=recommendation,
-                membership_type=membership,
+            instance = Instance(
+                id=instance_id,
+                definition_id=definition_id,
+                start=planned.start,
+                end=planned.start + duration,
+                scope=scope,
+                reviewers=reviewers,
+                fallback_reviewers=fallback,
+                occurrence=occurrence,
             )
-        tenant.add_review(definition, [instance])
+            for principal in planned.principals:
+                is_sp = principal == "build_agent"
+                principal_id = _principal_id(principal)
+                user = tenant.users.get(principal_id)
+                recommendation = (
+                    "NoInfoAvailable"
+                    if is_sp
+                    else recommendation_for(
+                        user.last_sign_in if user else None, min(anchor, instance.end)
+                    )
+                )
+                decision_id = (
+                    occurrence_decision_id(instance_id, principal_id)
+                    if every_months
+                    else demo_id("decision", f"{key}:{principal_id}")
+                )
+                membership = None
+                if resource.type.lower() == "group":
+                    membership = "indirect" if principal in nested else "direct"
+                item = Decision(
+                    id=decision_id,
+                    principal_id=principal_id,
+                    principal_kind="servicePrincipal" if is_sp else "user",
+                    resource=resource,
+                    recommendation=recommendation,
+                    membership_type=membership,
+                )
+                if principal in planned.decided:
+                    decision, reviewer, justification = planned.decided[principal]
+                    reviewer_user = tenant.users[uid(reviewer)]
+                    item.decision = decision
+                    item.justification = justification
+                    item.reviewed_by = (
+                        reviewer_user.id,
+                        reviewer_user.display_name,
+                        reviewer_user.user_principal_name,
+                    )
+                    item.reviewed_at = planned.start + timedelta(days=2, hours=3)
+                instance.decisions[decision_id] = item
+            if planned.applied_by is not None:
+                # applyDecisions called by an admin the day after the recurrence ended.
+                applier = tenant.users[uid(planned.applied_by)]
+                instance.apply_requested_at = instance.end + timedelta(days=1)
+                instance.apply_requested_by = (
+                    applier.id,
+                    applier.display_name,
+                    applier.user_principal_name,
+                )
+            instances.append(instance)
+        tenant.add_review(definition, instances)
 
-    def group_resource(key: str) -> ReviewResource:
+    def group_resource(key: str, type_name: str = "group") -> ReviewResource:
+        # The docs' examples spell the type "group"; the enum (and some answers) "Group".
         g = tenant.groups[demo_id("group", key)]
         return ReviewResource(
             id=g.id,
             display_name=g.display_name,
-            type="group",
+            type=type_name,
             link=f"https://graph.microsoft.com/v1.0/groups/{g.id}",
         )
 
@@ -489,7 +512,7 @@ def demo(
         principals=["adele", "lee", "jordan"],
         reviewers=(ReviewerScope("./owners"),),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "finance")),
+        scope=group_scope(demo_id("group", "finance")),
         start=anchor - timedelta(days=4),
         end=anchor + timedelta(days=3),
         settings=ReviewSettings(
@@ -504,7 +527,7 @@ def demo(
         principals=["adele", "isaiah", "nestor"],
         reviewers=(ReviewerScope("./manager", query_root="decisions"),),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "marketing")),
+        scope=group_scope(demo_id("group", "marketing")),
         start=running[0],
         end=running[1],
         description="Managers: confirm your reports still need Marketing access.",
@@ -512,11 +535,11 @@ def demo(
     review(
         "falcon",
         "Project Falcon – self-review",
-        resource=group_resource("falcon"),
+        resource=group_resource("falcon", "Group"),
         principals=["lee", "grady"],
         reviewers=(),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "falcon")),
+        scope=group_scope(demo_id("group", "falcon")),
         start=running[0],
         end=running[1],
         description="Do you still need access to the Project Falcon workspace?",
@@ -536,7 +559,7 @@ def demo(
         principals=["adele", "diego", "build_agent"],
         reviewers=(ReviewerScope(f"/servicePrincipals/{sp.id}/owners"),),
         fallback=fallback_megan,
-        scope=_instance_scope(f"/servicePrincipals/{sp.id}/appRoleAssignedTo"),
+        scope=instance_scope(f"/servicePrincipals/{sp.id}/appRoleAssignedTo"),
         start=running[0],
         end=running[1],
         description="Review who can sign in to the Expense Portal.",
@@ -550,7 +573,7 @@ def demo(
         ),
         principals=["megan", "diego"],
         reviewers=(ReviewerScope(f"/users/{uid('johanna')}"),),
-        scope=_instance_scope(
+        scope=instance_scope(
             "/roleManagement/directory/roleAssignmentScheduleInstances?$expand=principal"
             f"&$filter=(isof(principal,'microsoft.graph.user') and roleDefinitionId eq "
             f"'{user_admin_template}')"
@@ -580,15 +603,38 @@ def demo(
                 ),
             ),
         ),
-        principals=["lee", "isaiah", "sam"],
+        principals=["lee", "isaiah", "sam", "riley"],
         reviewers=(ReviewerScope(f"/groups/{demo_id('group', 'auditors')}/transitiveMembers"),),
         fallback=fallback_megan,
-        scope=_instance_scope(
+        scope=instance_scope(
             f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleAssignments"
         ),
         start=running[0],
         end=running[1],
-        description="Contributor access to the production subscription.",
+        description="Contributor access to the production subscription, every month.",
+        every_months=1,
+        past=(
+            # Two months ago: completed, never applied (auto-apply is off).
+            _PastRecurrence(
+                start=add_months(running[0], -2),
+                principals=("lee", "isaiah", "sam"),
+                decided={
+                    "lee": ("Approve", "grady", "Deploys to production"),
+                    "sam": ("Deny", "henrietta", "Contract ended"),
+                },
+            ),
+            # Last month: decided, then applied by Megan with applyDecisions.
+            _PastRecurrence(
+                start=add_months(running[0], -1),
+                principals=("lee", "isaiah", "sam"),
+                decided={
+                    "lee": ("Approve", "grady", "Deploys to production"),
+                    "isaiah": ("Approve", "grady", "On call this quarter"),
+                    "sam": ("Deny", "grady", "No longer with Northwind"),
+                },
+                applied_by="megan",
+            ),
+        ),
     )
     package_id = demo_id("accesspackage", "partner-portal")
     review(
@@ -604,7 +650,7 @@ def demo(
         ),
         principals=["jordan", "sam"],
         reviewers=(ReviewerScope(f"/users/{uid('alex')}"),),
-        scope=_instance_scope(
+        scope=instance_scope(
             f"/identityGovernance/entitlementManagement/accessPackages/{package_id}/assignments"
         ),
         start=running[0],
@@ -618,7 +664,7 @@ def demo(
         principals=["lee", "isaiah", "grady", "nestor"],
         reviewers=(),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "engineering")),
+        scope=group_scope(demo_id("group", "engineering")),
         start=anchor - timedelta(days=1),
         end=anchor + timedelta(days=6),
         settings=ReviewSettings(
@@ -644,12 +690,12 @@ def demo(
     )
     review(
         "sales_guests",
-        "Sales Partners – Q3 guest review",
+        "Sales Partners – quarterly guest review",
         resource=group_resource("sales"),
         principals=["jordan"],
         reviewers=(ReviewerScope("./owners"),),
         fallback=fallback_megan,
-        scope=_group_scope(demo_id("group", "sales")),
+        scope=group_scope(demo_id("group", "sales")),
         start=anchor - timedelta(days=30),
         end=anchor - timedelta(days=16),
         settings=ReviewSettings(
@@ -659,6 +705,15 @@ def demo(
             instance_duration_in_days=14,
         ),
         description="Quarterly review of Sales guests.",
+        every_months=3,
+        past=(
+            # The quarter before: Alex approved Jordan; auto-applied at the end.
+            _PastRecurrence(
+                start=add_months(anchor - timedelta(days=30), -3),
+                principals=("jordan",),
+                decided={"jordan": ("Approve", "alex", "Runs the Fabrikam account")},
+            ),
+        ),
     )
     # Make stage instances' multi-stage reviewers reflect the definition (instance-level
     # reviewers of a multi-stage review are those of stage 1).
@@ -666,242 +721,3 @@ def demo(
     engineering.reviewers = engineering.stages[0].settings.reviewers
     tenant.refresh()
     return tenant
-
-
-# ---------------------------------------------------------------------------------- generator
-_TIME_ZONES = (
-    "Pacific Standard Time",
-    "Eastern Standard Time",
-    "GMT Standard Time",
-    "W. Europe Standard Time",
-    "India Standard Time",
-    "Tokyo Standard Time",
-    "AUS Eastern Standard Time",
-    "UTC",
-)
-_FIRST = (
-    "Alex",
-    "Sam",
-    "Jordan",
-    "Taylor",
-    "Morgan",
-    "Casey",
-    "Riley",
-    "Jamie",
-    "Avery",
-    "Quinn",
-    "Priya",
-    "Wei",
-    "Sofia",
-    "Mateo",
-    "Amara",
-    "Lukas",
-    "Yuki",
-    "Omar",
-    "Ines",
-    "Noah",
-)
-_LAST = (
-    "Smith",
-    "Garcia",
-    "Chen",
-    "Patel",
-    "Müller",
-    "Kowalski",
-    "Okafor",
-    "Silva",
-    "Kim",
-    "Novak",
-    "Haddad",
-    "Larsen",
-    "Rossi",
-    "Tanaka",
-    "Dubois",
-    "Costa",
-    "Ivanova",
-    "Brown",
-    "Nakamura",
-    "Jensen",
-)
-
-
-def _cid(kind: int, n: int) -> str:
-    """Compact, GUID-shaped, readable ids: kind in the first block, counter in the last."""
-    return f"{kind:08x}-0000-4000-8000-{n:012x}"
-
-
-_K_USER = 0xA001
-_K_GROUP = 0xA002
-_K_REVIEW = 0xA003
-_K_DECISION = 0xA004
-_K_REVIEWER_GROUP = 0xA005
-
-
-def generate(
-    clock: Clock,
-    *,
-    decisions: int = 100_000,
-    reviewers: int = 5_000,
-    instances: int = 500,
-    seed: int = 1,
-    bot_app_id: str = DEFAULT_BOT_APP_ID,
-    tenant_id: str = GENERATED_TENANT_ID,
-    **_: Any,
-) -> Tenant:
-    """A big tenant: ``instances`` running one-time group reviews holding ``decisions`` pending
-    items in total, reviewed by ``reviewers`` reviewer users with a mix of reviewer kinds.
-
-    Deterministic for a given ``seed``. Every instance is InProgress at the clock's time.
-    """
-    if instances < 1 or reviewers < 1 or decisions < instances:
-        raise ValueError("need instances >= 1, reviewers >= 1 and decisions >= instances")
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data
-    now = clock.now().replace(microsecond=0)
-    tenant = Tenant(tenant_id=tenant_id, clock=clock, display_name="Fabrikam (generated)")
-    domain = "fabrikam.onmicrosoft.com"
-
-    def make_user(n: int, *, reviewer: bool, manager_id: str | None) -> User:
-        first, last = _FIRST[n % len(_FIRST)], _LAST[(n // len(_FIRST)) % len(_LAST)]
-        days = rng.choice((0, 1, 2, 5, 9, 14, 21, 40, 75, 120, -1))
-        return tenant.add_user(
-            User(
-                id=_cid(_K_USER, n),
-                display_name=f"{first} {last} {n}",
-                user_principal_name=f"{first.lower()}.{n}@{domain}",
-                mail=f"{first.lower()}.{n}@{domain}" if reviewer else None,
-                manager_id=manager_id,
-                last_sign_in=None if days < 0 else now - timedelta(days=days, hours=n % 24),
-                mailbox=MailboxSettings(time_zone=_TIME_ZONES[n % len(_TIME_ZONES)])
-                if reviewer
-                else None,
-            )
-        )
-
-    reviewer_ids = [make_user(n, reviewer=True, manager_id=None).id for n in range(reviewers)]
-    per_instance, remainder = divmod(decisions, instances)
-    pool_size = max(per_instance + 1, min(decisions, 20_000))
-    principal_ids = [
-        make_user(
-            reviewers + n, reviewer=False, manager_id=reviewer_ids[rng.randrange(reviewers)]
-        ).id
-        for n in range(pool_size)
-    ]
-    # Reviewer groups of five reviewers each (the "members of a group" kind).
-    reviewer_groups = []
-    for g in range(max(1, reviewers // 50)):
-        members = [reviewer_ids[rng.randrange(reviewers)] for _ in range(5)]
-        reviewer_groups.append(
-            tenant.add_group(
-                Group(
-                    id=_cid(_K_REVIEWER_GROUP, g),
-                    display_name=f"Reviewers {g}",
-                    member_ids=list(dict.fromkeys(members)),
-                )
-            ).id
-        )
-    _teams_catalog(tenant, bot_app_id)
-
-    decision_counter = 0
-    creator = (
-        reviewer_ids[0],
-        tenant.users[reviewer_ids[0]].display_name,
-        tenant.users[reviewer_ids[0]].user_principal_name,
-    )
-    settings = ReviewSettings(instance_duration_in_days=21)
-    for i in range(instances):
-        count = per_instance + (1 if i < remainder else 0)
-        group_id = _cid(_K_GROUP, i)
-        owners = [reviewer_ids[rng.randrange(reviewers)] for _ in range(rng.choice((1, 2)))]
-        start_offset_days = rng.randrange(10)
-        members = rng.sample(principal_ids, count)
-        group = tenant.add_group(
-            Group(
-                id=group_id, display_name=f"Project {i:04d}", member_ids=members, owner_ids=owners
-            )
-        )
-        kind = rng.random()
-        fallback: tuple[ReviewerScope, ...] = (
-            ReviewerScope(f"/users/{reviewer_ids[rng.randrange(reviewers)]}"),
-        )
-        reviewer_scopes: tuple[ReviewerScope, ...]
-        if kind < 0.5:
-            chosen = {reviewer_ids[rng.randrange(reviewers)] for _ in range(rng.choice((1, 2)))}
-            reviewer_scopes = tuple(ReviewerScope(f"/users/{r}") for r in sorted(chosen))
-        elif kind < 0.7:
-            reviewer_scopes = (ReviewerScope("./manager", query_root="decisions"),)
-        elif kind < 0.85:
-            reviewer_scopes = (ReviewerScope("./owners"),)
-        elif kind < 0.95:
-            reviewer_scopes = (
-                ReviewerScope(
-                    f"/groups/{reviewer_groups[rng.randrange(len(reviewer_groups))]}"
-                    "/transitiveMembers"
-                ),
-            )
-        else:
-            reviewer_scopes = ()
-        review_id = _cid(_K_REVIEW, i)
-        begin = now - timedelta(days=start_offset_days + 1)
-        end = now + timedelta(days=3 + rng.randrange(18))
-        scope = _group_scope(group_id)
-        definition = Definition(
-            id=review_id,
-            display_name=f"Project {i:04d} membership review",
-            scope=scope,
-            reviewers=reviewer_scopes,
-            settings=settings,
-            created_by=creator,
-            created_at=begin - timedelta(days=1),
-            fallback_reviewers=fallback,
-            recurrence=_one_time(begin, end),
-        )
-        instance = Instance(
-            id=review_id,
-            definition_id=review_id,
-            start=begin,
-            end=end,
-            scope=scope,
-            reviewers=reviewer_scopes,
-            fallback_reviewers=fallback,
-        )
-        resource = ReviewResource(
-            id=group.id,
-            display_name=group.display_name,
-            type="group",
-            link=f"https://graph.microsoft.com/v1.0/groups/{group.id}",
-        )
-        items = instance.decisions
-        for principal_id in members:
-            decision_id = _cid(_K_DECISION, decision_counter)
-            decision_counter += 1
-            last = tenant.users[principal_id].last_sign_in
-            items[decision_id] = Decision(
-                id=decision_id,
-                principal_id=principal_id,
-                principal_kind="user",
-                resource=resource,
-                recommendation=_recommendation(last, now),
-                membership_type="direct",
-            )
-        tenant.add_review(definition, [instance])
-    return tenant
-
-
-SeedBuilder = Callable[..., Tenant]
-#: Named seeds for ``EmulatorConfig.seed`` / ``python -m emulator --seed``.
-SEEDS: dict[str, SeedBuilder] = {"demo": demo, "generated": generate}
-
-
-def build_seed(
-    name: str,
-    clock: Clock,
-    *,
-    bot_app_id: str = DEFAULT_BOT_APP_ID,
-    params: Mapping[str, Any] | None = None,
-) -> Tenant:
-    """Build a named seed (``demo`` or ``generated``) with extra keyword ``params``."""
-    try:
-        builder = SEEDS[name]
-    except KeyError:
-        raise ValueError(f"unknown seed {name!r}; choose one of {sorted(SEEDS)}") from None
-    return builder(clock, bot_app_id=bot_app_id, **dict(params or {}))
