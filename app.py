@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 from aiohttp import web
@@ -45,6 +46,7 @@ from bot.teams.adapter import create_adapter
 from bot.teams.bot import ReviewBot
 from bot.teams.connector import ConnectorClient
 from bot.teams.credentials import MsalCredentialsFactory
+from bot.web.demo_routes import check_demo_clock, demo_routes
 from bot.web.keys import (
     ACTIONS,
     ADAPTER,
@@ -99,6 +101,8 @@ def create_app(
     """
     side = microsoft if microsoft is not None else microsoft_side(settings)
     check_demo_shortcuts(settings, side)
+    if clock is not None:
+        check_demo_clock(settings, clock)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])
     registry = CollectorRegistry()
     app[SETTINGS] = settings
@@ -116,6 +120,7 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(notifications_routes)
     app.add_routes(status_routes)
+    app.add_routes(demo_routes)
     return app
 
 
@@ -274,16 +279,15 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _reminder_loop(
     app: web.Application, stop: asyncio.Event, *, every_s: float = 60.0
 ) -> None:
-    """Reminders and escalations, by whichever replica holds the reminder lease."""
-    store, holder = app[STORE], f"reminders-{os.getpid()}-{id(app)}"
+    """Reminders and escalations, by whichever replica holds the reminder lease; a requested
+    reminder (remind-now, a Nudge) wakes it early."""
+    scheduler, holder = app[REMINDERS], f"reminders-{os.getpid()}-{id(app)}"
     while not stop.is_set():
         try:
-            if await store.acquire_lease(name="reminders", holder=holder, ttl_s=every_s * 3):
-                await app[REMINDERS].run_once()
+            await scheduler.run_leased(holder=holder, ttl_s=every_s * 3)
         except Exception:
             log.exception("reminder pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        await scheduler.wait(stop, timeout_s=every_s)
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -345,7 +349,7 @@ def _serve_demo(settings: Settings) -> int:
     endpoint = f"http://127.0.0.1:{settings.port}/api/messages"
     demo = start_demo_cloud(settings, bot_endpoint=endpoint)
     try:
-        app = create_app(demo.settings, microsoft=demo.side)
+        app = create_app(demo.settings, microsoft=demo.side, clock=demo.clock)
         print(banner(demo, port=settings.port), flush=True)
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     finally:
@@ -361,16 +365,33 @@ def _tenant_for(settings: Settings) -> str:
 def _remind(settings: Settings, args: argparse.Namespace) -> int:
     from bot.admin import remind_now
 
-    async def run() -> list[str]:
+    if settings.demo_mode and settings.database_url == Settings().database_url:
+        # The demo keeps its own store (bot.demo) and clock, in the running demo: ask it, as an
+        # admin would. With DATABASE_URL set, the command works on that store as always.
+        query = f"instance={quote(args.instance, safe='')}&now={'true' if args.now else 'false'}"
+        answer = _ask_demo(settings, "POST", f"/admin/remind?{query}")
+        if answer is None:
+            return 1
+        status, body = answer
+        if status >= 400:
+            print(f"error: {body.get('error', status)}", file=sys.stderr)
+            return 1
+        _print_reminded(body)
+        return 0
+
+    async def run() -> dict[str, Any]:
         store = await open_store(settings.database_url)
         try:
-            return await remind_now(
+            result = await remind_now(
                 store,
                 clock=SystemClock(),
                 tenant_id=_tenant_for(settings),
                 instance_id=args.instance,
                 by="cli",
+                now=args.now,
+                window_h=settings.manual_reminder_window_h,
             )
+            return result.as_json()
         finally:
             await store.close()
 
@@ -379,7 +400,89 @@ def _remind(settings: Settings, args: argparse.Namespace) -> int:
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"queued a reminder for {len(reminded)} reviewer(s); the running bot sends them")
+    _print_reminded(reminded)
+    return 0
+
+
+def _print_reminded(result: dict[str, Any]) -> None:
+    """What remind-now did, for a person: how many were queued, who was left alone and why."""
+    queued = int(result.get("queued") or 0)
+    if result.get("mode") == "now":
+        when = "to be sent now (working hours and snooze overridden)"
+    else:
+        when = "each at the reviewer's next working moment, after any snooze"
+    print(f"queued a reminder for {queued} reviewer(s), {when}; the running bot sends them")
+    already = [r for r in result.get("reviewers") or [] if r.get("status") == "already_reminded"]
+    if already:
+        print(
+            f"not reminded again (a manual reminder reached them within the last "
+            f"{result.get('windowHours')} h): {len(already)} reviewer(s)"
+        )
+        for row in already:
+            parts = [f"asked for {row.get('requestedAt') or 'just now'}"]
+            if row.get("requestedBy"):
+                parts.append(f"by {row['requestedBy']}")
+            parts.append(str(row.get("state")))
+            if row.get("sentAt"):
+                parts.append(f"at {row['sentAt']}")
+            if row.get("sendAt"):
+                parts.append(f"until {row['sendAt']}")
+            if row.get("note"):
+                parts.append(f"({row['note']})")
+            print(f"  {row.get('reviewer')}: " + ", ".join(parts))
+
+
+def _ask_demo(settings: Settings, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
+    """Call the running demo's admin route on ``PORT``; None (and a line on stderr) if no demo
+    answers there."""
+    base = f"http://127.0.0.1:{settings.port}"
+
+    async def call() -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=base, timeout=120.0) as client:
+            response = await client.request(method, path)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200]}
+        return response.status_code, body if isinstance(body, dict) else {"error": str(body)}
+
+    try:
+        return asyncio.run(call())
+    except httpx.TransportError:
+        print(f"error: no demo answers at {base} (start it with: python app.py)", file=sys.stderr)
+        return None
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import iso_duration, parse_advance
+    from bot.web.demo_routes import DEMO_CLOCK_REFUSED
+
+    if not settings.demo_mode:
+        print(f"error: {DEMO_CLOCK_REFUSED}", file=sys.stderr)
+        return 2
+    if args.advance is None:
+        answer = _ask_demo(settings, "GET", "/admin/demo/clock")
+    else:
+        try:
+            delta = parse_advance(args.advance)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        answer = _ask_demo(settings, "POST", f"/admin/demo/clock?advance={iso_duration(delta)}")
+    if answer is None:
+        return 1
+    status, body = answer
+    if status >= 400:
+        print(f"error: {body.get('error', status)}", file=sys.stderr)
+        return 1
+    if args.advance is None:
+        print(f"demo time {body.get('now')} ({body.get('offset')} ahead of the wall clock)")
+        return 0
+    print(f"demo clock moved forward {body.get('advancedBy')}: now {body.get('now')}")
+    queued = body.get("queued") or []
+    print(f"reminder pass: {body.get('reminderPass')}; queued {len(queued)} message(s)")
+    for due in queued:
+        print(f"  {due.get('kind')} {due.get('point')} for {due.get('reviewer')}")
     return 0
 
 
@@ -431,6 +534,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "remind", help="queue a reminder now for everyone with pending items in a review"
     )
     remind.add_argument("--instance", required=True, help="the access review instance id")
+    remind.add_argument(
+        "--now",
+        action="store_true",
+        help="send at once, even outside the reviewers' working hours or while they snooze",
+    )
     commands["remind"] = _remind
     audit = sub.add_parser(
         "audit", help="export a review's audit trail (audit export --instance ID)"
@@ -452,6 +560,18 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     manifest.add_argument("manifest_args", nargs=argparse.REMAINDER)
     manifest.set_defaults(passthrough=True)
     commands["manifest"] = _manifest
+    # -- the demo's clock (demo mode only) --
+    demo = sub.add_parser(
+        "demo",
+        help="demo mode only: move the running demo's clock (demo clock +3d) to watch reminders",
+    )
+    demo.add_argument("action", choices=["clock"])
+    demo.add_argument(
+        "advance",
+        nargs="?",
+        help="how far forward: +3d, 8h, 90m, P3D, PT4H (leave out to show the demo's time)",
+    )
+    commands["demo"] = _demo
     return parser, commands
 
 

@@ -4,6 +4,10 @@
 Connector with the ``demo`` tenant) runs on a thread of its own, the bot talks to it through the
 real msal, botbuilder and httpx code paths, and the store is a real SQLite file reset at each start
 (the emulated tenant is new every time, so yesterday's chats and cards would point nowhere).
+
+The bot and the emulator share one :class:`~bot.clock.DemoClock`: ``python app.py demo clock +3d``
+(``POST /admin/demo/clock``) moves both forward, so reminders, snoozes and escalations that come due
+days into a review can be watched in minutes.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bot.clock import DemoClock
 from bot.graph import GraphSettings
 from bot.settings import Settings
 from bot.wiring import MicrosoftSide
@@ -33,17 +38,27 @@ class DemoCloud:
     cloud: EmulatorCloud
     side: MicrosoftSide
     settings: Settings
+    clock: DemoClock
 
     def stop(self) -> None:
         self.emulator.stop()
 
 
-def start_demo_cloud(settings: Settings, *, bot_endpoint: str) -> DemoCloud:
-    """Start the emulator with the demo tenant and describe it as the bot's Microsoft side."""
+def start_demo_cloud(
+    settings: Settings, *, bot_endpoint: str, clock: DemoClock | None = None
+) -> DemoCloud:
+    """Start the emulator with the demo tenant and describe it as the bot's Microsoft side.
+
+    ``clock`` (default: a :class:`DemoClock` at the current time) is the emulator's; pass the
+    returned ``DemoCloud.clock`` to ``create_app`` so the bot keeps the same time.
+    """
     if not settings.demo_mode:
         raise RuntimeError("the demo cloud is only for runs without MicrosoftAppId")
+    clock = clock or DemoClock()
     emulator = EmulatorThread(
-        EmulatorConfig(seed="demo", anonymous_connector=True, bot_endpoint=bot_endpoint)
+        EmulatorConfig(
+            seed="demo", anonymous_connector=True, bot_endpoint=bot_endpoint, clock=clock
+        )
     )
     cloud = emulator.start()
     database_url = settings.database_url
@@ -77,13 +92,12 @@ def start_demo_cloud(settings: Settings, *, bot_endpoint: str) -> DemoCloud:
         simulated_sso=simulated_sso,
         ca_bundle=cloud.ca_pem_path,
     )
-    from dataclasses import replace
-
     return DemoCloud(
         emulator=emulator,
         cloud=cloud,
         side=side,
         settings=replace(settings, database_url=database_url),
+        clock=clock,
     )
 
 
@@ -102,4 +116,6 @@ def banner(demo: DemoCloud, *, port: int) -> str:
         "Next: chat with the bot as Alex Wilber in Microsoft 365 Agents Playground:\n"
         f"  npx @microsoft/m365agentsplayground -e http://127.0.0.1:{port}/api/messages -c msteams\n"
         "  (run it in this folder: .m365agentsplayground.yml makes you Alex), then type 'pending'.\n"
+        "Watch reminders and escalations come due: move the demo's clock forward with\n"
+        "  python app.py demo clock +1d      (README: 'A tour of reminders with the demo clock')\n"
     )

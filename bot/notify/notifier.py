@@ -118,7 +118,15 @@ class ReviewNotifier:
             self._wake()
 
     async def conversation_changed(self, tenant_id: str, reviewer: str) -> None:
-        """The reviewer's chat changed: send their open review cards into the new one."""
+        """The reviewer reached the bot from a chat other than the one we knew.
+
+        A new chat id alone does not mean a new chat: Teams names one 1:1 chat in more than one
+        way, and an invoke from an old card carries whatever id that card's chat had. So the open
+        review cards are *edited* where they are; only if their chat answers that it is gone
+        (or no longer writable) does the outbox send the card again, once, into the chat the
+        reviewer uses now (``OutboxWorker``, review edits). A reviewer never gets a second copy
+        of a card they can still see.
+        """
         reference = await self._store.get_conversation_reference(
             tenant_id=tenant_id, user_oid=reviewer
         )
@@ -139,8 +147,7 @@ class ReviewNotifier:
                     tenant_id=tenant_id,
                     reviewer_oid=reviewer,
                     instance_id=instance_id,
-                    edit=False,
-                    sequence=conversation_id,
+                    edit=True,
                 )
         if self._wake is not None:
             self._wake()
