@@ -15,6 +15,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -411,25 +412,46 @@ def _print_reminded(result: dict[str, Any]) -> None:
         when = "to be sent now (working hours and snooze overridden)"
     else:
         when = "each at the reviewer's next working moment, after any snooze"
-    print(f"queued a reminder for {queued} reviewer(s), {when}; the running bot sends them")
+    if queued:
+        print(f"queued a reminder for {queued} reviewer(s), {when}; the running bot sends them")
+    else:
+        print("queued no reminder")
     already = [r for r in result.get("reviewers") or [] if r.get("status") == "already_reminded"]
-    if already:
-        print(
-            f"not reminded again (a manual reminder reached them within the last "
-            f"{result.get('windowHours')} h): {len(already)} reviewer(s)"
-        )
-        for row in already:
-            parts = [f"asked for {row.get('requestedAt') or 'just now'}"]
-            if row.get("requestedBy"):
-                parts.append(f"by {row['requestedBy']}")
-            parts.append(str(row.get("state")))
-            if row.get("sentAt"):
-                parts.append(f"at {row['sentAt']}")
-            if row.get("sendAt"):
-                parts.append(f"until {row['sendAt']}")
-            if row.get("note"):
-                parts.append(f"({row['note']})")
-            print(f"  {row.get('reviewer')}: " + ", ".join(parts))
+    if not already:
+        return
+    window_h = float(result.get("windowHours") or 0)
+    print(
+        f"not reminded again, a manual reminder reached them within {window_h:g} h: "
+        f"{len(already)} reviewer(s)"
+    )
+    states = {
+        "waiting": "waiting",
+        "queued": "queued",
+        "sent": "sent",
+        "covered": "covered by a scheduled reminder",
+        "skipped": "not sent",
+        "failed": "failed",
+        "in_progress": "being queued by another request",
+    }
+    for row in already:
+        asked = f"asked for {_when(row.get('requestedAt'))}" if row.get("requestedAt") else ""
+        if row.get("requestedBy"):
+            asked += f" by {row['requestedBy']}"
+        state = states.get(str(row.get("state")), str(row.get("state")))
+        if row.get("sentAt"):
+            state += f" {_when(row['sentAt'])}"
+        if row.get("sendAt"):
+            state += f" until {_when(row['sendAt'])}"
+        if row.get("note"):
+            state += f" ({row['note']})"
+        print(f"  {row.get('reviewer')}: " + "; ".join(part for part in (asked, state) if part))
+
+
+def _when(iso: object) -> str:
+    try:
+        return datetime.fromisoformat(str(iso)).astimezone(UTC).strftime("%a %d %b %H:%M:%S UTC")
+    except ValueError:
+        return str(iso)
 
 
 def _ask_demo(settings: Settings, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
