@@ -24,7 +24,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import create_app
-from bot.clock import DemoClock
+from bot.clock import DemoClock, iso_duration, parse_advance
 from bot.demo import DemoCloud, start_demo_cloud
 from bot.notify.worktime import resolve_zone
 from bot.settings import Settings, documented_variables
@@ -396,3 +396,43 @@ async def test_the_demo_clock_is_refused_with_real_credentials(tmp_path: Path) -
             assert (await response.json())["error"].startswith("advance:")
         shown = await (await client.get("/admin/demo/clock")).json()
         assert shown["offset"] == "PT0S"
+
+
+def test_the_demo_clock_flows_and_only_moves_forward() -> None:
+    wall = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]
+    clock = DemoClock(START, wall=lambda: wall[0])
+    assert clock.now() == START
+    wall[0] += timedelta(seconds=90)  # real time passes: so does the demo's
+    assert clock.now() == START + timedelta(seconds=90)
+    assert clock.advance(timedelta(days=3)) == START + timedelta(days=3, seconds=90)
+    assert clock.offset == START - datetime(2026, 1, 1, 12, 0, tzinfo=UTC) + timedelta(days=3)
+    for wrong in (timedelta(0), timedelta(hours=-1), timedelta(days=91)):
+        with pytest.raises(ValueError):
+            clock.advance(wrong)
+    with pytest.raises(ValueError):
+        DemoClock(datetime(2026, 12, 7, 6, 0))  # naive
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("P3D", timedelta(days=3)),
+        ("+3d", timedelta(days=3)),
+        ("PT4H", timedelta(hours=4)),
+        ("8h", timedelta(hours=8)),
+        ("P1DT2H30M", timedelta(days=1, hours=2, minutes=30)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("P1W", timedelta(weeks=1)),
+        ("90m", timedelta(minutes=90)),
+    ],
+)
+def test_advance_takes_iso_durations_and_the_shorthand(text: str, expected: timedelta) -> None:
+    assert parse_advance(text) == expected
+    assert parse_advance(iso_duration(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "P0D", "-3d", "P1Y", "P2M", "P91D", "3 days"])
+def test_advance_refuses_anything_else_with_one_line(text: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_advance(text)
+    assert "\n" not in str(refused.value)
