@@ -498,13 +498,18 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {body.get('error', status)}", file=sys.stderr)
         return 1
     if args.advance is None:
-        print(f"demo time {body.get('now')} ({body.get('offset')} ahead of the wall clock)")
+        print(f"demo time {_when(body.get('now'))} ({body.get('offset')} ahead of the wall clock)")
         return 0
-    print(f"demo clock moved forward {body.get('advancedBy')}: now {body.get('now')}")
+    print(f"demo clock moved forward {body.get('advancedBy')}: now {_when(body.get('now'))}")
     queued = body.get("queued") or []
     print(f"reminder pass: {body.get('reminderPass')}; queued {len(queued)} message(s)")
     for due in queued:
-        print(f"  {due.get('kind')} {due.get('point')} for {due.get('reviewer')}")
+        # An escalation goes to the reviewer's manager; the reviewer is who it is about.
+        whom = "about" if due.get("kind") == "escalation" else "to"
+        print(
+            f"  {due.get('kind')} ({due.get('point')}) {whom} {due.get('reviewer')},"
+            f" review {due.get('instance')}"
+        )
     return 0
 
 

@@ -559,7 +559,7 @@ class ReminderScheduler:
             await self._store.retry_outbox(
                 message_id=message.id,
                 worker=self._worker_id,
-                error=f"{why}: waits until {wait_until.isoformat()}",
+                error=why,
                 not_before=wait_until,
             )
             await self._store.append_audit(
