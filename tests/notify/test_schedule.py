@@ -427,16 +427,18 @@ def test_escalation_is_planned_in_the_recipients_hours() -> None:
 
 
 def test_the_escalation_point_is_the_reviewers_and_needs_nobody_elses_hours() -> None:
-    def point(**changes: object) -> datetime | None:
-        args: dict[str, object] = {
-            "policy": POLICY,
-            "hours": UTC_HOURS,
-            "instance_start": START,
-            "instance_end": END,
-            "assigned_at": START,
-        }
-        args.update(changes)
-        return escalation_point(**args)  # type: ignore[arg-type]
+    def point(
+        policy: ReminderPolicy = POLICY,
+        assigned_at: datetime = START,
+        instance_end: datetime = END,
+    ) -> datetime | None:
+        return escalation_point(
+            policy=policy,
+            hours=UTC_HOURS,
+            instance_start=START,
+            instance_end=instance_end,
+            assigned_at=assigned_at,
+        )
 
     # Where plan() puts the escalation before the recipient's hours apply.
     (slot,) = (
