@@ -285,6 +285,7 @@ async def _app_py(*args: str, env: dict[str, str], cwd: Path) -> Ran:
     return Ran(process.returncode, stdout.decode(), stderr.decode())
 
 
+@pytest.mark.timeout(300)  # five child processes of app.py on a shared, loaded machine
 async def test_the_command_line_reaches_the_running_demo(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", port=0)
     demo = start_demo_cloud(settings, bot_endpoint="http://127.0.0.1:1/api/messages")
