@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from bot.web.keys import DISCOVERY, OUTBOX, STORE
 from emulator.seeds import demo_id
+from emulator.teams_client import TeamsClient
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
 
 ALEX = demo_id("user", "alex")
@@ -146,3 +149,43 @@ async def test_reinstalling_the_app_into_the_same_chat_sends_nothing_again(
     await _outbox_settled(harness)
     assert _cards(harness) == Counter(dict.fromkeys(ALEX_REVIEWS, 1))
     assert _cards(harness, chat=chat) == Counter(dict.fromkeys(ALEX_REVIEWS, 1))
+
+
+async def test_a_chat_in_another_client_gets_the_cards_once(harness: BotOnEmulator) -> None:
+    # Another Bot Connector service (say Agents Playground beside Teams): its chat cannot show
+    # the cards sent to the Teams chat, so they go there — once.
+    posted: list[tuple[str, str, str]] = []  # (method, chat, review) of review cards
+
+    async def record(request: web.Request) -> web.Response:
+        body = await request.json()
+        if str(body.get("summary") or "").startswith("Access review:"):
+            content = body["attachments"][0]["content"]
+            review = content["refresh"]["action"]["data"]["instanceId"]
+            posted.append((request.method, request.match_info["cid"], review))
+        return web.json_response({"id": f"other-{len(posted)}"})
+
+    other = web.Application()
+    other.router.add_post("/v3/conversations/{cid}/activities", record)
+    other.router.add_put("/v3/conversations/{cid}/activities/{aid}", record)
+    async with TestServer(other, host="127.0.0.1", port=0) as server:
+        cloud = harness.cloud
+        elsewhere = TeamsClient(
+            cloud.identity,
+            str(server.make_url("")).rstrip("/"),
+            harness.teams.bot_endpoint,
+            cloud.bot_app_id,
+            cloud.tenant_id,
+            harness.teams.http,
+            conversation_id_for=lambda _user: "other-client-chat",
+        )
+        for _ in range(2):
+            answer = await elsewhere.message(ALEX, "pending")
+            assert answer.status in (200, 201)
+            await _outbox_settled(harness)
+        assert sorted(posted) == sorted(
+            ("POST", "other-client-chat", review) for review in ALEX_REVIEWS
+        )
+        assert _cards(harness) == Counter(dict.fromkeys(ALEX_REVIEWS, 1))  # Teams chat: as it was
+        sent = await harness.app[STORE].list_audit(actions=["notified"])
+        to_other = [a for a in sent if a.detail.get("conversationId") == "other-client-chat"]
+        assert Counter(a.detail["kind"] for a in to_other) == {"review": len(ALEX_REVIEWS)}
