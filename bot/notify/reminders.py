@@ -386,15 +386,16 @@ class ReminderScheduler:
             send_at = hours.with_holidays(policy.holidays).next_working_moment(now)
             if send_at < instance.end_at:
                 timed.append((recipient, send_at))
-        await self._escalate(due, timed, skipped=len(recipients) - len(timed))
+        claimed = await self._escalate(due, timed, skipped=len(recipients) - len(timed))
         self._escalated.add(due.id)
-        return due
+        return due if claimed else None
 
     async def _escalate(
         self, due: Due, recipients: list[tuple[_Recipient, datetime]], *, skipped: int
-    ) -> None:
+    ) -> bool:
         """Queue the escalation cards, then claim the slot: a crash in between queues nothing
-        twice (the cards' keys are unique) and the next pass claims and audits it."""
+        twice (the cards' keys are unique) and the next pass claims and audits it. True if this
+        call claimed the slot."""
         reviewer_name = await self._display_name(due.reviewer_oid) if recipients else ""
         for recipient, send_at in recipients:
             await self._store.record_escalation(
@@ -422,7 +423,7 @@ class ReminderScheduler:
             instance_id=due.instance_id,
             kind="escalation",
         ):
-            return  # another pass (a replica before a restart) claimed and audited it
+            return False  # another pass (a replica before a restart) claimed and audited it
         detail: dict[str, Any] = {
             "reviewer": due.reviewer_oid,
             "recipients": [r.oid for r, _ in recipients],
@@ -442,6 +443,7 @@ class ReminderScheduler:
                 detail=detail,
             )
         )
+        return True
 
     async def _escalation_recipients(
         self, reviewer_oid: str, instance: InstanceRecord
