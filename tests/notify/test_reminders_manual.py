@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from bot.notify.policy import ReminderPolicy, ScheduleSettings
+from bot.settings import SettingsError, load_settings
 from bot.web.keys import DISCOVERY, OUTBOX, REMINDERS, STORE
 from emulator.clock import ManualClock
 from emulator.connector import TeamsLimits
@@ -249,3 +250,29 @@ async def test_the_route_and_the_command_line_share_the_window(tmp_path: Path) -
         assert _counts(harness) == dict.fromkeys(REVIEWERS, 1)
         actors = [a.actor for a in await harness.app[STORE].list_audit(actions=["manual_reminder"])]
         assert actors == ["admin", "cli", "cli", "admin"]
+
+
+async def test_the_window_is_a_setting(tmp_path: Path, clock: ManualClock) -> None:
+    with pytest.raises(SettingsError, match=r"^MANUAL_REMINDER_WINDOW_H must be a positive"):
+        load_settings({"MANUAL_REMINDER_WINDOW_H": "0"}, env_file=None)
+    assert (
+        load_settings({"MANUAL_REMINDER_WINDOW_H": "2.5"}, env_file=None).manual_reminder_window_h
+        == 2.5
+    )
+
+    config = EmulatorConfig(seed="demo", clock=clock, teams_limits=TeamsLimits.unlimited())
+    async with bot_on_emulator(
+        tmp_path,
+        config=config,
+        clock=clock,
+        schedule=QUIET,
+        admin_token=TOKEN,
+        manual_reminder_window_h=1.0,
+    ) as harness:
+        await harness.app[DISCOVERY].run_once()
+        status, first = await _remind(harness, now=True)
+        assert status == 202 and first["windowHours"] == 1.0
+        clock.advance(timedelta(minutes=59))
+        assert (await _remind(harness, now=True))[1]["queued"] == 0
+        clock.advance(timedelta(minutes=1, seconds=1))
+        assert (await _remind(harness, now=True))[1]["queued"] == 3
