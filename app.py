@@ -18,6 +18,9 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 from aiohttp import web
@@ -49,6 +52,7 @@ from bot.teams.adapter import create_adapter
 from bot.teams.bot import ReviewBot
 from bot.teams.connector import ConnectorClient
 from bot.teams.credentials import MsalCredentialsFactory
+from bot.web.demo_routes import check_demo_clock, demo_routes
 from bot.web.keys import (
     ACTIONS,
     ADAPTER,
@@ -109,6 +113,8 @@ def create_app(
     if side is not None:
         status = check_credential(side)
         log.info("credential: %s (%s)", status.kind, status.detail)
+    if clock is not None:
+        check_demo_clock(settings, clock)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])
     registry = CollectorRegistry()
     app[SETTINGS] = settings
@@ -126,6 +132,7 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(notifications_routes)
     add_status_page(app)
+    app.add_routes(demo_routes)
     return app
 
 
@@ -287,16 +294,15 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _reminder_loop(
     app: web.Application, stop: asyncio.Event, *, every_s: float = 60.0
 ) -> None:
-    """Reminders and escalations, by whichever replica holds the reminder lease."""
-    store, holder = app[STORE], f"reminders-{os.getpid()}-{id(app)}"
+    """Reminders and escalations, by whichever replica holds the reminder lease; a requested
+    reminder (remind-now, a Nudge) wakes it early."""
+    scheduler, holder = app[REMINDERS], f"reminders-{os.getpid()}-{id(app)}"
     while not stop.is_set():
         try:
-            if await store.acquire_lease(name="reminders", holder=holder, ttl_s=every_s * 3):
-                await app[REMINDERS].run_once()
+            await scheduler.run_leased(holder=holder, ttl_s=every_s * 3)
         except Exception:
             log.exception("reminder pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        await scheduler.wait(stop, timeout_s=every_s)
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -434,7 +440,7 @@ def _serve_demo(settings: Settings, sock: socket.socket) -> int:
     endpoint = f"http://{reach}:{settings.port}/api/messages"
     demo = start_demo_cloud(settings, bot_endpoint=endpoint, state_file=DEMO_STATE_FILE)
     try:
-        app = create_app(demo.settings, microsoft=demo.side)
+        app = create_app(demo.settings, microsoft=demo.side, clock=demo.clock)
         print(banner(demo, host=settings.bind_host, port=settings.port), flush=True)
 
         async def announce() -> None:
@@ -533,22 +539,44 @@ def _add_remind(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Com
     remind.add_argument(
         "--instance", required=True, type=_instance_argument, help="the review instance id"
     )
+    remind.add_argument(
+        "--now",
+        action="store_true",
+        help="send at once, even outside the reviewers' working hours or while they snooze",
+    )
     return _remind
 
 
 def _remind(settings: Settings, args: argparse.Namespace) -> int:
     from bot.admin import remind_now
 
-    async def run() -> list[str]:
+    if settings.demo_mode and settings.database_url == Settings().database_url:
+        # The demo keeps its own store (bot.demo) and clock, in the running demo: ask it, as an
+        # admin would. With DATABASE_URL set, the command works on that store as always.
+        query = f"instance={quote(args.instance, safe='')}&now={'true' if args.now else 'false'}"
+        answer = _ask_demo(settings, "POST", f"/admin/remind?{query}")
+        if answer is None:
+            return 1
+        status, body = answer
+        if status >= 400:
+            print(f"error: {body.get('error', status)}", file=sys.stderr)
+            return 1
+        _print_reminded(body)
+        return 0
+
+    async def run() -> dict[str, Any]:
         store = await _open_cli_store(settings)
         try:
-            return await remind_now(
+            result = await remind_now(
                 store,
                 clock=SystemClock(),
                 tenant_id=_tenant_for(settings),
                 instance_id=args.instance,
                 by="cli",
+                now=args.now,
+                window_h=settings.manual_reminder_window_h,
             )
+            return result.as_json()
         finally:
             await store.close()
 
@@ -556,7 +584,115 @@ def _remind(settings: Settings, args: argparse.Namespace) -> int:
         reminded = asyncio.run(run())
     except LookupError as exc:
         raise CommandError(str(exc)) from None
-    print(f"queued a reminder for {len(reminded)} reviewer(s); the running bot sends them")
+    _print_reminded(reminded)
+    return 0
+
+
+def _print_reminded(result: dict[str, Any]) -> None:
+    """What remind-now did, for a person: how many were queued, who was left alone and why."""
+    queued = int(result.get("queued") or 0)
+    if result.get("mode") == "now":
+        when = "to be sent now (working hours and snooze overridden)"
+    else:
+        when = "each at the reviewer's next working moment, after any snooze"
+    if queued:
+        print(f"queued a reminder for {queued} reviewer(s), {when}; the running bot sends them")
+    else:
+        print("queued no reminder")
+    already = [r for r in result.get("reviewers") or [] if r.get("status") == "already_reminded"]
+    if not already:
+        return
+    window_h = float(result.get("windowHours") or 0)
+    print(
+        f"not reminded again, a manual reminder reached them within {window_h:g} h: "
+        f"{len(already)} reviewer(s)"
+    )
+    states = {
+        "waiting": "waiting",
+        "queued": "queued",
+        "sent": "sent",
+        "covered": "covered by a scheduled reminder",
+        "skipped": "not sent",
+        "failed": "failed",
+        "in_progress": "being queued by another request",
+    }
+    for row in already:
+        asked = f"asked for {_when(row.get('requestedAt'))}" if row.get("requestedAt") else ""
+        if row.get("requestedBy"):
+            asked += f" by {row['requestedBy']}"
+        state = states.get(str(row.get("state")), str(row.get("state")))
+        if row.get("sentAt"):
+            state += f" {_when(row['sentAt'])}"
+        if row.get("sendAt"):
+            state += f" until {_when(row['sendAt'])}"
+        if row.get("note"):
+            state += f" ({row['note']})"
+        print(f"  {row.get('reviewer')}: " + "; ".join(part for part in (asked, state) if part))
+
+
+def _when(iso: object) -> str:
+    try:
+        return datetime.fromisoformat(str(iso)).astimezone(UTC).strftime("%a %d %b %H:%M:%S UTC")
+    except ValueError:
+        return str(iso)
+
+
+def _ask_demo(settings: Settings, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
+    """Call the running demo's admin route on ``PORT``; None (and a line on stderr) if no demo
+    answers there."""
+    base = f"http://127.0.0.1:{settings.port}"
+
+    async def call() -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=base, timeout=120.0) as client:
+            response = await client.request(method, path)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200]}
+        return response.status_code, body if isinstance(body, dict) else {"error": str(body)}
+
+    try:
+        return asyncio.run(call())
+    except httpx.TransportError:
+        print(f"error: no demo answers at {base} (start it with: python app.py)", file=sys.stderr)
+        return None
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import iso_duration, parse_advance
+    from bot.web.demo_routes import DEMO_CLOCK_REFUSED
+
+    if not settings.demo_mode:
+        print(f"error: {DEMO_CLOCK_REFUSED}", file=sys.stderr)
+        return 2
+    if args.advance is None:
+        answer = _ask_demo(settings, "GET", "/admin/demo/clock")
+    else:
+        try:
+            delta = parse_advance(args.advance)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        answer = _ask_demo(settings, "POST", f"/admin/demo/clock?advance={iso_duration(delta)}")
+    if answer is None:
+        return 1
+    status, body = answer
+    if status >= 400:
+        print(f"error: {body.get('error', status)}", file=sys.stderr)
+        return 1
+    if args.advance is None:
+        print(f"demo time {_when(body.get('now'))} ({body.get('offset')} ahead of the wall clock)")
+        return 0
+    print(f"demo clock moved forward {body.get('advancedBy')}: now {_when(body.get('now'))}")
+    queued = body.get("queued") or []
+    print(f"reminder pass: {body.get('reminderPass')}; queued {len(queued)} message(s)")
+    for due in queued:
+        # An escalation goes to the reviewer's manager; the reviewer is who it is about.
+        whom = "about" if due.get("kind") == "escalation" else "to"
+        print(
+            f"  {due.get('kind')} ({due.get('point')}) {whom} {due.get('reviewer')},"
+            f" review {due.get('instance')}"
+        )
     return 0
 
 
@@ -670,6 +806,20 @@ def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
     return asyncio.run(run_doctor(settings, out=sys.stdout))
 
 
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
+    demo = sub.add_parser(
+        "demo",
+        help="demo mode only: move the running demo's clock (demo clock +3d) to watch reminders",
+    )
+    demo.add_argument("action", choices=["clock"])
+    demo.add_argument(
+        "advance",
+        nargs="?",
+        help="how far forward: +3d, 8h, 90m, P3D, PT4H (leave out to show the demo's time)",
+    )
+    return _demo
+
+
 def _add_manifest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
     manifest = sub.add_parser(
         "manifest",
@@ -694,6 +844,7 @@ SUBCOMMANDS: tuple[AddCommand, ...] = (
     _add_audit,
     _add_doctor,
     _add_manifest,
+    _add_demo,
 )
 
 

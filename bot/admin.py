@@ -1,6 +1,7 @@
 """Admin operations shared by the command line and the admin HTTP routes.
 
-- :func:`remind_now`: queue a reminder, now, for everyone with pending items in one review;
+- :func:`remind_now`: remind everyone with pending items in one review — once per reviewer within
+  the manual-reminder window, in their working hours unless the admin says ``now``;
 - :func:`export_audit`: the audit trail of one review as CSV or JSON — every notification,
   reminder, escalation, nudge, snooze and decision, with time, actor/recipient, kind and outcome;
 - :func:`review_summaries`: every review the bot knows with its ids, status, stage, due date and
@@ -15,17 +16,24 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.clock import Clock
-from bot.notify.reminders import enqueue_reminder
-from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
+from bot.notify.reminders import (
+    REQUEST_KIND,
+    ReminderMode,
+    enqueue_reminder,
+    request_reminder,
+)
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, OutboxMessage, Store
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "ManualReminder",
+    "RemindNowResult",
     "ReviewSummary",
     "UnknownInstance",
     "export_audit",
@@ -62,11 +70,105 @@ AUDIT_COLUMNS = (
     "detail",
 )
 
+#: Where an earlier manual reminder is: ``waiting`` (for the reviewer's working hours or the end
+#: of their snooze), ``queued`` (to be sent), ``sent``, ``covered`` (a scheduled reminder went
+#: out at the same moment instead), ``skipped`` (nothing pending any more, review over),
+#: ``failed``, or ``in_progress`` (another request is queuing it this very moment).
+ReminderState = Literal["waiting", "queued", "sent", "covered", "skipped", "failed", "in_progress"]
+
+
+@dataclass(frozen=True)
+class ManualReminder:
+    """What remind-now did for one reviewer: queued one now, or found one inside the window.
+
+    For ``status == "already_reminded"`` the other fields describe that earlier reminder.
+    """
+
+    reviewer_oid: str
+    status: Literal["queued", "already_reminded"]
+    mode: ReminderMode | None
+    requested_at: datetime | None
+    requested_by: str
+    state: ReminderState = "queued"
+    send_at: datetime | None = None  # when a waiting reminder may go out
+    sent_at: datetime | None = None
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "reviewer": self.reviewer_oid,
+            "status": self.status,
+            "mode": self.mode,
+            "requestedAt": _iso(self.requested_at),
+            "requestedBy": self.requested_by,
+            "state": self.state,
+        }
+        if self.send_at is not None:
+            data["sendAt"] = _iso(self.send_at)
+        if self.sent_at is not None:
+            data["sentAt"] = _iso(self.sent_at)
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@dataclass(frozen=True)
+class RemindNowResult:
+    instance_id: str
+    mode: ReminderMode
+    window_h: float
+    reviewers: tuple[ManualReminder, ...]
+
+    @property
+    def queued(self) -> list[str]:
+        """Reviewers for whom this request queued a reminder."""
+        return [r.reviewer_oid for r in self.reviewers if r.status == "queued"]
+
+    @property
+    def already_reminded(self) -> list[ManualReminder]:
+        """Reviewers left alone: a manual reminder reached them inside the window."""
+        return [r for r in self.reviewers if r.status == "already_reminded"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance_id,
+            "mode": self.mode,
+            "windowHours": self.window_h,
+            "queued": len(self.queued),
+            "alreadyReminded": len(self.already_reminded),
+            "reviewers": [r.as_json() for r in self.reviewers],
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def manual_window_key(reviewer_oid: str, instance_id: str) -> str:
+    """The one-time key that makes a manual reminder one per reviewer and review per window."""
+    return f"manual-reminder|{reviewer_oid}|{instance_id}"
+
 
 async def remind_now(
-    store: Store, *, clock: Clock, tenant_id: str, instance_id: str, by: str
-) -> list[str]:
-    """Queue one reminder per reviewer with pending items in the instance; return who."""
+    store: Store,
+    *,
+    clock: Clock,
+    tenant_id: str,
+    instance_id: str,
+    by: str,
+    now: bool = False,
+    window_h: float = 12.0,
+    wake: Callable[[], None] | None = None,
+) -> RemindNowResult:
+    """Remind every reviewer with pending items in the instance, once per ``window_h`` hours.
+
+    A reviewer already reminded by hand inside the window (by any route, command or replica: the
+    window is a one-time key in the store) is left alone and described instead: when the earlier
+    reminder was asked for, by whom, and whether and when it was sent. Otherwise, with ``now``
+    the reminder card is queued at once, whatever the reviewer's hours or snooze; without it a
+    request is queued that the reminder pass settles in the reviewer's working hours after any
+    snooze (:mod:`bot.notify.reminders`). ``wake`` is called when something was queued.
+    """
     instance = await store.get_instance(instance_id=instance_id)
     if instance is None:
         raise LookupError(f"no review instance {instance_id!r} is known to the bot")
@@ -78,27 +180,167 @@ async def remind_now(
         item = items.get(item_id)
         if item is not None and item.decision == "NotReviewed":
             pending[reviewer] += 1
-    stamp = clock.now().strftime("%Y%m%dT%H%M%S")
-    reminded: list[str] = []
+    mode: ReminderMode = "now" if now else "working_hours"
+    at = clock.now()
+    stamp = at.strftime("%Y%m%dT%H%M%S%fZ")
+    window = timedelta(hours=window_h)
+    outcomes: list[ManualReminder] = []
+    requests: dict[str, str] = {}
+    earlier: dict[str, tuple[AuditEvent, str]] | None = None
     for reviewer in sorted(pending):
-        if await enqueue_reminder(
-            store,
-            tenant_id=tenant_id,
-            reviewer_oid=reviewer,
-            instance_id=instance_id,
-            key=f"manual|{reviewer}|{instance_id}|{stamp}",
-            reason="manual",
+        if not await store.remember_once(
+            key=manual_window_key(reviewer, instance_id), ttl_s=window.total_seconds()
         ):
-            reminded.append(reviewer)
+            if earlier is None:
+                earlier = await _earlier_requests(store, instance_id, since=at - window)
+            outcomes.append(
+                await _describe_earlier(store, reviewer, instance_id, earlier.get(reviewer), at)
+            )
+            continue
+        card_key = f"manual|{reviewer}|{instance_id}|{stamp}"
+        if now:
+            await enqueue_reminder(
+                store,
+                tenant_id=tenant_id,
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                key=card_key,
+                reason="manual",
+            )
+            requests[reviewer] = card_key
+        else:
+            request_key = f"manual-request|{reviewer}|{instance_id}|{stamp}"
+            await request_reminder(
+                store,
+                tenant_id=tenant_id,
+                reviewer_oid=reviewer,
+                instance_id=instance_id,
+                key=request_key,
+                card_key=card_key,
+                reason="manual",
+                by=by,
+                requested_at=at,
+            )
+            requests[reviewer] = request_key
+        outcomes.append(
+            ManualReminder(
+                reviewer_oid=reviewer, status="queued", mode=mode, requested_at=at, requested_by=by
+            )
+        )
+    result = RemindNowResult(
+        instance_id=instance_id, mode=mode, window_h=window_h, reviewers=tuple(outcomes)
+    )
     await store.append_audit(
         event=AuditEvent(
             action="manual_reminder",
             actor=by,
             instance_id=instance_id,
-            detail={"reviewers": reminded, "count": len(reminded)},
+            result="queued" if result.queued else "already reminded",
+            detail={
+                "mode": mode,
+                "reviewers": result.queued,
+                "count": len(result.queued),
+                "requests": requests,
+                "alreadyReminded": [r.reviewer_oid for r in result.already_reminded],
+                "windowHours": window_h,
+            },
         )
     )
-    return reminded
+    if result.queued and wake is not None:
+        wake()
+    return result
+
+
+async def _earlier_requests(
+    store: Store, instance_id: str, *, since: datetime
+) -> dict[str, tuple[AuditEvent, str]]:
+    """The latest manual request per reviewer since ``since``: its audit line and outbox key."""
+    found: dict[str, tuple[AuditEvent, str]] = {}
+    events = await store.list_audit(
+        instance_id=instance_id, actions=["manual_reminder"], newest_first=True, limit=1000
+    )
+    for event in events:
+        if event.at is not None and event.at < since:
+            break
+        requests = event.detail.get("requests")
+        if not isinstance(requests, dict):
+            continue
+        for reviewer, key in requests.items():
+            found.setdefault(str(reviewer), (event, str(key)))
+    return found
+
+
+async def _describe_earlier(
+    store: Store,
+    reviewer: str,
+    instance_id: str,
+    earlier: tuple[AuditEvent, str] | None,
+    now: datetime,
+) -> ManualReminder:
+    """What happened to the manual reminder that holds the window for ``reviewer``."""
+    if earlier is None:
+        # The window is taken but its request is not recorded yet: another request is between
+        # the two steps right now.
+        return ManualReminder(
+            reviewer_oid=reviewer,
+            status="already_reminded",
+            mode=None,
+            requested_at=None,
+            requested_by="",
+            state="in_progress",
+            note="another request is queuing a reminder for this reviewer right now",
+        )
+    event, key = earlier
+    raw_mode = event.detail.get("mode")
+    mode: ReminderMode | None = raw_mode if raw_mode in ("now", "working_hours") else None
+    base = ManualReminder(
+        reviewer_oid=reviewer,
+        status="already_reminded",
+        mode=mode,
+        requested_at=event.at,
+        requested_by=event.actor,
+    )
+    row = await store.get_outbox(key=key)
+    if row is not None and row.kind == REQUEST_KIND:
+        if row.status in ("pending", "in_flight"):
+            waiting = row.status == "pending" and row.not_before > now
+            return replace(
+                base,
+                state="waiting" if waiting else "queued",
+                send_at=row.not_before if waiting else None,
+                note=(row.last_error or "") if waiting else "",
+            )
+        if row.status == "failed":
+            return replace(base, state="failed", note=row.last_error or "")
+        result = row.result or {}
+        outcome = result.get("outcome")
+        if outcome != "queued":
+            state: ReminderState = "covered" if outcome == "covered" else "skipped"
+            return replace(base, state=state, note=str(result.get("reason") or ""))
+        row = await store.get_outbox(key=str(result.get("cardKey") or ""))
+    return await _card_state(store, base, row, reviewer, instance_id)
+
+
+async def _card_state(
+    store: Store,
+    base: ManualReminder,
+    row: OutboxMessage | None,
+    reviewer: str,
+    instance_id: str,
+) -> ManualReminder:
+    if row is None or row.status in ("pending", "in_flight"):
+        return replace(base, state="queued")
+    if row.status == "failed":
+        return replace(base, state="failed", note=row.last_error or "")
+    result = row.result or {}
+    activity_id = result.get("activityId")
+    if not activity_id:
+        return replace(base, state="skipped", note=str(result.get("reason") or ""))
+    sent = await store.get_sent_message(
+        reviewer_oid=reviewer, instance_id=instance_id, kind="reminder"
+    )
+    sent_at = sent.sent_at if sent is not None and sent.activity_id == activity_id else None
+    return replace(base, state="sent", sent_at=sent_at)
 
 
 def _recipient(event: AuditEvent) -> str:

@@ -10,6 +10,10 @@ tenant, the bot app's credentials there) and a refresh token per demo person, so
 ``python -m emulator token --app|--user NAME`` in another terminal can get a token for the
 emulated Graph and read what the bot wrote (``reviewedBy`` of a decision). All of it is the
 emulator's, made up for this run; the file is readable by its owner only and removed at exit.
+
+The bot and the emulator share one :class:`~bot.clock.DemoClock`: ``python app.py demo clock +3d``
+(``POST /admin/demo/clock``) moves both forward, so reminders, snoozes and escalations that come due
+days into a review can be watched in minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bot.clock import DemoClock
 from bot.graph import GraphSettings
 from bot.settings import Settings
 from bot.wiring import MicrosoftSide
@@ -73,6 +78,7 @@ class DemoCloud:
     cloud: EmulatorCloud
     side: MicrosoftSide
     settings: Settings
+    clock: DemoClock
     state_file: Path | None = None
 
     def stop(self) -> None:
@@ -82,19 +88,30 @@ class DemoCloud:
 
 
 def start_demo_cloud(
-    settings: Settings, *, bot_endpoint: str, state_file: str | Path | None = None
+    settings: Settings,
+    *,
+    bot_endpoint: str,
+    state_file: str | Path | None = None,
+    clock: DemoClock | None = None,
 ) -> DemoCloud:
     """Start the emulator with the demo tenant and describe it as the bot's Microsoft side.
 
     With ``state_file`` (the command line passes :data:`DEMO_STATE_FILE`) the emulator's
     whereabouts and the demo people's refresh tokens are written there for
-    ``python -m emulator token``.
+    ``python -m emulator token``. ``clock`` (default: a :class:`DemoClock` at the current time)
+    is the emulator's; pass the returned ``DemoCloud.clock`` to ``create_app`` so the bot keeps
+    the same time.
     """
     if not settings.demo_mode:
         raise RuntimeError("the demo cloud is only for runs without MicrosoftAppId")
+    clock = clock or DemoClock()
     emulator = EmulatorThread(
         EmulatorConfig(
-            seed="demo", anonymous_connector=True, bot_endpoint=bot_endpoint, profile="realistic"
+            seed="demo",
+            anonymous_connector=True,
+            bot_endpoint=bot_endpoint,
+            profile="realistic",
+            clock=clock,
         )
     )
     cloud = emulator.start()
@@ -134,6 +151,7 @@ def start_demo_cloud(
         cloud=cloud,
         side=side,
         settings=replace(settings, database_url=database_url),
+        clock=clock,
     )
     if state_file is not None:
         try:
@@ -280,6 +298,9 @@ def next_steps(*, port: int, reviews: int, cards: int) -> str:
         "       .venv/bin/python app.py audit export --instance ID\n"
         "  4. The decision in the emulated Graph, reviewedBy included (ids from step 2):\n"
         "       .venv/bin/python -m emulator token --app --curl DEFINITION-ID INSTANCE-ID | sh\n"
+        "  5. Watch reminders and escalations come due: move the demo's clock forward with\n"
+        "       .venv/bin/python app.py demo clock +1d   (README: 'A tour of reminders with the\n"
+        "       demo clock')\n"
     )
 
 

@@ -103,6 +103,9 @@ class Settings:
     # Who gets escalations for a reviewer without a manager when the review names no fallback
     # reviewer (a user object id).
     escalation_fallback_user: str = ""
+    # A manual reminder (remind-now) reaches each reviewer of a review at most once in this many
+    # hours, whichever replica, route or command line asks.
+    manual_reminder_window_h: float = 12.0
     # The reminder policy, working hours and holidays (REMINDER_POLICY, ESCALATION, ...).
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     # Bot Connector base URL for chats the bot starts itself (reviewers who never wrote to it).
@@ -170,6 +173,16 @@ def _positive_float(value: str) -> float:
         raise ValueError("must be a positive number of seconds") from None
     if not number > 0:
         raise ValueError("must be a positive number of seconds")
+    return number
+
+
+def _positive_hours(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a positive number of hours") from None
+    if not 0 < number <= 24 * 366:
+        raise ValueError("must be a positive number of hours, at most a year")
     return number
 
 
@@ -272,6 +285,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ADMIN_TOKEN": ("admin_token", _str),
     "REMINDER_DIGEST": ("reminder_digest", _bool),
     "ESCALATION_FALLBACK_USER": ("escalation_fallback_user", _str),
+    "MANUAL_REMINDER_WINDOW_H": ("manual_reminder_window_h", _positive_hours),
 }
 
 # Variables whose values are secrets: never echoed in an error message.

@@ -193,6 +193,7 @@ class S(StrEnum):
     MSG_THROTTLED = "msg.throttled"
     MSG_SNOOZED = "msg.snoozed"
     MSG_NUDGE_SENT = "msg.nudge_sent"
+    MSG_NUDGE_NOT_RECIPIENT = "msg.nudge_not_recipient"
     MSG_RECOMMENDATIONS_ACCEPTED = "msg.recommendations_accepted"
     MSG_NO_PENDING_REVIEWS = "msg.no_pending_reviews"
     MSG_UNKNOWN_COMMAND = "msg.unknown_command"
@@ -387,6 +388,9 @@ EN: Mapping[str, Entry] = {
     S.MSG_THROTTLED: "Microsoft Entra ID is busy. Please try again in a minute.",
     S.MSG_SNOOZED: "OK — I will remind you again: {at}.",
     S.MSG_NUDGE_SENT: "Reminder sent to {detail}.",
+    S.MSG_NUDGE_NOT_RECIPIENT: (
+        "You can nudge only a reviewer whose escalation was sent to you. Nothing was sent."
+    ),
     S.MSG_RECOMMENDATIONS_ACCEPTED: "Recommendations accepted.",
     S.MSG_NO_PENDING_REVIEWS: "You have no open access reviews.",
     S.MSG_UNKNOWN_COMMAND: "Sorry, I didn't get that. Type **help** to see what I can do.",

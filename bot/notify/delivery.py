@@ -643,12 +643,34 @@ class OutboxWorker:
             activity = _card_activity(
                 render_review_card(view), f"Access review: {view.review_name}"
             )
-            await self._connector.update(
-                service_url=str(reference.get("serviceUrl")) if reference else self._service_url,
-                conversation_id=sent.conversation_id,
-                activity_id=sent.activity_id,
-                activity=activity,
-            )
+            current = _conversation_of(reference)
+            try:
+                await self._connector.update(
+                    service_url=str(reference.get("serviceUrl"))
+                    if reference
+                    else self._service_url,
+                    conversation_id=sent.conversation_id,
+                    activity_id=sent.activity_id,
+                    activity=activity,
+                )
+            except (ConnectorNotFound, ConnectorForbidden) as exc:
+                if current is None or current == sent.conversation_id:
+                    raise
+                # The card's chat is gone (or closed to the bot) and the reviewer talks to us
+                # from another one: the card moves there, once per chat (the key names it).
+                await enqueue_review_card(
+                    self._store,
+                    tenant_id=self._tenant_id,
+                    reviewer_oid=reviewer,
+                    instance_id=instance_id,
+                    edit=False,
+                    sequence=current,
+                )
+                self.wake()
+                return _Result(
+                    "moved",
+                    {"from": sent.conversation_id, "to": current, "status": exc.status},
+                )
             return _Result("edited", {"activityId": sent.activity_id})
 
         now = self._clock.now()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 from bot.graph import TeamsAppsApi
 from bot.notify.delivery import enqueue_review_card, review_card_message
@@ -117,12 +119,26 @@ class ReviewNotifier:
         if queued and self._wake is not None:
             self._wake()
 
-    async def conversation_changed(self, tenant_id: str, reviewer: str) -> None:
-        """The reviewer's chat changed: send their open review cards into the new one."""
+    async def conversation_changed(
+        self, tenant_id: str, reviewer: str, previous: Mapping[str, Any] | None = None
+    ) -> None:
+        """The reviewer reached the bot from a chat id other than the one we knew (``previous``,
+        the reference stored before; ``None`` if there was none).
+
+        A new chat id alone does not mean a new chat: Teams names one 1:1 chat in more than one
+        way, and an invoke from an old card carries whatever id that card's chat had. So, within
+        the same Bot Connector service, the open review cards are *edited* where they are; only
+        if their chat answers that it is gone (or closed to the bot) does the outbox send the card
+        again, once, into the chat the reviewer uses now (``OutboxWorker``, review edits). A chat
+        reached through another service (another host: another client, such as Agents Playground
+        beside the emulated Teams) is another chat, which the old one's cards cannot reach: they
+        are sent there, once per chat.
+        """
         reference = await self._store.get_conversation_reference(
             tenant_id=tenant_id, user_oid=reviewer
         )
         conversation_id = str((reference or {}).get("conversation", {}).get("id") or "")
+        other_service = previous is not None and _service_host(previous) != _service_host(reference)
         instances = {
             i for _r, i, _item in await self._store.list_assignments(reviewer_oid=reviewer)
         }
@@ -139,7 +155,7 @@ class ReviewNotifier:
                     tenant_id=tenant_id,
                     reviewer_oid=reviewer,
                     instance_id=instance_id,
-                    edit=False,
+                    edit=not other_service,
                     sequence=conversation_id,
                 )
         if self._wake is not None:
@@ -172,6 +188,13 @@ class ReviewNotifier:
                 instance_id=instance_id,
                 edit=True,
             )
+
+
+def _service_host(reference: Mapping[str, Any] | None) -> str:
+    """The host (and port) of a reference's Bot Connector ``serviceUrl``: Teams' regional paths
+    on one host are one service; another host is another one."""
+    url = str((reference or {}).get("serviceUrl") or "")
+    return urlsplit(url).netloc.casefold()
 
 
 class GraphProvisioner:

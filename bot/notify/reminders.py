@@ -4,34 +4,66 @@ Every pass looks at each running review and each reviewer with pending items the
 schedule what is due now (their policy, working hours, time zone, snooze), and queues it in the
 outbox under the slot's deterministic id — so restarts and several replicas queue it once. The
 outbox worker renders the card when it sends, and skips a reminder whose reviewer finished in the
-meantime. Escalations go to the reviewer's manager; with no manager, to the review's fallback
-reviewers, or to a configured address; each recipient is recorded so that their **Nudge** is
-authorized.
+meantime.
+
+Escalations go to the reviewer's manager; with no manager, to the review's fallback reviewers, or
+to a configured address; each recipient is recorded so that their **Nudge** is authorized. The
+escalation point is counted in the reviewer's working days, but the card is for the recipient: it
+goes out in *their* working hours (Graph mailbox settings, else the configured default), each
+recipient's card held in the outbox until their next working moment.
+
+Reminders asked for by a person — an admin's remind-now, a manager's Nudge — are *requests*
+(outbox rows of kind :data:`REQUEST_KIND`, see :func:`request_reminder`) that each pass settles
+after its scheduled work: outside the reviewer's working hours, or while they snooze, a request
+waits (the row's ``not_before``) for their next working moment; a request whose reviewer got a
+scheduled reminder in the same pass is *covered* by it rather than sent as a second message; a
+request for someone with nothing left to do is skipped. Every outcome is audited.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from bot.clock import Clock
 from bot.graph import DirectoryApi, GraphError
 from bot.notify.delivery import CARD_KIND
-from bot.notify.policy import ScheduleSettings
-from bot.notify.schedule import Due, due_notifications
+from bot.notify.policy import ReminderPolicy, ScheduleSettings
+from bot.notify.schedule import Due, due_notifications, escalation_point, notification_id
 from bot.notify.worktime import WorkingHours, hours_from_mailbox
-from bot.store import AuditEvent, InstanceRecord, Store
+from bot.store import AuditEvent, InstanceRecord, OutboxMessage, Store
 
-__all__ = ["ReminderScheduler", "enqueue_reminder"]
+__all__ = [
+    "REMINDER_LEASE",
+    "REQUEST_KIND",
+    "ReminderMode",
+    "ReminderScheduler",
+    "enqueue_reminder",
+    "request_reminder",
+]
 
 log = logging.getLogger(__name__)
 
 _HOURS_TTL_S = 6 * 3600
+#: The lease under which one replica at a time runs the reminder passes.
+REMINDER_LEASE = "reminders"
+#: Outbox kind of a reminder a person asked for, settled by the next reminder pass.
+REQUEST_KIND = "reminder_request"
+# A request row is claimed for this long while a pass settles it (a crash gives it back).
+_REQUEST_CLAIM_S = 120.0
+# Requests settled per claim; a pass keeps claiming until none is due.
+_REQUEST_BATCH = 50
+
+#: ``now``: send at once, whatever the hour or snooze (an admin's explicit override);
+#: ``working_hours``: at the reviewer's next working moment, after any snooze (the default).
+ReminderMode = Literal["now", "working_hours"]
 
 
 async def enqueue_reminder(
@@ -52,10 +84,52 @@ async def enqueue_reminder(
     )
 
 
+async def request_reminder(
+    store: Store,
+    *,
+    tenant_id: str,
+    reviewer_oid: str,
+    instance_id: str,
+    key: str,
+    card_key: str,
+    reason: str,
+    by: str,
+    requested_at: datetime,
+) -> bool:
+    """Ask the next reminder pass to remind ``reviewer_oid`` in their working hours, after any
+    snooze (see the module docs). ``card_key`` is the outbox key the reminder card gets, so a pass
+    that dies half-way cannot queue it twice. False if ``key`` was already requested."""
+    return await store.enqueue_outbox(
+        key=key,
+        kind=REQUEST_KIND,
+        payload={
+            "tenantId": tenant_id,
+            "reviewerOid": reviewer_oid,
+            "instanceId": instance_id,
+            "cardKey": card_key,
+            "reason": reason,
+            "by": by,
+            "requestedAt": requested_at.isoformat(),
+        },
+        not_before=requested_at,
+    )
+
+
 @dataclass(frozen=True)
 class _Recipient:
     oid: str
     source: str  # "manager", "fallback_reviewer", "configured"
+
+
+@dataclass(frozen=True)
+class _Reviewer:
+    """One reviewer of one running review, as a pass sees them."""
+
+    oid: str
+    pending: int
+    hours: WorkingHours
+    assigned_at: datetime
+    snoozed_until: datetime | None
 
 
 class ReminderScheduler:
@@ -80,13 +154,46 @@ class ReminderScheduler:
         self._tenant_id = tenant_id
         self._escalation_fallback = escalation_fallback
         self._digest = digest
-        self._wake = wake
+        self._wake_outbox = wake
+        self._worker_id = f"reminders-{uuid.uuid4().hex[:12]}"
         self._hours: dict[str, tuple[float, WorkingHours]] = {}
+        self._recipients: dict[tuple[str, str], tuple[float, list[_Recipient]]] = {}
+        # Escalation slots this process saw claimed: no more directory look-ups for them.
+        self._escalated: set[str] = set()
+        # Passes of one process run one at a time (the loop, a demo clock move, a test).
+        self._pass_lock = asyncio.Lock()
+        self._wake_event = asyncio.Event()
 
     @property
     def schedule(self) -> ScheduleSettings:
         return self._schedule
 
+    # -- waking ---------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """A reminder was requested: run the next pass now rather than at the next minute."""
+        self._wake_event.set()
+
+    async def wait(self, stop: asyncio.Event, *, timeout_s: float) -> None:
+        """Wait until ``stop`` is set, :meth:`wake` is called, or ``timeout_s`` passes."""
+        waiters = {
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._wake_event.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._wake_event.clear()
+
+    async def run_leased(self, *, holder: str, ttl_s: float) -> list[Due] | None:
+        """A pass, if ``holder`` has (or can take) the reminders lease; ``None`` if another
+        replica holds it."""
+        if await self._store.acquire_lease(name=REMINDER_LEASE, holder=holder, ttl_s=ttl_s) is None:
+            return None
+        return await self.run_once()
+
+    # -- look-ups ---------------------------------------------------------------------------------
     async def hours_for(self, user_oid: str) -> WorkingHours:
         """The user's working hours and zone (Graph mailbox settings, else the default)."""
         cached = self._hours.get(user_oid)
@@ -110,37 +217,59 @@ class ReminderScheduler:
         )
         return first or instance.start_at or self._clock.now()
 
+    # -- one pass -------------------------------------------------------------------------------
     async def run_once(self) -> list[Due]:
-        """Queue everything due now; return what this pass queued."""
-        now = self._clock.now()
-        queued: list[Due] = []
-        for instance in await self._store.list_instances(status="InProgress"):
-            if instance.end_at is None or instance.end_at <= now:
-                continue
-            policy = self._schedule.policy_for(instance.definition_id, instance.display_name)
-            pending = await self._pending_by_reviewer(instance.instance_id)
-            for reviewer, count in sorted(pending.items()):
-                hours = await self.hours_for(reviewer)
-                dues = due_notifications(
-                    now=now,
-                    instance_start=instance.start_at or now,
-                    instance_end=instance.end_at,
-                    assigned_at=await self.assigned_at(instance, reviewer),
-                    reviewer_oid=reviewer,
-                    instance_id=instance.instance_id,
-                    pending=count,
-                    policy=policy,
-                    hours=hours,
-                    snoozed_until=await self._store.get_snooze(
-                        reviewer_oid=reviewer, instance_id=instance.instance_id
-                    ),
-                )
-                for due in dues:
-                    if await self._queue(due, instance):
-                        queued.append(due)
-        if queued and self._wake is not None:
-            self._wake()
-        return queued
+        """Queue everything due now, then settle the reminders people asked for; return the
+        scheduled reminders and escalations this pass queued."""
+        async with self._pass_lock:
+            now = self._clock.now()
+            queued: list[Due] = []
+            # (reviewer, instance) → the point of the reminder this pass queued for them.
+            reminded: dict[tuple[str, str], str] = {}
+            for instance in await self._store.list_instances(status="InProgress"):
+                if instance.end_at is None or instance.end_at <= now:
+                    continue
+                policy = self._schedule.policy_for(instance.definition_id, instance.display_name)
+                pending = await self._pending_by_reviewer(instance.instance_id)
+                for oid, count in sorted(pending.items()):
+                    reviewer = _Reviewer(
+                        oid=oid,
+                        pending=count,
+                        hours=await self.hours_for(oid),
+                        assigned_at=await self.assigned_at(instance, oid),
+                        snoozed_until=await self._store.get_snooze(
+                            reviewer_oid=oid, instance_id=instance.instance_id
+                        ),
+                    )
+                    for due in self._reminders_due(now, instance, policy, reviewer):
+                        if await self._queue_reminder(due):
+                            queued.append(due)
+                            reminded[(due.reviewer_oid, due.instance_id)] = due.point
+                    escalation = await self._escalation(now, instance, policy, reviewer)
+                    if escalation is not None:
+                        queued.append(escalation)
+            settled = await self._settle_requests(now, reminded)
+            if (queued or settled) and self._wake_outbox is not None:
+                self._wake_outbox()
+            return queued
+
+    def _reminders_due(
+        self, now: datetime, instance: InstanceRecord, policy: ReminderPolicy, reviewer: _Reviewer
+    ) -> list[Due]:
+        assert instance.end_at is not None
+        return due_notifications(
+            now=now,
+            instance_start=instance.start_at or now,
+            instance_end=instance.end_at,
+            assigned_at=reviewer.assigned_at,
+            reviewer_oid=reviewer.oid,
+            instance_id=instance.instance_id,
+            pending=reviewer.pending,
+            # Escalations are the recipient's, in their hours: see _escalation.
+            policy=replace(policy, escalation=None),
+            hours=reviewer.hours,
+            snoozed_until=reviewer.snoozed_until,
+        )
 
     async def _pending_by_reviewer(self, instance_id: str) -> Counter[str]:
         rows = await self._store.list_assignments(instance_id=instance_id)
@@ -152,74 +281,123 @@ class ReminderScheduler:
                 pending[reviewer] += 1
         return pending
 
-    async def _queue(self, due: Due, instance: InstanceRecord) -> bool:
-        if due.kind == "reminder":
-            if due.point == "assigned":
-                # The first review card is the "at assignment" reminder: record the slot only.
-                await self._store.mark_reminder_sent(
-                    reminder_id=due.id,
-                    recipient_oid=due.reviewer_oid,
+    async def _queue_reminder(self, due: Due) -> bool:
+        if due.point == "assigned":
+            # The first review card is the "at assignment" reminder: record the slot only.
+            await self._store.mark_reminder_sent(
+                reminder_id=due.id,
+                recipient_oid=due.reviewer_oid,
+                instance_id=due.instance_id,
+                kind="reminder",
+            )
+            return False
+        if self._digest:
+            # One message a day listing all of the reviewer's open reviews.
+            hours = await self.hours_for(due.reviewer_oid)
+            day = hours.local(self._clock.now()).date().isoformat()
+            queued = await self._store.enqueue_outbox(
+                key=f"digest|{due.reviewer_oid}|{day}",
+                kind=CARD_KIND,
+                payload={
+                    "tenantId": self._tenant_id,
+                    "reviewerOid": due.reviewer_oid,
+                    "instanceId": due.instance_id,
+                    "card": "digest",
+                    "mode": "new",
+                },
+            )
+        else:
+            queued = await enqueue_reminder(
+                self._store,
+                tenant_id=self._tenant_id,
+                reviewer_oid=due.reviewer_oid,
+                instance_id=due.instance_id,
+                key=due.id,
+                reason=due.point,
+            )
+        if queued:
+            await self._store.mark_reminder_sent(
+                reminder_id=due.id,
+                recipient_oid=due.reviewer_oid,
+                instance_id=due.instance_id,
+                kind="reminder",
+            )
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="reminder_queued",
+                    actor="scheduler",
                     instance_id=due.instance_id,
-                    kind="reminder",
-                )
-                return False
-            if self._digest:
-                # One message a day listing all of the reviewer's open reviews.
-                hours = await self.hours_for(due.reviewer_oid)
-                day = hours.local(self._clock.now()).date().isoformat()
-                queued = await self._store.enqueue_outbox(
-                    key=f"digest|{due.reviewer_oid}|{day}",
-                    kind=CARD_KIND,
-                    payload={
-                        "tenantId": self._tenant_id,
-                        "reviewerOid": due.reviewer_oid,
-                        "instanceId": due.instance_id,
-                        "card": "digest",
-                        "mode": "new",
+                    detail={
+                        "recipient": due.reviewer_oid,
+                        "point": due.point,
+                        "pending": due.pending,
                     },
                 )
-            else:
-                queued = await enqueue_reminder(
-                    self._store,
-                    tenant_id=self._tenant_id,
-                    reviewer_oid=due.reviewer_oid,
-                    instance_id=due.instance_id,
-                    key=due.id,
-                    reason=due.point,
-                )
-            if queued:
-                await self._store.mark_reminder_sent(
-                    reminder_id=due.id,
-                    recipient_oid=due.reviewer_oid,
-                    instance_id=due.instance_id,
-                    kind="reminder",
-                )
-                await self._store.append_audit(
-                    event=AuditEvent(
-                        action="reminder_queued",
-                        actor="scheduler",
-                        instance_id=due.instance_id,
-                        detail={
-                            "recipient": due.reviewer_oid,
-                            "point": due.point,
-                            "pending": due.pending,
-                        },
-                    )
-                )
-            return queued
-        return await self._escalate(due, instance)
+            )
+        return queued
 
-    async def _escalate(self, due: Due, instance: InstanceRecord) -> bool:
-        if not await self._store.mark_reminder_sent(
-            reminder_id=due.id,
-            recipient_oid=due.reviewer_oid,
-            instance_id=due.instance_id,
-            kind="escalation",
-        ):
-            return False
-        recipients = await self._escalation_recipients(due.reviewer_oid, instance)
-        reviewer_name = await self._display_name(due.reviewer_oid)
-        for recipient in recipients:
+    # -- escalations ----------------------------------------------------------------------------
+    async def _escalation(
+        self, now: datetime, instance: InstanceRecord, policy: ReminderPolicy, reviewer: _Reviewer
+    ) -> Due | None:
+        """The reviewer's escalation, queued if it is due now for at least one recipient."""
+        assert instance.end_at is not None
+        start = instance.start_at or now
+        point = escalation_point(
+            policy=policy,
+            hours=reviewer.hours,
+            instance_start=start,
+            instance_end=instance.end_at,
+            assigned_at=reviewer.assigned_at,
+        )
+        if point is None or point > now or policy.escalation is None:
+            return None  # not yet: nobody's hours matter, no directory look-up
+        slot_id = notification_id(
+            "escalation", reviewer.oid, instance.instance_id, policy.escalation.name
+        )
+        if slot_id in self._escalated:
+            return None
+        recipients = await self._escalation_recipients(reviewer.oid, instance)
+        calendar_owners = [await self.hours_for(r.oid) for r in recipients] or [reviewer.hours]
+        due: Due | None = None
+        for hours in calendar_owners:
+            for candidate in due_notifications(
+                now=now,
+                instance_start=start,
+                instance_end=instance.end_at,
+                assigned_at=reviewer.assigned_at,
+                reviewer_oid=reviewer.oid,
+                instance_id=instance.instance_id,
+                pending=reviewer.pending,
+                policy=replace(policy, points=()),
+                hours=reviewer.hours,
+                escalation_hours=hours,
+            ):
+                if candidate.kind == "escalation":
+                    due = candidate
+            if due is not None:
+                break
+        if due is None:
+            return None  # outside every recipient's working hours: a later pass sends it
+        # Each recipient's card waits for their own next working moment (at once for the one
+        # whose hours made it due); one whose next working moment is after the end gets none.
+        timed: list[tuple[_Recipient, datetime]] = []
+        for recipient, hours in zip(recipients, calendar_owners, strict=False):
+            send_at = hours.with_holidays(policy.holidays).next_working_moment(now)
+            if send_at < instance.end_at:
+                timed.append((recipient, send_at))
+        claimed = await self._escalate(due, timed, skipped=len(recipients) - len(timed))
+        self._escalated.add(due.id)
+        return due if claimed else None
+
+    async def _escalate(
+        self, due: Due, recipients: list[tuple[_Recipient, datetime]], *, skipped: int
+    ) -> bool:
+        """Queue the escalation cards, then claim the slot: a crash in between queues nothing
+        twice (the cards' keys are unique) and the next pass claims and audits it. True if this
+        call claimed the slot."""
+        reviewer_name = await self._display_name(due.reviewer_oid) if recipients else ""
+        for recipient, send_at in recipients:
             await self._store.record_escalation(
                 instance_id=due.instance_id,
                 reviewer_oid=due.reviewer_oid,
@@ -237,25 +415,48 @@ class ReminderScheduler:
                     "subjectOid": due.reviewer_oid,
                     "subjectName": reviewer_name,
                 },
+                not_before=send_at,
             )
+        if not await self._store.mark_reminder_sent(
+            reminder_id=due.id,
+            recipient_oid=due.reviewer_oid,
+            instance_id=due.instance_id,
+            kind="escalation",
+        ):
+            return False  # another pass (a replica before a restart) claimed and audited it
+        detail: dict[str, Any] = {
+            "reviewer": due.reviewer_oid,
+            "recipients": [r.oid for r, _ in recipients],
+            "sources": sorted({r.source for r, _ in recipients}),
+            "sendAt": {r.oid: at.isoformat() for r, at in recipients},
+            "pending": due.pending,
+            "point": due.point,
+        }
+        if skipped:
+            detail["outsideWorkingHoursBeforeEnd"] = skipped
         await self._store.append_audit(
             event=AuditEvent(
                 action="escalation_queued" if recipients else "escalation_undeliverable",
                 actor="scheduler",
                 instance_id=due.instance_id,
                 result="queued" if recipients else "no recipient",
-                detail={
-                    "reviewer": due.reviewer_oid,
-                    "recipients": [r.oid for r in recipients],
-                    "sources": sorted({r.source for r in recipients}),
-                    "pending": due.pending,
-                    "point": due.point,
-                },
+                detail=detail,
             )
         )
         return True
 
     async def _escalation_recipients(
+        self, reviewer_oid: str, instance: InstanceRecord
+    ) -> list[_Recipient]:
+        key = (reviewer_oid, instance.instance_id)
+        cached = self._recipients.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _HOURS_TTL_S:
+            return cached[1]
+        recipients = await self._resolve_recipients(reviewer_oid, instance)
+        self._recipients[key] = (time.monotonic(), recipients)
+        return recipients
+
+    async def _resolve_recipients(
         self, reviewer_oid: str, instance: InstanceRecord
     ) -> list[_Recipient]:
         manager_id: str | None = None
@@ -292,3 +493,134 @@ class ReminderScheduler:
             ).display_name
         except GraphError:
             return ""
+
+    # -- reminders people asked for -------------------------------------------------------------
+    async def _settle_requests(self, now: datetime, reminded: dict[tuple[str, str], str]) -> int:
+        """Settle every due reminder request; return how many were settled."""
+        settled = 0
+        while True:
+            batch = await self._store.claim_outbox(
+                worker=self._worker_id,
+                limit=_REQUEST_BATCH,
+                lease_s=_REQUEST_CLAIM_S,
+                kinds=[REQUEST_KIND],
+            )
+            if not batch:
+                return settled
+            for message in batch:
+                # A failure here fails the pass; the claim expires and a later pass settles it.
+                await self._settle(message, now, reminded)
+                settled += 1
+
+    async def _settle(
+        self, message: OutboxMessage, now: datetime, reminded: dict[tuple[str, str], str]
+    ) -> None:
+        payload = message.payload
+        reviewer = str(payload.get("reviewerOid") or "")
+        instance_id = str(payload.get("instanceId") or "")
+        reason = str(payload.get("reason") or "manual")
+        detail: dict[str, Any] = {
+            "recipient": reviewer,
+            "point": reason,
+            "requestedBy": str(payload.get("by") or ""),
+            "requestedAt": str(payload.get("requestedAt") or ""),
+        }
+        instance = await self._store.get_instance(instance_id=instance_id)
+        if (
+            instance is None
+            or instance.status != "InProgress"
+            or instance.end_at is None
+            or instance.end_at <= now
+        ):
+            await self._finish(message, "skipped", "the review is no longer running", detail)
+            return
+        pending = await self._pending_of(reviewer, instance_id)
+        if pending == 0:
+            await self._finish(message, "skipped", "nothing pending any more", detail)
+            return
+        covered_by = reminded.get((reviewer, instance_id))
+        if covered_by is not None:
+            # One message, not two: the scheduled reminder of this pass is the one they asked for.
+            await self._finish(
+                message, "covered", f"the {covered_by} reminder went out at the same time", detail
+            )
+            return
+        policy = self._schedule.policy_for(instance.definition_id, instance.display_name)
+        hours = (await self.hours_for(reviewer)).with_holidays(policy.holidays)
+        snoozed_until = await self._store.get_snooze(reviewer_oid=reviewer, instance_id=instance_id)
+        wait_until: datetime | None = None
+        why = ""
+        if snoozed_until is not None and now < snoozed_until:
+            wait_until, why = hours.next_working_moment(snoozed_until), "snoozed"
+        elif not hours.is_working_moment(now):
+            wait_until, why = hours.next_working_moment(now), "outside working hours"
+        if wait_until is not None:
+            if wait_until >= instance.end_at:
+                await self._finish(message, "skipped", f"{why} until after the review ends", detail)
+                return
+            await self._store.retry_outbox(
+                message_id=message.id,
+                worker=self._worker_id,
+                error=why,
+                not_before=wait_until,
+            )
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="reminder_deferred",
+                    actor="scheduler",
+                    instance_id=instance_id,
+                    result=why,
+                    detail={**detail, "until": wait_until.isoformat()},
+                )
+            )
+            return
+        card_key = str(payload.get("cardKey") or message.key)
+        await enqueue_reminder(
+            self._store,
+            tenant_id=str(payload.get("tenantId") or self._tenant_id),
+            reviewer_oid=reviewer,
+            instance_id=instance_id,
+            key=card_key,
+            reason=reason,
+        )
+        await self._store.complete_outbox(
+            message_id=message.id,
+            worker=self._worker_id,
+            result={"outcome": "queued", "at": now.isoformat(), "cardKey": card_key},
+            audit=[
+                AuditEvent(
+                    action="reminder_queued",
+                    actor="scheduler",
+                    instance_id=instance_id,
+                    detail={**detail, "pending": pending, "mode": "working_hours"},
+                )
+            ],
+        )
+        reminded[(reviewer, instance_id)] = reason
+
+    async def _finish(
+        self, message: OutboxMessage, outcome: str, why: str, detail: Mapping[str, Any]
+    ) -> None:
+        await self._store.complete_outbox(
+            message_id=message.id,
+            worker=self._worker_id,
+            result={"outcome": outcome, "reason": why},
+            audit=[
+                AuditEvent(
+                    action=f"reminder_{outcome}",
+                    actor="scheduler",
+                    instance_id=str(message.payload.get("instanceId") or ""),
+                    result=why,
+                    detail=dict(detail),
+                )
+            ],
+        )
+
+    async def _pending_of(self, reviewer: str, instance_id: str) -> int:
+        rows = await self._store.list_assignments(instance_id=instance_id, reviewer_oid=reviewer)
+        if not rows:
+            return 0
+        items = await self._store.list_items(
+            instance_id=instance_id, item_ids=[item for _r, _i, item in rows]
+        )
+        return sum(1 for item in items if item.decision == "NotReviewed")

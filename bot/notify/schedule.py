@@ -57,6 +57,7 @@ __all__ = [
     "SnoozeResult",
     "claim_due",
     "due_notifications",
+    "escalation_point",
     "may_nudge",
     "notification_id",
     "nudge_key",
@@ -207,6 +208,36 @@ def plan(
             )
     slots.sort(key=lambda s: (s.send_at, s.kind))
     return slots
+
+
+def escalation_point(
+    *,
+    policy: ReminderPolicy,
+    hours: WorkingHours,
+    instance_start: datetime,
+    instance_end: datetime,
+    assigned_at: datetime,
+) -> datetime | None:
+    """Where the policy's escalation point falls for this reviewer (UTC, counted in their working
+    days), or ``None``: escalation off, the reviewer assigned after the point, or the point at or
+    after the end. Cheap, and needs nobody else's hours: callers check it before resolving who
+    the escalation goes to."""
+    if policy.escalation is None:
+        return None
+    start, end = _utc(instance_start), _utc(instance_end)
+    if end <= start:
+        return None
+    assigned = max(_utc(assigned_at), start)
+    nominal = _nominal(
+        policy.escalation,
+        calendar=hours.with_holidays(policy.holidays),
+        instance_start=start,
+        instance_end=end,
+        assigned_at=assigned,
+    )
+    if nominal < assigned or nominal >= end:
+        return None
+    return nominal
 
 
 def due_notifications(

@@ -26,7 +26,7 @@ from bot.graph import (
     SsoTokenInvalid,
     TokenAcquisitionError,
 )
-from bot.notify.reminders import ReminderScheduler, enqueue_reminder
+from bot.notify.reminders import ReminderScheduler, request_reminder
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
 from bot.notify.views import ReviewerContext, escalation_view, pending_list_view, review_card_view
 from bot.reviews.decisions import (
@@ -55,6 +55,7 @@ from cards import (
     render_signin_card,
     selected_item_ids,
 )
+from cards.strings import S, Strings
 
 __all__ = ["ActionContext", "ActionResult", "ActionRouter", "SsoConfig"]
 
@@ -556,29 +557,48 @@ class ActionRouter:
             instance_id=instance_id, reviewer_oid=reviewer
         )
         if context.actor_oid not in recipients:
-            await self._refusal_audit(context, instance_id, {}, Refusal("not_a_reviewer"))
-            return self._message_card(context, MessageKey.FORBIDDEN, NoticeKind.WARNING, None)
+            # Not a decision, and not "not a reviewer": this person got no escalation about
+            # this reviewer, which is what the audit and the answer say.
+            await self._store.append_audit(
+                event=AuditEvent(
+                    action="nudge_refused",
+                    actor=context.actor_oid,
+                    instance_id=instance_id,
+                    result="not_escalation_recipient",
+                    detail={"reviewer": reviewer},
+                )
+            )
+            strings = Strings(self._viewer(context).locale)
+            return ActionResult.message(strings.text(S.MSG_NUDGE_NOT_RECIPIENT))
         first = await self._store.remember_once(
             key=nudge_key(reviewer, instance_id), ttl_s=NUDGE_INTERVAL.total_seconds()
         )
         now = self._clock.now()
         if first:
-            await enqueue_reminder(
+            # Like any reminder a person asks for, a nudge reaches the reviewer in their working
+            # hours and after their snooze (bot.notify.reminders settles the request).
+            day = now.date().isoformat()
+            await request_reminder(
                 self._store,
                 tenant_id=self._tenant_id or context.tenant_id,
                 reviewer_oid=reviewer,
                 instance_id=instance_id,
-                key=f"nudge|{reviewer}|{instance_id}|{now.date().isoformat()}",
+                key=f"nudge-request|{reviewer}|{instance_id}|{day}",
+                card_key=f"nudge|{reviewer}|{instance_id}|{day}",
                 reason="nudge",
+                by=context.actor_oid,
+                requested_at=now,
             )
             await self._store.append_audit(
                 event=AuditEvent(
                     action="nudge",
                     actor=context.actor_oid,
                     instance_id=instance_id,
-                    detail={"reviewer": reviewer},
+                    detail={"reviewer": reviewer, "mode": "working_hours"},
                 )
             )
+            if self._reminders is not None:
+                self._reminders.wake()
         # The card comes back current, with the nudge noted in place of the button.
         return await self._escalation(context, instance_id, reviewer, nudged_at=now)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,8 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         actions: ActionRouter | None = None,
         tenant_id: str = "",
         token_exchange: Callable[[str, str], Awaitable[None]] | None = None,
-        on_new_conversation: Callable[[str, str], Awaitable[None]] | None = None,
+        on_new_conversation: Callable[[str, str, Mapping[str, Any] | None], Awaitable[None]]
+        | None = None,
     ) -> None:
         super().__init__()
         self._store = store
@@ -367,5 +368,6 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             log.info("conversation reference stored", extra={"user_oid": user_oid})
             old_id = (previous or {}).get("conversation", {}).get("id")
             if old_id != reference["conversation"]["id"] and self._on_new_conversation is not None:
-                # A new chat (reinstall, another client): the review cards move there.
-                await self._on_new_conversation(tenant_id, user_oid)
+                # Another chat id (another name of the same chat, a reinstall, another client):
+                # the notifier decides whether the review cards must move (with what we knew).
+                await self._on_new_conversation(tenant_id, user_oid, previous)

@@ -356,27 +356,44 @@ async def status_page(request: web.Request) -> web.StreamResponse:
 
 @status_routes.post("/admin/remind")
 async def admin_remind(request: web.Request) -> web.Response:
-    """Queue a reminder now for everyone pending in ``?instance=ID`` (admin token required)."""
+    """Remind everyone pending in ``?instance=ID`` (admin token required): once per reviewer within
+    the manual-reminder window, in their working hours after any snooze — or at once with
+    ``&now=true``. 202 when something was queued, 200 when everyone had been reminded already."""
     from bot.admin import remind_now, valid_instance_id
+    from bot.web.keys import MICROSOFT, OUTBOX, REMINDERS
 
     if not _authorized(request):
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
     if not valid_instance_id(instance_id):
         return web.json_response({"error": "name the review: ?instance=ID"}, status=400)
+    now_flag = request.query.get("now", "false").strip().lower()
+    if now_flag not in ("true", "false", "1", "0", "yes", "no"):
+        return web.json_response({"error": "now must be true or false"}, status=400)
     side = request.app.get(MICROSOFT)
     tenant_id = side.tenant_id if side is not None else request.app[SETTINGS].app_tenant_id
+    scheduler, outbox = request.app.get(REMINDERS), request.app.get(OUTBOX)
+
+    def wake() -> None:
+        if scheduler is not None:
+            scheduler.wake()
+        if outbox is not None:
+            outbox.wake()
+
     try:
-        reminded = await remind_now(
+        result = await remind_now(
             request.app[STORE],
             clock=request.app[CLOCK],
             tenant_id=tenant_id,
             instance_id=instance_id,
             by="admin",
+            now=now_flag in ("true", "1", "yes"),
+            window_h=request.app[SETTINGS].manual_reminder_window_h,
+            wake=wake,
         )
     except LookupError as exc:
         return web.json_response({"error": str(exc)}, status=404)
-    return web.json_response({"queued": len(reminded)}, status=202)
+    return web.json_response(result.as_json(), status=202 if result.queued else 200)
 
 
 @status_routes.get("/admin/audit")

@@ -32,6 +32,7 @@ from bot.notify.schedule import (
     SnoozeError,
     claim_due,
     due_notifications,
+    escalation_point,
     may_nudge,
     notification_id,
     nudge_key,
@@ -423,6 +424,39 @@ def test_escalation_is_planned_in_the_recipients_hours() -> None:
     # The point is the reviewer's (Thursday, their end-2wd); the time is the manager's morning.
     assert escalation_time(None) == utc(2026, 12, 17, 9)
     assert escalation_time(SEATTLE_MANAGER) == utc(2026, 12, 17, 16)
+
+
+def test_the_escalation_point_is_the_reviewers_and_needs_nobody_elses_hours() -> None:
+    def point(
+        policy: ReminderPolicy = POLICY,
+        assigned_at: datetime = START,
+        instance_end: datetime = END,
+    ) -> datetime | None:
+        return escalation_point(
+            policy=policy,
+            hours=UTC_HOURS,
+            instance_start=START,
+            instance_end=instance_end,
+            assigned_at=assigned_at,
+        )
+
+    # Where plan() puts the escalation before the recipient's hours apply.
+    (slot,) = (
+        s
+        for s in plan(
+            policy=POLICY,
+            hours=UTC_HOURS,
+            instance_start=START,
+            instance_end=END,
+            assigned_at=START,
+            escalation_hours=SEATTLE_MANAGER,
+        )
+        if s.kind == "escalation"
+    )
+    assert point() == slot.nominal_at == utc(2026, 12, 17, 9)
+    assert point(policy=ReminderPolicy(escalation=None)) is None
+    assert point(assigned_at=utc(2026, 12, 17, 10)) is None  # assigned after the point
+    assert point(instance_end=START) is None
 
 
 def test_escalation_can_be_off_or_moved() -> None:
