@@ -298,9 +298,9 @@ def next_steps(*, port: int, reviews: int, cards: int) -> str:
         "       .venv/bin/python app.py audit export --instance ID\n"
         "  4. The decision in the emulated Graph, reviewedBy included (ids from step 2):\n"
         "       .venv/bin/python -m emulator token --app --curl DEFINITION-ID INSTANCE-ID | sh\n"
-        "  5. Watch reminders and escalations come due: move the demo's clock forward with\n"
-        "       .venv/bin/python app.py demo clock +1d   (README: 'A tour of reminders with the\n"
-        "       demo clock')\n"
+        "  5. Watch reminders and escalations come due (README: 'A tour of reminders with the\n"
+        "     demo clock'): move the demo's clock forward a day at a time with\n"
+        "       .venv/bin/python app.py demo clock +1d\n"
     )
 
 

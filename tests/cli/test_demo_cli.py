@@ -159,7 +159,8 @@ async def test_the_demo_from_the_terminal_to_an_audited_decision(demo: RunningDe
     assert "discovery cycle done" in before_next
     ready = re.search(r"Ready: (\d+) reviews in progress found, (\d+) review cards sent", text)
     assert ready is not None and int(ready[1]) > 0 and int(ready[2]) > 0
-    assert text.rstrip().endswith("--curl DEFINITION-ID INSTANCE-ID | sh")
+    assert "--curl DEFINITION-ID INSTANCE-ID | sh" in text
+    assert text.rstrip().endswith("app.py demo clock +1d")
 
     # reviews: the ids an admin needs.
     listed = run_app(demo.folder, "reviews", "--format", "json")
