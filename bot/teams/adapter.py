@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
+import aiohttp
+import requests
 from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import (
@@ -28,9 +29,11 @@ from botframework.connector.auth import (
 )
 
 from bot.settings import Settings
+from bot.teams.bearer import BearerRefused, inspect_bearer
 
 __all__ = [
     "BotAdapter",
+    "ChannelKeysUnavailable",
     "InboundAuthError",
     "MalformedActivity",
     "create_adapter",
@@ -92,7 +95,26 @@ def bot_framework_config(settings: Settings) -> Any:
     )
 
 
+def _is_channel_failure(error: BaseException) -> bool:
+    """The turn failed because the channel (the activity's serviceUrl) could not be reached or
+    refused a reply: the sender's doing or the network's, not a fault of the bot."""
+    from msrest.exceptions import ClientRequestError, HttpOperationError
+
+    return isinstance(
+        error, ClientRequestError | HttpOperationError | aiohttp.ClientError | TimeoutError
+    )
+
+
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    if _is_channel_failure(error):
+        # In anonymous mode anyone may name a serviceUrl that answers nothing; with an app id it
+        # is the connector's outage. Neither is a bug to trace, and the user cannot be told.
+        log.warning(
+            "could not answer through the channel: %s",
+            type(error).__name__,
+            extra={"activity_type": turn_context.activity.type},
+        )
+        return
     # The user sees a short apology; the log has the error (never the activity's tokens).
     log.error(
         "unhandled error in bot turn",
@@ -210,7 +232,14 @@ class MalformedActivity(ValueError):
 
 
 class InboundAuthError(Exception):
-    """The request's bearer token is missing, malformed or not valid for this bot."""
+    """The request's bearer token is missing, malformed or not valid for this bot.
+
+    ``str(exc)`` is a short reason, safe to show the caller (never the token)."""
+
+
+class ChannelKeysUnavailable(Exception):
+    """The channel's OpenID metadata or signing keys could not be fetched: nothing can be
+    validated until they can (the caller should retry; it is not the caller's fault)."""
 
 
 def _invoke_body(body: Any) -> Any:
@@ -234,27 +263,59 @@ def _invoke_body(body: Any) -> Any:
 
 async def process_request(
     adapter: CloudAdapter,
-    request: web.Request,
     activity: Any,
     bot: Any,
     *,
-    require_auth: bool = True,
+    auth_header: str,
 ) -> web.Response:
-    """Run one parsed activity through the adapter; map auth failures to one error type.
+    """Authenticate one parsed activity, then run it through the adapter.
 
-    What botbuilder's ``CloudAdapter.process`` does for a POST, given the parsed activity.
-    botbuilder raises ``PermissionError`` for a refused token but lets PyJWT's ``DecodeError``
-    escape for a bearer that is not a JWT at all; both mean 401 to the caller.
+    What botbuilder's ``CloudAdapter.process`` does for a POST, given the parsed activity and
+    the header :func:`check_authorization` returned, with authentication split off so that
+    every way a token can be wrong is one error type (:class:`InboundAuthError`, a 401 for the
+    caller) and only the bot's own turn can fail in other ways.
     """
-    auth_header = request.headers.get("Authorization", "")
-    if require_auth and not auth_header.strip():
-        # With an app id every request must carry a channel token. (botbuilder's parameterized
-        # mode crashes on a missing header instead of refusing it.)
-        raise InboundAuthError("no Authorization header")
-    try:
-        invoke_response = await adapter.process_activity(auth_header, activity, bot.on_turn)
-    except (PermissionError, jwt.PyJWTError, web.HTTPUnauthorized) as exc:
-        raise InboundAuthError(type(exc).__name__) from exc
+    authenticated = await authenticate(adapter, activity, auth_header)
+    invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
     if invoke_response is None:
         return web.Response(status=201)
     return web.json_response(data=_invoke_body(invoke_response.body), status=invoke_response.status)
+
+
+def check_authorization(header: str, *, require_auth: bool) -> str:
+    """The ``Authorization`` header to validate (``""``: anonymous), or :class:`InboundAuthError`.
+
+    Shape only, before the body is read. With an app id every request must carry a channel
+    token. Without one (the anonymous mode of the demo, Agents Playground and the Bot Framework
+    Emulator, which send none) a token cannot be valid: botbuilder would still try, against the
+    public cloud's keys and an empty app id, with a blocking fetch of those keys.
+    """
+    if not header.strip():
+        if require_auth:
+            # (botbuilder's parameterized mode crashes on a missing header instead of refusing.)
+            raise InboundAuthError("no Authorization header")
+        return ""
+    if not require_auth:
+        raise InboundAuthError("this bot runs without an app id: send no Authorization header")
+    try:
+        return inspect_bearer(header)
+    except BearerRefused as exc:
+        raise InboundAuthError(str(exc)) from None
+
+
+async def authenticate(adapter: CloudAdapter, activity: Any, auth_header: str) -> Any:
+    """botbuilder's ``AuthenticateRequestResult`` for the request, or :class:`InboundAuthError`.
+
+    botbuilder raises ``PermissionError`` for a refused token, but lets PyJWT's errors,
+    ``IndexError`` (an unknown ``kid``) and bare ``Exception`` (an ``alg`` or an endorsement it
+    refuses) escape; all of them are a token this bot does not accept.
+    """
+    try:
+        return await adapter.bot_framework_authentication.authenticate_request(
+            activity, auth_header
+        )
+    except (requests.RequestException, OSError) as exc:
+        # botbuilder fetches the channel's keys lazily, inside validation.
+        raise ChannelKeysUnavailable(type(exc).__name__) from exc
+    except Exception as exc:
+        raise InboundAuthError(f"token refused ({type(exc).__name__})") from None

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.bounded_json import JsonRefused, load_json
 from bot.store import StoreError
 from bot.store.schema import LATEST_VERSION
 from bot.teams.adapter import (
+    ChannelKeysUnavailable,
     InboundAuthError,
     MalformedActivity,
+    check_authorization,
     parse_activity,
     process_request,
 )
@@ -34,26 +37,57 @@ def _reject(request: web.Request, status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+#: Longest serviceUrl accepted (Teams' are about 50 characters).
+MAX_SERVICE_URL_CHARS = 2048
+
+
 async def _read_activity(request: web.Request) -> dict[str, Any] | web.Response:
     if request.content_type != "application/json":
         return _reject(request, 415, "unsupported media type: send application/json")
     try:
         # aiohttp enforces client_max_size here (413 for a body over the cap).
-        body = await request.json()
+        raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _reject(request, 413, "body too large")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _reject(request, 400, "body is not valid JSON")
+    try:
+        body = load_json(raw)
+    except JsonRefused as exc:
+        return _reject(request, 400, str(exc))
     if not isinstance(body, dict):
         return _reject(request, 400, "body must be a JSON object (an activity)")
     if not isinstance(body.get("type"), str) or not body["type"]:
         return _reject(request, 400, "activity has no type")
+    if "serviceUrl" in body and not _is_service_url(body["serviceUrl"]):
+        return _reject(request, 400, "serviceUrl must be an absolute http(s) URL")
     return body
+
+
+def _is_service_url(value: Any) -> bool:
+    """Where replies go. Signed activities carry it in the token too (botbuilder compares them);
+    anonymous ones are the demo's, and nothing but an http(s) URL may be called there."""
+    if not isinstance(value, str) or not value or len(value) > MAX_SERVICE_URL_CHARS:
+        return False
+    if not value.isascii() or not value.isprintable():
+        return False
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
 
 
 @routes.post("/api/messages")
 async def messages(request: web.Request) -> web.StreamResponse:
     """The Bot Framework endpoint. Validates the envelope, then hands over to the CloudAdapter."""
+    try:
+        # The header's shape first: a request that cannot be authenticated costs no body read.
+        auth_header = check_authorization(
+            request.headers.get("Authorization", ""),
+            require_auth=not request.app[SETTINGS].demo_mode,
+        )
+    except InboundAuthError as exc:
+        return _reject(request, 401, f"unauthorized: {exc}")
     body = await _read_activity(request)
     if isinstance(body, web.Response):
         return body
@@ -63,14 +97,16 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return _reject(request, 400, str(exc))
     try:
         return await process_request(
-            request.app[ADAPTER],
-            request,
-            activity,
-            request.app[BOT],
-            require_auth=not request.app[SETTINGS].demo_mode,
+            request.app[ADAPTER], activity, request.app[BOT], auth_header=auth_header
         )
-    except InboundAuthError:
-        return _reject(request, 401, "unauthorized: missing or invalid bearer token")
+    except InboundAuthError as exc:
+        return _reject(request, 401, f"unauthorized: {exc}")
+    except ChannelKeysUnavailable as exc:
+        # Not the caller's doing: the channel retries on 503; the operator needs to know.
+        log.error("cannot validate channel tokens: signing keys unavailable (%s)", exc)
+        return web.json_response(
+            {"error": "cannot validate tokens right now"}, status=503, headers={"Retry-After": "5"}
+        )
 
 
 @routes.get("/healthz")
