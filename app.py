@@ -73,9 +73,9 @@ from bot.web.keys import (
     STORE,
 )
 from bot.web.metrics import Metrics
-from bot.web.middleware import request_middleware
+from bot.web.middleware import protocol_handler_args, request_middleware
 from bot.web.notifications import notifications_routes
-from bot.web.routes import routes
+from bot.web.routes import fallback_routes, routes
 from bot.web.status import status_routes
 from bot.wiring import MicrosoftSide, check_demo_shortcuts, microsoft_side
 
@@ -99,7 +99,11 @@ def create_app(
     """
     side = microsoft if microsoft is not None else microsoft_side(settings)
     check_demo_shortcuts(settings, side)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_middleware],
+        handler_args=protocol_handler_args(),
+    )
     registry = CollectorRegistry()
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
@@ -116,6 +120,7 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(notifications_routes)
     app.add_routes(status_routes)
+    app.add_routes(fallback_routes)  # last: it matches every path
     return app
 
 

@@ -11,6 +11,7 @@ the scan is a bounded number of C-level passes over the bytes, so a body at the 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 __all__ = ["MAX_JSON_DEPTH", "JsonRefused", "json_too_deep", "load_json"]
@@ -61,10 +62,24 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# An escaped UTF-16 surrogate. In a pair it is one character; alone, json.loads still makes it a
+# str that no UTF-8 encoder (the store, a log line, an outgoing request) can write.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def load_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse ``raw`` (UTF-8 JSON) once it is known to be shallow enough.
 
-    Raises :class:`JsonRefused` for too deep a nesting, invalid UTF-8 or invalid JSON.
+    Raises :class:`JsonRefused` for too deep a nesting, invalid UTF-8, invalid JSON (NaN and
+    Infinity included), or a string holding half of a surrogate pair.
     """
     try:
         # UTF-8 only (RFC 8259 §8.1): json.loads would also guess UTF-16/32 from bytes, whose
@@ -75,8 +90,11 @@ def load_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if json_too_deep(raw, max_depth):
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_no_constant)
-    except ValueError:  # JSONDecodeError, NaN/Infinity, an integer of more than 4,300 digits
-        raise JsonRefused("body is not valid JSON") from None
+        value = json.loads(text, parse_constant=_no_constant)
     except RecursionError:  # pragma: no cover - the scan refuses these first
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError:  # JSONDecodeError, NaN/Infinity, an integer of more than 4,300 digits
+        raise JsonRefused("body is not valid JSON") from None
+    if _SURROGATE_ESCAPE.search(raw) and not _encodable(value):
+        raise JsonRefused("JSON has a lone surrogate (a \\uD800-\\uDFFF escape not in a pair)")
+    return value

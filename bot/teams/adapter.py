@@ -11,6 +11,7 @@ Three modes, chosen from the settings alone:
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,14 +131,22 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
             log.warning("could not tell the user about the error")
 
 
+#: Connector clients kept for reuse. Teams uses a handful of service URLs (one per region); in
+#: anonymous mode each activity names its own, so the cache must not grow with what strangers send.
+MAX_CACHED_CONNECTORS = 32
+
+
 class _CachedConnectorFactory(ConnectorFactory):  # type: ignore[misc]
     """One ConnectorClient per (service URL, audience) instead of one per request.
 
     botbuilder builds a new msrest ConnectorClient for every inbound activity — several
-    milliseconds of CPU each, even for invokes that never send anything.
+    milliseconds of CPU each, even for invokes that never send anything. The least recently
+    used client goes when the cache is full (the garbage collector closes its session).
     """
 
-    def __init__(self, inner: Any, cache: dict[tuple[str, str, str], Any], app_id: str) -> None:
+    def __init__(
+        self, inner: Any, cache: OrderedDict[tuple[str, str, str], Any], app_id: str
+    ) -> None:
         self._inner = inner
         self._cache = cache
         self._app_id = app_id
@@ -148,6 +157,10 @@ class _CachedConnectorFactory(ConnectorFactory):  # type: ignore[misc]
         if client is None:
             client = await self._inner.create(service_url, audience)
             self._cache[key] = client
+            while len(self._cache) > MAX_CACHED_CONNECTORS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return client
 
 
@@ -156,7 +169,7 @@ class _CachingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self._connectors: dict[tuple[str, str, str], Any] = {}
+        self._connectors: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._token_clients: dict[str, Any] = {}
 
     @staticmethod
@@ -212,6 +225,12 @@ def create_adapter(
     return adapter
 
 
+# Envelope fields botbuilder's handlers read as objects, or as lists of objects, without checking:
+# msrest deserializes a wrong type into None or a half-built model, and a handler then fails.
+_OBJECT_FIELDS = ("from", "recipient", "conversation", "channelData", "relatesTo")
+_OBJECT_LIST_FIELDS = ("membersAdded", "membersRemoved", "entities", "attachments")
+
+
 def parse_activity(body: dict[str, Any]) -> Any:
     """The SDK's ``Activity`` for ``body``; :class:`MalformedActivity` if it cannot read it.
 
@@ -219,12 +238,26 @@ def parse_activity(body: dict[str, Any]) -> Any:
     ``process`` would parse the body a second time).
     """
     from botbuilder.schema import Activity
+    from botbuilder.schema.teams import TeamsChannelData
     from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
 
+    for name in _OBJECT_FIELDS:
+        if name in body and not isinstance(body[name], dict):
+            raise MalformedActivity(f"malformed activity: {name} must be an object")
+    for name in _OBJECT_LIST_FIELDS:
+        value = body.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise MalformedActivity(f"malformed activity: {name} must be a list of objects")
+    if body.get("channelId") == "msteams" and "channelData" not in body:
+        # Teams always sends it; TeamsActivityHandler reads it (team, tenant, eventType).
+        raise MalformedActivity("malformed activity: channelData missing")
     try:
-        return Activity().deserialize(body)
+        activity = Activity().deserialize(body)
+        if "channelData" in body:
+            TeamsChannelData().deserialize(body["channelData"])
     except (DeserializationError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedActivity(f"malformed activity: {type(exc).__name__}") from exc
+    return activity
 
 
 class MalformedActivity(ValueError):
@@ -314,6 +347,8 @@ async def authenticate(adapter: CloudAdapter, activity: Any, auth_header: str) -
         return await adapter.bot_framework_authentication.authenticate_request(
             activity, auth_header
         )
+    except PermissionError as exc:  # botbuilder's refusal (an OSError, unlike the rest)
+        raise InboundAuthError(f"token refused ({type(exc).__name__})") from None
     except (requests.RequestException, OSError) as exc:
         # botbuilder fetches the channel's keys lazily, inside validation.
         raise ChannelKeysUnavailable(type(exc).__name__) from exc

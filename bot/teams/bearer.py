@@ -57,7 +57,7 @@ def inspect_bearer(header: str) -> str:
         raise BearerRefused("JWT header too long")
     jose = _segment(encoded_header, "header")
     algorithm = jose.get("alg")
-    if algorithm not in ALLOWED_ALGORITHMS:
+    if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
         raise BearerRefused("JWT alg not allowed")
     kid = jose.get("kid")
     if not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_CHARS:

@@ -97,7 +97,13 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if name == "signin/verifyState":
             # Sign-in happens through SSO and on-behalf-of; a magic code has nothing to unlock.
             return InvokeResponse(status=200)
-        return await super().on_invoke_activity(turn_context)
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and response.status == 501:
+            # botbuilder answers the invokes a bot does not implement with 501; this bot offers
+            # no messaging extension, task module or tab, so that is the caller's mistake.
+            log.info("unsupported invoke", extra={"invoke_name": str(name)[:60]})
+            return InvokeResponse(status=400, body={"error": "unsupported invoke"})
+        return response
 
     async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity

@@ -42,6 +42,7 @@ from aiohttp import web
 from bot.bounded_json import JsonRefused, load_json
 from bot.reviews.poller import request_targeted_poll
 from bot.web.keys import CLOCK, SETTINGS, STORE
+from bot.web.middleware import expect_handler
 
 __all__ = [
     "REPLAY_WINDOW_S",
@@ -129,7 +130,7 @@ async def _authenticate(request: web.Request, secret: str, raw: bytes) -> web.Re
     return None
 
 
-@notifications_routes.post("/api/notifications")
+@notifications_routes.post("/api/notifications", expect_handler=expect_handler)
 async def notifications(request: web.Request) -> web.Response:
     secret = request.app[SETTINGS].notifications_secret
     if not secret:

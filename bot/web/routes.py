@@ -22,12 +22,15 @@ from bot.teams.adapter import (
     process_request,
 )
 from bot.web.keys import ADAPTER, BOT, CLOCK, METRICS, OUTBOX, POLLER, REGISTRY, SETTINGS, STORE
+from bot.web.middleware import expect_handler
 
-__all__ = ["routes"]
+__all__ = ["fallback_routes", "routes"]
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+# Added after every other route (create_app): what no route serves.
+fallback_routes = web.RouteTableDef()
 
 
 def _reject(request: web.Request, status: int, reason: str) -> web.Response:
@@ -77,7 +80,7 @@ def _is_service_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
 
 
-@routes.post("/api/messages")
+@routes.post("/api/messages", expect_handler=expect_handler)
 async def messages(request: web.Request) -> web.StreamResponse:
     """The Bot Framework endpoint. Validates the envelope, then hands over to the CloudAdapter."""
     try:
@@ -109,13 +112,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
         )
 
 
-@routes.get("/healthz")
+@routes.get("/healthz", expect_handler=expect_handler)
 async def healthz(_request: web.Request) -> web.Response:
     """The process is alive and serving."""
     return web.json_response({"status": "ok"})
 
 
-@routes.get("/readyz")
+@routes.get("/readyz", expect_handler=expect_handler)
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the store answers and its schema is the one this program expects."""
     store = request.app[STORE]
@@ -176,7 +179,7 @@ def _my_holders(request: web.Request) -> set[str]:
     return holders
 
 
-@routes.get("/metrics")
+@routes.get("/metrics", expect_handler=expect_handler)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition of this application's registry."""
     store, gauges = request.app[STORE], request.app[METRICS]
@@ -189,3 +192,25 @@ async def metrics(request: web.Request) -> web.Response:
         log.warning("store unreachable while collecting metrics")
     payload = generate_latest(request.app[REGISTRY])
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@fallback_routes.route("*", "/{path:.*}", expect_handler=expect_handler)
+async def not_served(request: web.Request) -> web.Response:
+    """404 for a path no route serves, 405 (with ``Allow``) for a method a path does not take.
+
+    aiohttp answers those itself, but with its default ``Expect`` handling, which turns an odd
+    ``Expect`` value into a 500 (see :func:`bot.web.middleware.expect_handler`).
+    """
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is request.match_info.route.resource:
+            continue
+        _match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        return web.json_response(
+            {"error": "method not allowed"},
+            status=405,
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
+    return web.json_response({"error": "not found"}, status=404)

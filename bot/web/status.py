@@ -9,6 +9,7 @@ recent decisions and failures. Open in demo mode; with real credentials it needs
 from __future__ import annotations
 
 import hmac
+import re
 from base64 import b64decode
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -19,10 +20,15 @@ from aiohttp import web
 
 from bot.store import AuditEvent, Store
 from bot.web.keys import CLOCK, SETTINGS, STORE
+from bot.web.middleware import expect_handler
 
 __all__ = ["status_routes"]
 
 status_routes = web.RouteTableDef()
+
+# An access review instance id (a GUID): it goes into a Content-Disposition header and a store
+# query, so nothing else is accepted.
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ def _event_line(event: AuditEvent) -> str:
     )
 
 
-@status_routes.get("/")
+@status_routes.get("/", expect_handler=expect_handler)
 async def status_page(request: web.Request) -> web.StreamResponse:
     if not _authorized(request):
         return web.Response(
@@ -177,7 +183,7 @@ progress{{width:12rem}} .stats span{{margin-right:2rem}} .decision-deny{{color:#
     return web.Response(text=html, content_type="text/html")
 
 
-@status_routes.post("/admin/remind")
+@status_routes.post("/admin/remind", expect_handler=expect_handler)
 async def admin_remind(request: web.Request) -> web.Response:
     """Queue a reminder now for everyone pending in ``?instance=ID`` (admin token required)."""
     from bot.admin import remind_now
@@ -186,7 +192,7 @@ async def admin_remind(request: web.Request) -> web.Response:
     if not _authorized(request):
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
-    if not instance_id or len(instance_id) > 64:
+    if not _INSTANCE_ID.fullmatch(instance_id):
         return web.json_response({"error": "name the review: ?instance=ID"}, status=400)
     side = request.app.get(MICROSOFT)
     tenant_id = side.tenant_id if side is not None else request.app[SETTINGS].app_tenant_id
@@ -203,7 +209,7 @@ async def admin_remind(request: web.Request) -> web.Response:
     return web.json_response({"queued": len(reminded)}, status=202)
 
 
-@status_routes.get("/admin/audit")
+@status_routes.get("/admin/audit", expect_handler=expect_handler)
 async def admin_audit(request: web.Request) -> web.Response:
     """The audit trail of ``?instance=ID`` as ``?format=csv`` (default) or ``json``."""
     from bot.admin import export_audit
@@ -212,7 +218,7 @@ async def admin_audit(request: web.Request) -> web.Response:
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
     fmt = request.query.get("format", "csv")
-    if not instance_id or len(instance_id) > 64 or fmt not in ("csv", "json"):
+    if not _INSTANCE_ID.fullmatch(instance_id) or fmt not in ("csv", "json"):
         return web.json_response({"error": "use ?instance=ID&format=csv|json"}, status=400)
     text = await export_audit(
         request.app[STORE], instance_id=instance_id, fmt="json" if fmt == "json" else "csv"
