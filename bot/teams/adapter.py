@@ -11,6 +11,8 @@ Three modes, chosen from the settings alone:
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -97,13 +99,26 @@ def bot_framework_config(settings: Settings) -> Any:
 
 
 def _is_channel_failure(error: BaseException) -> bool:
-    """The turn failed because the channel (the activity's serviceUrl) could not be reached or
-    refused a reply: the sender's doing or the network's, not a fault of the bot."""
-    from msrest.exceptions import ClientRequestError, HttpOperationError
-
-    return isinstance(
-        error, ClientRequestError | HttpOperationError | aiohttp.ClientError | TimeoutError
+    """The turn failed because the channel (the activity's serviceUrl) could not be reached,
+    refused a reply or answered something unreadable: the sender's doing or the network's, not
+    a fault of the bot."""
+    from msrest.exceptions import (  # type: ignore[attr-defined]
+        ClientRequestError,
+        DeserializationError,
+        HttpOperationError,
     )
+
+    if isinstance(error, ClientRequestError | HttpOperationError | aiohttp.ClientError):
+        return True
+    if isinstance(error, TimeoutError):
+        return True
+    # An answer msrest could not read (a 404 page in text/plain, say), raised in its pipeline.
+    return isinstance(error, DeserializationError) and _raised_in_msrest_pipeline(error)
+
+
+def _raised_in_msrest_pipeline(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(f"msrest{os.sep}pipeline" in frame.filename for frame in frames)
 
 
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:

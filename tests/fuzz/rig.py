@@ -147,13 +147,19 @@ class FuzzRig:
         self._runner: Any = None
         self._tap = _Tap()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._root_level = logging.NOTSET
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> FuzzRig:
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="arb-fuzz-")
             self.data_dir = Path(self._tmp.name)
-        logging.getLogger().addHandler(self._tap)
+        root = logging.getLogger()
+        root.addHandler(self._tap)
+        # WARNING records must reach the tap whatever the caller configured.
+        self._root_level = root.level
+        if root.level > logging.WARNING:
+            root.setLevel(logging.WARNING)
         self._thread.start()
         ready: asyncio.Future[None] = self._loop.create_future()
 
@@ -184,6 +190,7 @@ class FuzzRig:
             self._thread.join(timeout=30)
             self._loop.close()
             logging.getLogger().removeHandler(self._tap)
+            logging.getLogger().setLevel(self._root_level)
             if self._tmp is not None:
                 self._tmp.cleanup()
 
