@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -18,6 +19,9 @@ from bot.web.keys import METRICS
 __all__ = ["ProtocolLogger", "expect_handler", "protocol_handler_args", "request_middleware"]
 
 log = logging.getLogger("bot.web.access")
+
+#: The status counted for a request whose caller hung up before the answer.
+CLIENT_CLOSED_REQUEST = 499
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,6 +64,11 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler when the caller hangs up: nobody gets an answer, and it is
+        # not a server error (499, "client closed request", as nginx counts it).
+        status = CLIENT_CLOSED_REQUEST
         raise
     except (ConnectionError, ClientPayloadError, HttpProcessingError) as exc:
         if not _client_gone(request, exc):

@@ -819,7 +819,9 @@ class AdminPlan:
     path: str
     method: bytes
     query: bytes
-    credentials: Literal["bearer", "basic", "wrong", "garbage", "none"]
+    credentials: Literal[
+        "bearer", "basic", "wrong", "garbage", "bearer-bytes", "basic-bytes", "none"
+    ]
     instance: Pick
 
     def render_target(self, target: Target) -> bytes:
@@ -832,6 +834,8 @@ class AdminPlan:
             "basic": b"Basic " + base64.b64encode(b"admin:" + ADMIN_TOKEN.encode()),
             "wrong": b"Bearer nope",
             "garbage": b"Basic \xff\xfe%%%",
+            "bearer-bytes": b"Bearer \xff\xfe" + ADMIN_TOKEN.encode() + b"\x00",
+            "basic-bytes": b"Basic " + base64.b64encode(b"admin:\xff\xfe"),
             "none": None,
         }[self.credentials]
 
