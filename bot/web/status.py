@@ -51,7 +51,10 @@ def _authorized(request: web.Request) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
-        return hmac.compare_digest(value.strip().encode(), token.encode())
+        # aiohttp keeps header bytes that are not UTF-8 as surrogate escapes: compare them as
+        # the bytes they were (a plain encode() would raise on them: a 500).
+        given = value.strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, token.encode())
     if scheme.lower() == "basic":
         try:
             _user, _, password = b64decode(value.strip()).decode().partition(":")

@@ -834,7 +834,7 @@ class AdminPlan:
             "basic": b"Basic " + base64.b64encode(b"admin:" + ADMIN_TOKEN.encode()),
             "wrong": b"Bearer nope",
             "garbage": b"Basic \xff\xfe%%%",
-            "bearer-bytes": b"Bearer \xff\xfe" + ADMIN_TOKEN.encode() + b"\x00",
+            "bearer-bytes": b"Bearer \xff\xfe" + ADMIN_TOKEN.encode(),
             "basic-bytes": b"Basic " + base64.b64encode(b"admin:\xff\xfe"),
             "none": None,
         }[self.credentials]

@@ -476,3 +476,28 @@ async def test_admin_query_strings_are_checked(tmp_path: Path, lines: Lines) -> 
         response = await client.post("/admin/remind?instance=a%0a")
         assert response.status == 400
         lines.assert_one_warning_at_most()
+
+
+async def test_admin_credentials_with_bytes_that_are_not_utf8_are_a_401(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        port=0,
+        app_id="00000000-0000-0000-0000-0000000000b0",
+        app_password="pw",
+        app_tenant_id="11111111-1111-1111-1111-111111111111",
+        token_cache_key="q1Vh0dYQxGk2mDq4iYV6Yt3bq6r0p9O8c7n6m5l4k3I=",
+        admin_token="s3cret",
+    )
+    server = TestServer(create_app(settings, workers=False), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        port = client.server.port
+        assert port is not None
+        for credentials in (b"Bearer \xff\xfes3cret", b"Basic " + base64.b64encode(b"a:\xff")):
+            answer = await raw_request(
+                port,
+                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: "
+                + credentials
+                + b"\r\n\r\n",
+            )
+            assert status_of(answer) == 401, answer[:80]
+        assert (await client.get("/", headers={"Authorization": "Bearer s3cret"})).status == 200
