@@ -35,10 +35,13 @@ from bot.settings import Settings
 from bot.teams.bearer import BearerRefused, inspect_bearer
 
 __all__ = [
+    "MAX_CACHED_CONNECTORS",
     "BotAdapter",
     "ChannelKeysUnavailable",
     "InboundAuthError",
     "MalformedActivity",
+    "authenticate",
+    "check_authorization",
     "create_adapter",
     "parse_activity",
     "process_request",

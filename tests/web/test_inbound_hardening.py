@@ -501,3 +501,50 @@ async def test_admin_credentials_with_bytes_that_are_not_utf8_are_a_401(tmp_path
             )
             assert status_of(answer) == 401, answer[:80]
         assert (await client.get("/", headers={"Authorization": "Bearer s3cret"})).status == 200
+
+
+async def test_unreachable_channel_keys_are_a_503_not_a_401(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bot cannot fetch the channel's signing keys: the channel should retry (503 with
+    Retry-After), and the operator sees one ERROR line without a stack; it is not a bad token."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app_id = "00000000-0000-0000-0000-0000000000b0"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        port=0,
+        app_id=app_id,
+        app_password="pw",
+        app_tenant_id="11111111-1111-1111-1111-111111111111",
+        token_cache_key="q1Vh0dYQxGk2mDq4iYV6Yt3bq6r0p9O8c7n6m5l4k3I=",
+        authority_host="https://127.0.0.1:1",
+        # A URL of its own: botbuilder caches metadata per URL for the whole process.
+        channel_openid_metadata_url=(
+            f"http://127.0.0.1:{closed_port}/v1/.well-known/openidconfiguration?t={uuid.uuid4()}"
+        ),
+    )
+    now = int(time.time())
+    jose = _b64(json.dumps({"alg": "RS256", "kid": "k1"}).encode())
+    claims = _b64(
+        json.dumps(
+            {"iss": "https://api.botframework.com", "aud": app_id, "exp": now + 600, "nbf": now}
+        ).encode()
+    )
+    token = f"{jose}.{claims}.{_b64(b'x' * 256)}"
+    caplog.set_level(logging.WARNING)
+    server = TestServer(create_app(settings, workers=False), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        response = await client.post(
+            "/api/messages",
+            json={"type": "message", "channelId": "msteams", "channelData": {}, "text": "hi"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(":")[0] for r in errors] == ["cannot validate channel tokens"]
+    assert errors[0].exc_info is None
