@@ -112,7 +112,11 @@ async def expect_handler(request: web.Request) -> None:
     """
     if request.headers.get("Expect", "").lower() == "100-continue":
         major, minor = request.version
-        await request.writer.write(b"HTTP/%d.%d 100 Continue\r\n\r\n" % (major, minor))
+        try:
+            await request.writer.write(b"HTTP/%d.%d 100 Continue\r\n\r\n" % (major, minor))
+        except ConnectionError:
+            # The caller already hung up; the handler finds the body missing and says so once.
+            pass
         return
     raise web.HTTPExpectationFailed(text="unsupported Expect header")
 
@@ -122,8 +126,9 @@ class ProtocolLogger(logging.LoggerAdapter[logging.Logger]):
 
     aiohttp answers a request it cannot parse (a header line over the limit, a byte that may not
     be in a header, a broken chunk) with a 4xx and logs it with ``logger.exception``: an ERROR
-    with a stack trace for whatever a stranger sends. Those become one WARNING line without a
-    stack; anything else aiohttp reports stays an ERROR with its trace.
+    with a stack trace for whatever a stranger sends. Those, and a caller hanging up while
+    aiohttp answers, become one WARNING line without a stack; anything else aiohttp reports
+    stays an ERROR with its trace.
     """
 
     def process(
@@ -138,6 +143,10 @@ class ProtocolLogger(logging.LoggerAdapter[logging.Logger]):
             self.logger.warning(
                 "malformed HTTP request refused (%d %s)", error.code, type(error).__name__
             )
+            return
+        if isinstance(error, ConnectionError):
+            # The caller hung up while aiohttp was still answering (an Expect, say).
+            self.logger.warning("caller hung up mid-request (%s)", type(error).__name__)
             return
         kwargs.setdefault("exc_info", True)
         self.logger.error(msg, *args, **kwargs)

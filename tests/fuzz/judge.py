@@ -28,7 +28,8 @@ def problems(outcome: Outcome, *, answer_expected: bool = True) -> list[str]:
         found.append(f"HTTP {outcome.status}")
     for line in outcome.errors:
         stack = " with a stack" if line.has_stack else ""
-        found.append(f"ERROR{stack} from {line.logger}: {line.message}")
+        raised = f" [{line.exception}]" if line.exception else ""
+        found.append(f"ERROR{stack} from {line.logger}: {line.message}{raised}")
     refused = outcome.status is not None and 400 <= outcome.status < 500
     if refused and len(outcome.warnings) > 1:
         found.append(

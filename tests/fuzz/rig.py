@@ -24,6 +24,7 @@ import logging
 import os
 import tempfile
 import threading
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ class LogLine:
     logger: str
     message: str
     has_stack: bool
+    # For a record with an exception: its type and message, and where it was raised.
+    exception: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,13 @@ class _Tap(logging.Handler):
         # its records are the other side's, not the bot's.
         if record.name.startswith("emulator") or record.threadName.startswith("emulator"):
             return
+        has_stack = record.exc_info is not None and record.exc_info[0] is not None
         line = LogLine(
             level=record.levelno,
             logger=record.name,
             message=record.getMessage()[:300],
-            has_stack=record.exc_info is not None and record.exc_info[0] is not None,
+            has_stack=has_stack,
+            exception=_exception_summary(record) if has_stack else "",
         )
         with self._lock:
             self.lines.append(line)
@@ -124,6 +129,14 @@ class _Tap(logging.Handler):
     def since(self, mark: int) -> tuple[LogLine, ...]:
         with self._lock:
             return tuple(self.lines[mark:])
+
+
+def _exception_summary(record: logging.LogRecord) -> str:
+    assert record.exc_info is not None
+    _type, error, tb = record.exc_info
+    frames = traceback.extract_tb(tb)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__name__}: {str(error)[:200]}{where}"
 
 
 def rss_bytes() -> int:

@@ -293,12 +293,22 @@ async def test_teams_without_channel_data_is_a_400(signed: BotOnEmulator, lines:
     lines.assert_one_warning_at_most()
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("task/fetch", {}),
+        ("composeExtension/query", []),
+        ("config/fetch", "x"),
+        ("healthCheck", None),
+        ("", None),
+    ],
+)
 async def test_an_invoke_the_bot_does_not_offer_is_a_400(
-    signed: BotOnEmulator, lines: Lines
+    signed: BotOnEmulator, lines: Lines, name: str, value: Any
 ) -> None:
     activity = signed.teams.base_activity(JOHANNA, "invoke")
-    activity["name"] = "task/fetch"
-    activity["value"] = {}
+    activity["name"] = name
+    activity["value"] = value
     status, body = await post_activity(signed, activity, f"Bearer {signed.teams.channel_token()}")
     assert status == 400 and body == {"error": "unsupported invoke"}
     lines.assert_one_warning_at_most()
@@ -372,6 +382,38 @@ async def test_a_body_cut_short_is_neither_an_error_nor_a_5xx(
     assert counted + '"500"}' not in text
     assert counted + '"400"}' in text or counted + '"499"}' in text
     lines.assert_one_warning_at_most()
+
+
+async def test_a_caller_hanging_up_after_expect_is_not_an_error(
+    anonymous: TestClient, lines: Lines
+) -> None:
+    port = anonymous.server.port
+    assert port is not None
+    for _ in range(5):  # whether aiohttp or the handler notices first varies: try both ways
+        await raw_request(
+            port,
+            b"POST /api/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 10\r\n\r\n",
+            half_close=True,
+        )
+    # Wait until the server has finished all five (each is counted once, whatever its status).
+    deadline = time.monotonic() + 10
+    while await _counted(anonymous, "/api/messages") < 5:
+        assert time.monotonic() < deadline, "the server did not finish the requests"
+        await asyncio.sleep(0.01)
+    assert not [r for r in lines.records if r.levelno >= logging.ERROR]
+
+
+async def _counted(client: TestClient, route: str) -> float:
+    """Requests to ``route`` the metrics have counted so far, any method and status."""
+    text = await (await client.get("/metrics")).text()
+    prefix = "bot_http_requests_total{"
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix) and f'route="{route}"' in line
+    )
 
 
 async def test_odd_methods_share_one_metrics_label(anonymous: TestClient) -> None:
