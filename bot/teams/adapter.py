@@ -266,6 +266,10 @@ def parse_activity(body: dict[str, Any]) -> Any:
         value = body.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise MalformedActivity(f"malformed activity: {name} must be a list of objects")
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+        # Required by the Bot Framework schema; botbuilder keys replies and member look-ups on it.
+        raise MalformedActivity("malformed activity: conversation.id missing")
     if body.get("channelId") == "msteams" and "channelData" not in body:
         # Teams always sends it; TeamsActivityHandler reads it (team, tenant, eventType).
         raise MalformedActivity("malformed activity: channelData missing")

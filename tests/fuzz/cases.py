@@ -422,7 +422,13 @@ def _mutate(activity: dict[str, Any], path: tuple[str, ...], value: Any) -> None
 @st.composite
 def activity_plans(draw: st.DrawFn) -> ActivityPlan:
     kind = draw(st.sampled_from(ACTIVITY_KINDS))
-    mutation_values = st.one_of(st.just(DELETE), any_values, picks("reviewers"))
+    mutation_values = st.one_of(
+        st.just(DELETE),
+        any_values,
+        picks("reviewers"),
+        # Somebody other than the bot joining: botbuilder then looks the member up.
+        st.just([{"id": "29:someone", "aadObjectId": str(uuid.UUID(int=7))}]),
+    )
     return ActivityPlan(
         kind=kind,
         actor=draw(st.one_of(picks("reviewers"), picks("reviewers"), any_values)),

@@ -271,6 +271,7 @@ async def test_bodies_that_broke_the_parser_are_a_400(
         ({"channelData": {"tenant": "x"}}, "malformed activity"),
         ({"membersAdded": [1]}, "membersAdded must be a list of objects"),
         ({"from": "nobody"}, "from must be an object"),
+        ({"conversation": {"conversationType": "personal"}}, "conversation.id missing"),
         ({"serviceUrl": "javascript:alert(1)"}, "serviceUrl"),
     ],
 )
@@ -285,11 +286,19 @@ async def test_envelope_fields_of_the_wrong_type_are_a_400(
     lines.assert_one_warning_at_most()
 
 
-async def test_teams_without_channel_data_is_a_400(signed: BotOnEmulator, lines: Lines) -> None:
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [("channelData", "channelData missing"), ("conversation", "conversation.id missing")],
+)
+async def test_members_added_without_a_required_field_is_a_400(
+    signed: BotOnEmulator, lines: Lines, field: str, reason: str
+) -> None:
+    """A member other than the bot makes botbuilder look the member up in the conversation."""
     activity = signed.teams.conversation_update_activity(JOHANNA)
-    del activity["channelData"]
+    activity["membersAdded"] = [{"id": "29:someone"}]
+    del activity[field]
     status, body = await post_activity(signed, activity, f"Bearer {signed.teams.channel_token()}")
-    assert status == 400 and "channelData missing" in body["error"]
+    assert status == 400 and reason in body["error"]
     lines.assert_one_warning_at_most()
 
 
@@ -582,7 +591,13 @@ async def test_unreachable_channel_keys_are_a_503_not_a_401(
     async with TestClient(server) as client:
         response = await client.post(
             "/api/messages",
-            json={"type": "message", "channelId": "msteams", "channelData": {}, "text": "hi"},
+            json={
+                "type": "message",
+                "channelId": "msteams",
+                "channelData": {},
+                "conversation": {"id": "a:1"},
+                "text": "hi",
+            },
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status == 503
