@@ -13,10 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, seed, settings
+from hypothesis import example, given, seed, settings
 
 from bot.web.keys import REVIEWS_API
 from tests.fuzz import cases
+from tests.fuzz.cases import (
+    DELETE,
+    ActivityPlan,
+    AdminPlan,
+    Case,
+    Framing,
+    NotificationPlan,
+    Pick,
+    Raw,
+    TokenPlan,
+)
 from tests.fuzz.judge import problems, send
 from tests.fuzz.rig import FuzzRig
 
@@ -66,8 +77,46 @@ def test_a_valid_click_works_before_fuzzing(rig: FuzzRig, target: str) -> None:
     valid_click(rig, target)
 
 
+# Each family test also runs, every time, the cases the long run and the attack found (Hypothesis
+# @example): the random draw is a net, these pin what it caught.
+REVIEWER = Pick("reviewers", 3)
+
+
 @settings(max_examples=90)
 @given(case=cases.activity_cases("signed"))
+@example(  # a member joining a conversation the activity does not name
+    Case(
+        "activity",
+        "signed",
+        activity=ActivityPlan(
+            "conversation_update",
+            REVIEWER,
+            mutations=(
+                (("conversation",), DELETE),
+                (("membersAdded",), [{"id": "29:someone"}]),
+            ),
+        ),
+    )
+)
+@example(  # a messaging-extension query whose value is not an object
+    Case(
+        "activity",
+        "signed",
+        activity=ActivityPlan("other_invoke", REVIEWER, name="composeExtension/query", data=[]),
+    )
+)
+@example(  # a lone surrogate as the actor's object id
+    Case("activity", "signed", activity=ActivityPlan("message", Raw('"\\ud800"'), text="help"))
+)
+@example(  # conversationUpdate with channelData null
+    Case(
+        "activity",
+        "signed",
+        activity=ActivityPlan(
+            "conversation_update", REVIEWER, mutations=((("channelData",), None),)
+        ),
+    )
+)
 def test_signed_activities(rig: FuzzRig, case: cases.Case) -> None:
     _check(rig, case)
 
@@ -80,24 +129,120 @@ def test_anonymous_activities(rig: FuzzRig, case: cases.Case) -> None:
 
 @settings(max_examples=90)
 @given(case=cases.jwt_cases())
+@example(  # alg: none without a signature
+    Case(
+        "jwt",
+        "signed",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        token=TokenPlan(header_changes=(("alg", "none"),), key="none"),
+    )
+)
+@example(  # alg an object
+    Case(
+        "jwt",
+        "signed",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        token=TokenPlan(header_changes=(("alg", {}),)),
+    )
+)
+@example(  # the channel's key, presented for another channel
+    Case(
+        "jwt",
+        "signed",
+        activity=ActivityPlan(
+            "message", REVIEWER, text="help", mutations=((("channelId",), "skype"),)
+        ),
+        token=TokenPlan(),
+    )
+)
+@example(  # a kid the channel never published
+    Case(
+        "jwt",
+        "signed",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        token=TokenPlan(header_changes=(("kid", "nope"),)),
+    )
+)
+@example(  # a header nested thousands deep
+    Case(
+        "jwt",
+        "signed",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        token=TokenPlan(segments="header-raw", raw_segment=b"[" * 3000),
+    )
+)
 def test_tokens(rig: FuzzRig, case: cases.Case) -> None:
     _check(rig, case)
 
 
 @settings(max_examples=60)
 @given(case=cases.header_cases())
+@example(  # an Expect value that is not UTF-8
+    Case(
+        "headers",
+        "signed",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        headers=((b"Expect", b"\x90\xff"),),
+    )
+)
+@example(  # the same on a path nothing serves
+    Case(
+        "headers",
+        "demo",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        method=b"PUT",
+        headers=((b"Expect", b"\xc3("),),
+    )
+)
+@example(  # a body nested thousands deep
+    Case(
+        "headers",
+        "signed",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        raw_body=b'{"type": "message", "value": ' + b"[" * 3000,
+    )
+)
+@example(  # Expect: 100-continue, then the caller hangs up before the body
+    Case(
+        "headers",
+        "demo",
+        activity=ActivityPlan("message", REVIEWER, text="help"),
+        headers=((b"Expect", b"100-continue"),),
+        framing=Framing("short"),
+    )
+)
 def test_headers_methods_and_framing(rig: FuzzRig, case: cases.Case) -> None:
     _check(rig, case)
 
 
 @settings(max_examples=60)
 @given(case=cases.notification_cases())
+@example(Case("notification", "signed", notification=NotificationPlan(b"[" * 10000, "valid")))
+@example(
+    Case(
+        "notification",
+        "demo",
+        notification=NotificationPlan(
+            {"definitionId": "x"}, "valid", signature="sha256=" + "é" * 64
+        ),
+    )
+)
 def test_notifications(rig: FuzzRig, case: cases.Case) -> None:
     _check(rig, case)
 
 
 @settings(max_examples=60)
 @given(case=cases.admin_cases())
+@example(  # a control character on its way into Content-Disposition
+    Case(
+        "admin",
+        "demo",
+        admin=AdminPlan("/admin/audit", b"HEAD", b"instance=%00", "none", Pick("instances", 0)),
+    )
+)
+@example(  # admin credentials that are not UTF-8
+    Case("admin", "signed", admin=AdminPlan("/", b"GET", b"", "bearer-bytes", Pick("instances", 0)))
+)
 def test_admin_and_operations_routes(rig: FuzzRig, case: cases.Case) -> None:
     _check(rig, case)
 
