@@ -81,9 +81,9 @@ from bot.web.keys import (
     STORE,
 )
 from bot.web.metrics import Metrics
-from bot.web.middleware import request_middleware
+from bot.web.middleware import protocol_handler_args, request_middleware
 from bot.web.notifications import notifications_routes
-from bot.web.routes import routes
+from bot.web.routes import fallback_routes, routes
 from bot.web.status import add_status_page
 from bot.wiring import MicrosoftSide, check_credential, check_demo_shortcuts, microsoft_side
 
@@ -115,7 +115,11 @@ def create_app(
         log.info("credential: %s (%s)", status.kind, status.detail)
     if clock is not None:
         check_demo_clock(settings, clock)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_middleware],
+        handler_args=protocol_handler_args(),
+    )
     registry = CollectorRegistry()
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
@@ -133,6 +137,7 @@ def create_app(
     app.add_routes(notifications_routes)
     add_status_page(app)
     app.add_routes(demo_routes)
+    app.add_routes(fallback_routes)  # last: it matches every path
     return app
 
 

@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "discovery": "bench.discovery",
     "fanout": "bench.fanout",
     "decide": "bench.decide",
+    "fuzz": "bench.fuzz",
 }
 
 

@@ -46,7 +46,7 @@ __all__ = [
 # What an instance id may look like wherever one comes from outside (a query string, the command
 # line): Graph's are GUIDs. It also ends up in a file name (Content-Disposition), so nothing that
 # could close the quoted name, climb a folder or mean something to a shell is let through.
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class UnknownInstance(LookupError):
@@ -55,7 +55,8 @@ class UnknownInstance(LookupError):
 
 def valid_instance_id(value: str) -> bool:
     """True when ``value`` has the shape of an access review instance id."""
-    return bool(_INSTANCE_ID.match(value)) and ".." not in value
+    # fullmatch: "$" would let a trailing newline through, into a header.
+    return bool(_INSTANCE_ID.fullmatch(value)) and ".." not in value
 
 
 AUDIT_COLUMNS = (

@@ -225,6 +225,29 @@ class TeamsClient:
             )
         return token
 
+    @property
+    def channel_key_id(self) -> str:
+        """The ``kid`` of the channel's signing key (the one its JWKS endorses for msteams)."""
+        return self.identity.channel_key.kid
+
+    def sign_with_channel_key(self, signing_input: bytes, *, hash_name: str = "SHA256") -> bytes:
+        """An RSASSA-PKCS1-v1_5 signature of ``signing_input`` by the channel's key.
+
+        For tests that hand-build tokens (odd headers, odd claims) whose signature is genuine,
+        so that a refusal must come from the header or the claims, not from the signature.
+        """
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        algorithm: hashes.HashAlgorithm = {
+            "SHA256": hashes.SHA256(),
+            "SHA384": hashes.SHA384(),
+            "SHA512": hashes.SHA512(),
+        }[hash_name]
+        return self.identity.channel_key.private_key.sign(
+            signing_input, padding.PKCS1v15(), algorithm
+        )
+
     async def send_activity(self, activity: Mapping[str, Any]) -> BotResponse:
         """POST ``activity`` to the bot and return its answer."""
         headers = {"Content-Type": "application/json"}

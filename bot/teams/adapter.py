@@ -11,10 +11,14 @@ Three modes, chosen from the settings alone:
 from __future__ import annotations
 
 import logging
+import os
+import traceback
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
+import aiohttp
+import requests
 from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import (
@@ -28,11 +32,16 @@ from botframework.connector.auth import (
 )
 
 from bot.settings import Settings
+from bot.teams.bearer import BearerRefused, inspect_bearer
 
 __all__ = [
+    "MAX_CACHED_CONNECTORS",
     "BotAdapter",
+    "ChannelKeysUnavailable",
     "InboundAuthError",
     "MalformedActivity",
+    "authenticate",
+    "check_authorization",
     "create_adapter",
     "parse_activity",
     "process_request",
@@ -92,7 +101,39 @@ def bot_framework_config(settings: Settings) -> Any:
     )
 
 
+def _is_channel_failure(error: BaseException) -> bool:
+    """The turn failed because the channel (the activity's serviceUrl) could not be reached,
+    refused a reply or answered something unreadable: the sender's doing or the network's, not
+    a fault of the bot."""
+    from msrest.exceptions import (  # type: ignore[attr-defined]
+        ClientRequestError,
+        DeserializationError,
+        HttpOperationError,
+    )
+
+    if isinstance(error, ClientRequestError | HttpOperationError | aiohttp.ClientError):
+        return True
+    if isinstance(error, TimeoutError):
+        return True
+    # An answer msrest could not read (a 404 page in text/plain, say), raised in its pipeline.
+    return isinstance(error, DeserializationError) and _raised_in_msrest_pipeline(error)
+
+
+def _raised_in_msrest_pipeline(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(f"msrest{os.sep}pipeline" in frame.filename for frame in frames)
+
+
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    if _is_channel_failure(error):
+        # In anonymous mode anyone may name a serviceUrl that answers nothing; with an app id it
+        # is the connector's outage. Neither is a bug to trace, and the user cannot be told.
+        log.warning(
+            "could not answer through the channel: %s",
+            type(error).__name__,
+            extra={"activity_type": turn_context.activity.type},
+        )
+        return
     # The user sees a short apology; the log has the error (never the activity's tokens).
     log.error(
         "unhandled error in bot turn",
@@ -108,14 +149,22 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
             log.warning("could not tell the user about the error")
 
 
+#: Connector clients kept for reuse. Teams uses a handful of service URLs (one per region); in
+#: anonymous mode each activity names its own, so the cache must not grow with what strangers send.
+MAX_CACHED_CONNECTORS = 32
+
+
 class _CachedConnectorFactory(ConnectorFactory):  # type: ignore[misc]
     """One ConnectorClient per (service URL, audience) instead of one per request.
 
     botbuilder builds a new msrest ConnectorClient for every inbound activity — several
-    milliseconds of CPU each, even for invokes that never send anything.
+    milliseconds of CPU each, even for invokes that never send anything. The least recently
+    used client goes when the cache is full (the garbage collector closes its session).
     """
 
-    def __init__(self, inner: Any, cache: dict[tuple[str, str, str], Any], app_id: str) -> None:
+    def __init__(
+        self, inner: Any, cache: OrderedDict[tuple[str, str, str], Any], app_id: str
+    ) -> None:
         self._inner = inner
         self._cache = cache
         self._app_id = app_id
@@ -126,6 +175,10 @@ class _CachedConnectorFactory(ConnectorFactory):  # type: ignore[misc]
         if client is None:
             client = await self._inner.create(service_url, audience)
             self._cache[key] = client
+            while len(self._cache) > MAX_CACHED_CONNECTORS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return client
 
 
@@ -134,7 +187,7 @@ class _CachingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self._connectors: dict[tuple[str, str, str], Any] = {}
+        self._connectors: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._token_clients: dict[str, Any] = {}
 
     @staticmethod
@@ -190,6 +243,12 @@ def create_adapter(
     return adapter
 
 
+# Envelope fields botbuilder's handlers read as objects, or as lists of objects, without checking:
+# msrest deserializes a wrong type into None or a half-built model, and a handler then fails.
+_OBJECT_FIELDS = ("from", "recipient", "conversation", "channelData", "relatesTo")
+_OBJECT_LIST_FIELDS = ("membersAdded", "membersRemoved", "entities", "attachments")
+
+
 def parse_activity(body: dict[str, Any]) -> Any:
     """The SDK's ``Activity`` for ``body``; :class:`MalformedActivity` if it cannot read it.
 
@@ -197,12 +256,30 @@ def parse_activity(body: dict[str, Any]) -> Any:
     ``process`` would parse the body a second time).
     """
     from botbuilder.schema import Activity
+    from botbuilder.schema.teams import TeamsChannelData
     from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
 
+    for name in _OBJECT_FIELDS:
+        if name in body and not isinstance(body[name], dict):
+            raise MalformedActivity(f"malformed activity: {name} must be an object")
+    for name in _OBJECT_LIST_FIELDS:
+        value = body.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise MalformedActivity(f"malformed activity: {name} must be a list of objects")
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+        # Required by the Bot Framework schema; botbuilder keys replies and member look-ups on it.
+        raise MalformedActivity("malformed activity: conversation.id missing")
+    if body.get("channelId") == "msteams" and "channelData" not in body:
+        # Teams always sends it; TeamsActivityHandler reads it (team, tenant, eventType).
+        raise MalformedActivity("malformed activity: channelData missing")
     try:
-        return Activity().deserialize(body)
+        activity = Activity().deserialize(body)
+        if "channelData" in body:
+            TeamsChannelData().deserialize(body["channelData"])
     except (DeserializationError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedActivity(f"malformed activity: {type(exc).__name__}") from exc
+    return activity
 
 
 class MalformedActivity(ValueError):
@@ -210,7 +287,14 @@ class MalformedActivity(ValueError):
 
 
 class InboundAuthError(Exception):
-    """The request's bearer token is missing, malformed or not valid for this bot."""
+    """The request's bearer token is missing, malformed or not valid for this bot.
+
+    ``str(exc)`` is a short reason, safe to show the caller (never the token)."""
+
+
+class ChannelKeysUnavailable(Exception):
+    """The channel's OpenID metadata or signing keys could not be fetched: nothing can be
+    validated until they can (the caller should retry; it is not the caller's fault)."""
 
 
 def _invoke_body(body: Any) -> Any:
@@ -234,27 +318,61 @@ def _invoke_body(body: Any) -> Any:
 
 async def process_request(
     adapter: CloudAdapter,
-    request: web.Request,
     activity: Any,
     bot: Any,
     *,
-    require_auth: bool = True,
+    auth_header: str,
 ) -> web.Response:
-    """Run one parsed activity through the adapter; map auth failures to one error type.
+    """Authenticate one parsed activity, then run it through the adapter.
 
-    What botbuilder's ``CloudAdapter.process`` does for a POST, given the parsed activity.
-    botbuilder raises ``PermissionError`` for a refused token but lets PyJWT's ``DecodeError``
-    escape for a bearer that is not a JWT at all; both mean 401 to the caller.
+    What botbuilder's ``CloudAdapter.process`` does for a POST, given the parsed activity and
+    the header :func:`check_authorization` returned, with authentication split off so that
+    every way a token can be wrong is one error type (:class:`InboundAuthError`, a 401 for the
+    caller) and only the bot's own turn can fail in other ways.
     """
-    auth_header = request.headers.get("Authorization", "")
-    if require_auth and not auth_header.strip():
-        # With an app id every request must carry a channel token. (botbuilder's parameterized
-        # mode crashes on a missing header instead of refusing it.)
-        raise InboundAuthError("no Authorization header")
-    try:
-        invoke_response = await adapter.process_activity(auth_header, activity, bot.on_turn)
-    except (PermissionError, jwt.PyJWTError, web.HTTPUnauthorized) as exc:
-        raise InboundAuthError(type(exc).__name__) from exc
+    authenticated = await authenticate(adapter, activity, auth_header)
+    invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
     if invoke_response is None:
         return web.Response(status=201)
     return web.json_response(data=_invoke_body(invoke_response.body), status=invoke_response.status)
+
+
+def check_authorization(header: str, *, require_auth: bool) -> str:
+    """The ``Authorization`` header to validate (``""``: anonymous), or :class:`InboundAuthError`.
+
+    Shape only, before the body is read. With an app id every request must carry a channel
+    token. Without one (the anonymous mode of the demo, Agents Playground and the Bot Framework
+    Emulator, which send none) a token cannot be valid: botbuilder would still try, against the
+    public cloud's keys and an empty app id, with a blocking fetch of those keys.
+    """
+    if not header.strip():
+        if require_auth:
+            # (botbuilder's parameterized mode crashes on a missing header instead of refusing.)
+            raise InboundAuthError("no Authorization header")
+        return ""
+    if not require_auth:
+        raise InboundAuthError("this bot runs without an app id: send no Authorization header")
+    try:
+        return inspect_bearer(header)
+    except BearerRefused as exc:
+        raise InboundAuthError(str(exc)) from None
+
+
+async def authenticate(adapter: CloudAdapter, activity: Any, auth_header: str) -> Any:
+    """botbuilder's ``AuthenticateRequestResult`` for the request, or :class:`InboundAuthError`.
+
+    botbuilder raises ``PermissionError`` for a refused token, but lets PyJWT's errors,
+    ``IndexError`` (an unknown ``kid``) and bare ``Exception`` (an ``alg`` or an endorsement it
+    refuses) escape; all of them are a token this bot does not accept.
+    """
+    try:
+        return await adapter.bot_framework_authentication.authenticate_request(
+            activity, auth_header
+        )
+    except PermissionError as exc:  # botbuilder's refusal (an OSError, unlike the rest)
+        raise InboundAuthError(f"token refused ({type(exc).__name__})") from None
+    except (requests.RequestException, OSError) as exc:
+        # botbuilder fetches the channel's keys lazily, inside validation.
+        raise ChannelKeysUnavailable(type(exc).__name__) from exc
+    except Exception as exc:
+        raise InboundAuthError(f"token refused ({type(exc).__name__})") from None

@@ -98,7 +98,11 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if name == "signin/verifyState":
             # Sign-in happens through SSO and on-behalf-of; a magic code has nothing to unlock.
             return InvokeResponse(status=200)
-        return await super().on_invoke_activity(turn_context)
+        # botbuilder's other invoke handlers (messaging extensions, task modules, tabs, file
+        # consent) read the value into their models, which fails on a malformed one, and answer
+        # 501 otherwise. This bot offers none of them: the caller's mistake, a 400.
+        log.info("unsupported invoke", extra={"invoke_name": str(name)[:60]})
+        return InvokeResponse(status=400, body={"error": "unsupported invoke"})
 
     async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity

@@ -21,6 +21,7 @@ from bot.clock import Clock, DemoClock, iso_duration, parse_advance
 from bot.reviews.poller import request_targeted_poll
 from bot.settings import Settings
 from bot.web.keys import CLOCK, OUTBOX, POLLER, REMINDERS, SETTINGS, STORE
+from bot.web.middleware import expect_handler
 from bot.wiring import DemoShortcutRefused
 
 __all__ = ["DEMO_CLOCK_REFUSED", "check_demo_clock", "demo_routes"]
@@ -53,7 +54,7 @@ def _demo_clock(request: web.Request) -> DemoClock | web.Response:
     return clock
 
 
-@demo_routes.get("/admin/demo/clock")
+@demo_routes.get("/admin/demo/clock", expect_handler=expect_handler)
 async def read_demo_clock(request: web.Request) -> web.Response:
     """The demo's time and how far ahead of the wall clock it runs."""
     clock = _demo_clock(request)
@@ -62,7 +63,7 @@ async def read_demo_clock(request: web.Request) -> web.Response:
     return web.json_response({"now": clock.now().isoformat(), "offset": iso_duration(clock.offset)})
 
 
-@demo_routes.post("/admin/demo/clock")
+@demo_routes.post("/admin/demo/clock", expect_handler=expect_handler)
 async def move_demo_clock(request: web.Request) -> web.Response:
     """Move the demo's clock forward by ``?advance=`` (``P3D``, ``PT4H``, ``+3d``, ``8h``) and do
     what falls due: the reminder pass runs now, and what it queued is in the answer."""

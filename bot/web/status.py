@@ -28,6 +28,7 @@ from bot.admin import ReviewSummary, review_summaries
 from bot.graph import DirectoryApi, GraphError, TokenAcquisitionError
 from bot.store import AuditEvent, ItemRecord, Store
 from bot.web.keys import CLOCK, DIRECTORY_API, MICROSOFT, SETTINGS, STORE
+from bot.web.middleware import expect_handler
 
 __all__ = ["NAME_CACHE", "SECTIONS", "NameCache", "StatusData", "add_status_page", "status_routes"]
 
@@ -51,7 +52,10 @@ def _authorized(request: web.Request) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
-        return hmac.compare_digest(value.strip().encode(), token.encode())
+        # aiohttp keeps header bytes that are not UTF-8 as surrogate escapes: compare them as
+        # the bytes they were (a plain encode() would raise on them: a 500).
+        given = value.strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, token.encode())
     if scheme.lower() == "basic":
         try:
             _user, _, password = b64decode(value.strip()).decode().partition(":")
@@ -334,7 +338,7 @@ progress{width:12rem} .stats span{margin-right:2rem} .decision-deny{color:#a4262
 """
 
 
-@status_routes.get("/")
+@status_routes.get("/", expect_handler=expect_handler)
 async def status_page(request: web.Request) -> web.StreamResponse:
     if not _authorized(request):
         return web.Response(
@@ -354,7 +358,7 @@ async def status_page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=html, content_type="text/html")
 
 
-@status_routes.post("/admin/remind")
+@status_routes.post("/admin/remind", expect_handler=expect_handler)
 async def admin_remind(request: web.Request) -> web.Response:
     """Remind everyone pending in ``?instance=ID`` (admin token required): once per reviewer within
     the manual-reminder window, in their working hours after any snooze — or at once with
@@ -396,7 +400,7 @@ async def admin_remind(request: web.Request) -> web.Response:
     return web.json_response(result.as_json(), status=202 if result.queued else 200)
 
 
-@status_routes.get("/admin/audit")
+@status_routes.get("/admin/audit", expect_handler=expect_handler)
 async def admin_audit(request: web.Request) -> web.Response:
     """The audit trail of ``?instance=ID`` as ``?format=csv`` (default) or ``json``."""
     from bot.admin import UnknownInstance, export_audit, valid_instance_id
