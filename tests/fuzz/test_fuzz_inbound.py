@@ -67,7 +67,10 @@ def valid_click(rig: FuzzRig, target_name: str) -> None:
     assert response.status == 200, response.body
     assert response.body["statusCode"] == 200, response.body
     assert response.body["type"] == "application/vnd.microsoft.card.adaptive"
-    decision = rig.run(target.app[REVIEWS_API].get_decision(instance, instance, item))
+    # A recurring review's instance has an id of its own, not its definition's.
+    record = rig.run(target.store.get_instance(instance_id=instance))
+    assert record is not None
+    decision = rig.run(target.app[REVIEWS_API].get_decision(record.definition_id, instance, item))
     assert decision.decision == "Approve"
     assert decision.reviewed_by.id == reviewer
 
