@@ -35,7 +35,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["BackoffPolicy", "RateLimiter", "TeamsRateLimits", "full_jitter_s"]
+from bot.backoff import full_jitter_s
+
+__all__ = ["BackoffPolicy", "RateLimiter", "TeamsRateLimits"]
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +78,6 @@ class BackoffPolicy:
     #: a lone 429 is that conversation's own.
     tenant_quorum: int = 3
     tenant_window_s: float = 1.0
-
-
-def full_jitter_s(failures: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """A delay drawn from ``[0, min(cap_s, base_s · 2^failures)]``."""
-    ceiling = min(cap_s, base_s * 2.0 ** min(failures, 30))
-    return rng.uniform(0.0, ceiling)
 
 
 class _Windows:

@@ -350,8 +350,10 @@ class Store(Protocol):
         """The messages with these keys (those that exist), by key."""
         ...
 
-    async def requeue_outbox(self, *, key: str, not_before: datetime | None = None) -> bool:
-        """Queue a finished (``done`` or ``failed``) message again, as new. True if it was."""
+    async def requeue_outbox(self, *, keys: Sequence[str], failed_for_s: float = 0.0) -> list[str]:
+        """Queue finished messages among ``keys`` again, as new: ``done`` ones, and ``failed``
+        ones that failed at least ``failed_for_s`` ago (by the store's clock). Returns their
+        keys."""
         ...
 
     async def list_outbox(

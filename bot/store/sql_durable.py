@@ -327,24 +327,35 @@ class DurabilityMixin:
                 found.update((row.key, outbox_message(row)) for row in rows)
         return found
 
-    async def requeue_outbox(self, *, key: str, not_before: datetime | None = None) -> bool:
+    async def requeue_outbox(self, *, keys: Sequence[str], failed_for_s: float = 0.0) -> list[str]:
         o = t.outbox
         now = self._now()
+        wanted = sorted(set(keys))
+        finished = sa.or_(
+            o.c.status == "done",
+            sa.and_(
+                o.c.status == "failed", o.c.updated_at <= now - timedelta(seconds=failed_for_s)
+            ),
+        )
+        requeued: list[str] = []
         async with self._write() as conn:
-            result = await conn.execute(
-                sa.update(o)
-                .where(o.c.key == key, o.c.status.in_(["done", "failed"]))
-                .values(
-                    status="pending",
-                    attempts=0,
-                    not_before=require_utc(not_before) or now,
-                    claimed_by=None,
-                    claimed_until=None,
-                    result=None,
-                    updated_at=now,
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    sa.update(o)
+                    .where(o.c.key.in_(wanted[start : start + _CHUNK]), finished)
+                    .values(
+                        status="pending",
+                        attempts=0,
+                        not_before=now,
+                        claimed_by=None,
+                        claimed_until=None,
+                        result=None,
+                        updated_at=now,
+                    )
+                    .returning(o.c.key)
                 )
-            )
-        return bool(result.rowcount)
+                requeued.extend(rows.scalars())
+        return sorted(requeued)
 
     async def list_outbox(
         self,

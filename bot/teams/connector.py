@@ -54,12 +54,17 @@ class ConnectorTokenSource(Protocol):
 
 
 class ConnectorError(Exception):
-    """A Bot Connector call failed. ``code`` is the connector's error code when it gave one."""
+    """A Bot Connector call failed. ``code`` is the connector's error code when it gave one;
+    ``conversation_id`` the conversation called (None for a call on no conversation, such as
+    creating one)."""
 
-    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int = 0, code: str = "", conversation_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.conversation_id = conversation_id
 
 
 class ConnectorThrottled(ConnectorError):
@@ -67,9 +72,14 @@ class ConnectorThrottled(ConnectorError):
     documents no such header: the caller backs off on its own then)."""
 
     def __init__(
-        self, message: str, *, retry_after_s: float | None, code: str = "Throttled"
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None,
+        code: str = "Throttled",
+        conversation_id: str | None = None,
     ) -> None:
-        super().__init__(message, status=429, code=code)
+        super().__init__(message, status=429, code=code, conversation_id=conversation_id)
         self.retry_after_s = retry_after_s
 
 
@@ -188,7 +198,9 @@ class ConnectorClient:
     ) -> str:
         """Post an activity to a conversation; return its activity id."""
         path = f"/v3/conversations/{quote(conversation_id, safe=':@')}/activities"
-        answer = await self._call("POST", service_url, path, dict(activity))
+        answer = await self._call(
+            "POST", service_url, path, dict(activity), conversation_id=conversation_id
+        )
         return str(answer.get("id") or "")
 
     async def update(
@@ -204,10 +216,31 @@ class ConnectorClient:
             f"/v3/conversations/{quote(conversation_id, safe=':@')}"
             f"/activities/{quote(activity_id, safe=':@')}"
         )
-        answer = await self._call("PUT", service_url, path, {**activity, "id": activity_id})
+        answer = await self._call(
+            "PUT",
+            service_url,
+            path,
+            {**activity, "id": activity_id},
+            conversation_id=conversation_id,
+        )
         return str(answer.get("id") or activity_id)
 
     async def _call(
+        self,
+        method: str,
+        service_url: str,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        conversation_id: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return await self._call_once(method, service_url, path, body)
+        except ConnectorError as exc:
+            exc.conversation_id = conversation_id
+            raise
+
+    async def _call_once(
         self, method: str, service_url: str, path: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
         url = service_url.rstrip("/") + path

@@ -221,9 +221,11 @@ async def test_failed_cards_are_listed_read_by_key_and_queued_again(
     assert failed[1].result == {"reason": "blocked"} and failed[1].updated_at is not None
     assert set(await any_store.get_outbox_many(keys=["c0", "c1", "zz"])) == {"c0", "c1"}
 
-    assert await any_store.requeue_outbox(key="c0")
-    assert await any_store.requeue_outbox(key="c1")  # done rows too (e.g. skipped ones)
-    assert not await any_store.requeue_outbox(key="c0")  # pending already
+    # A failure is re-checked only once it is old enough; done rows (skipped ones) at once.
+    assert await any_store.requeue_outbox(keys=["c0", "c1", "c2"], failed_for_s=60) == ["c1"]
+    clock.advance(timedelta(seconds=60))
+    assert await any_store.requeue_outbox(keys=["c0", "c1", "zz"], failed_for_s=60) == ["c0"]
+    assert await any_store.requeue_outbox(keys=["c0"]) == []  # pending already
     requeued = await any_store.get_outbox(key="c0")
     assert requeued is not None and requeued.status == "pending" and requeued.attempts == 0
     assert {m.key for m in await any_store.claim_outbox(worker="w", limit=10, lease_s=30)} == {
