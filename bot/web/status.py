@@ -17,10 +17,12 @@ from html import escape
 
 from aiohttp import web
 
+from bot.notify.delivery import CARD_KIND
+from bot.notify.notifier import FAILED_CARD_RECHECK_S
 from bot.store import AuditEvent, Store
 from bot.web.keys import CLOCK, SETTINGS, STORE
 
-__all__ = ["status_routes"]
+__all__ = ["failed_cards_block", "status_routes"]
 
 status_routes = web.RouteTableDef()
 
@@ -113,7 +115,7 @@ async def status_page(request: web.Request) -> web.StreamResponse:
     now = request.app[CLOCK].now()
     reviews, pending_by_reviewer = await _reviews(store)
     sent = await store.list_audit(actions=["notified"], limit=100_000)
-    failed = await store.list_audit(actions=["notify_failed"], newest_first=True, limit=10)
+    failed_cards = await failed_cards_block(store)
     decisions = await store.list_audit(
         actions=["decision", "item_decided_elsewhere"], newest_first=True, limit=15
     )
@@ -142,11 +144,6 @@ async def status_page(request: web.Request) -> web.StreamResponse:
         "".join(_event_line(e) for e in decisions)
         or "<tr><td colspan='5'>No decision yet.</td></tr>"
     )
-    failure_rows = "".join(
-        f"<li>{_when(e.at)} — <code>{escape(str(e.detail.get('recipient', '')))}</code>: "
-        f"{escape(str(e.detail.get('error', ''))[:160])}</li>"
-        for e in failed
-    )
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="5">
@@ -172,9 +169,62 @@ progress{{width:12rem}} .stats span{{margin-right:2rem}} .decision-deny{{color:#
 <h2>Recent decisions</h2>
 <table id="decisions"><tr><th>When</th><th>Who</th><th>Decision</th><th>Item</th><th>Result</th></tr>
 {decision_rows}</table>
-{"<h2>Delivery failures</h2><ul>" + failure_rows + "</ul>" if failure_rows else ""}
+{failed_cards}
 </body></html>"""
     return web.Response(text=html, content_type="text/html")
+
+
+# -- cards not delivered: a block of its own (its own query and markup), placed by the page ---
+FAILED_CARDS_SHOWN = 25
+
+
+async def failed_cards_block(store: Store, *, limit: int = FAILED_CARDS_SHOWN) -> str:
+    """The cards that failed for good: who, which review, why, when (empty if there are none).
+
+    Only permanent answers fail a card (blocked, app not installed or not in the catalog, the
+    chat gone twice, …: see bot.notify.delivery); discovery queues a failed first card again.
+    """
+    failed = await store.list_outbox(status="failed", kinds=[CARD_KIND], limit=limit)
+    if not failed:
+        return ""
+    names: dict[str, str] = {}
+    for instance_id in {str(m.payload.get("instanceId") or "") for m in failed} - {""}:
+        instance = await store.get_instance(instance_id=instance_id)
+        names[instance_id] = instance.display_name if instance is not None else instance_id
+    rows = []
+    for message in failed:
+        result = message.result or {}
+        instance_id = str(message.payload.get("instanceId") or "")
+        failed_at = _parse_when(result.get("failedAt")) or message.updated_at
+        rows.append(
+            "<tr>"
+            f"<td><code>{escape(str(message.payload.get('reviewerOid') or ''))}</code></td>"
+            f"<td>{escape(names.get(instance_id, '—'))}</td>"
+            f"<td>{escape(str(message.payload.get('card') or 'review'))}</td>"
+            f"<td>{escape(str(result.get('reason') or 'failed'))}"
+            f"<br><small>{escape((message.last_error or '')[:160])}</small></td>"
+            f"<td>{_when(failed_at)}</td>"
+            "</tr>"
+        )
+    hours = FAILED_CARD_RECHECK_S / 3600
+    return (
+        '<section id="failed-cards"><h2>Cards not delivered</h2>'
+        f"<p>A review card is sent again when the reviewer reinstalls the app, and tried again "
+        f"every {hours:g} h while the review runs.</p>"
+        "<table><tr><th>Reviewer</th><th>Review</th><th>Card</th><th>Why</th><th>When</th></tr>"
+        + "".join(rows)
+        + "</table></section>"
+    )
+
+
+def _parse_when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 @status_routes.post("/admin/remind")
