@@ -15,9 +15,10 @@ and random jitter" (msteams-docs ``bots/how-to/rate-limit.md``). Full jitter —
 uniformly from ``[0, min(cap, base · 2^n)]`` after the n-th 429 in a row — is the variant that
 spreads a burst of clients best (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015).
 A 429 does not say whether the conversation's limit or the tenant's was hit, so the scope is
-inferred: a 429 on a tenant-wide call (creating a chat), or on several different conversations
-within a second (:attr:`BackoffPolicy.tenant_quorum`), slows the whole tenant; a lone 429 slows
-only its conversation. A conversation's (or the tenant's) count of 429s in a row starts over
+inferred: a 429 on a tenant-wide call (creating a chat), or 429s without ``Retry-After`` on
+several different conversations within a second (:attr:`BackoffPolicy.tenant_quorum`), slow
+the whole tenant; a lone 429 slows only its conversation. A ``Retry-After`` is honoured for the
+call it came with (its conversation; the tenant for a call on none). A conversation's (or the tenant's) count of 429s in a row starts over
 with the first call that gets through after its pause.
 
 Slots are reserved under a lock and slept on outside it, so thousands of waiting senders cost
@@ -172,13 +173,17 @@ class RateLimiter:
         """
         now = self._monotonic()
         policy = self._backoff
-        self._recent_429s.append((now, conversation_id))
+        if retry_after_s is None:
+            self.throttled_without_retry_after += 1
+            self._recent_429s.append((now, conversation_id))
         while self._recent_429s and self._recent_429s[0][0] < now - policy.tenant_window_s:
             self._recent_429s.popleft()
         distinct = {cid for _at, cid in self._recent_429s}
-        tenant_wide = conversation_id is None or len(distinct) >= policy.tenant_quorum
-        if retry_after_s is None:
-            self.throttled_without_retry_after += 1
+        # A Retry-After is the answer for the call it came with: honoured there. Only 429s
+        # without one leave the bot to guess their scope.
+        tenant_wide = conversation_id is None or (
+            retry_after_s is None and len(distinct) >= policy.tenant_quorum
+        )
         until = now
         if conversation_id is not None:
             scope = self._scope(conversation_id)
