@@ -195,8 +195,11 @@ class DecisionService:
             weakref.WeakValueDictionary()
         )
         # Writes of this process waiting for an earlier write of the same item, by item: woken
-        # when a write here lets go of its claims (one in another replica is polled for).
-        self._item_waiters: dict[tuple[str, str], asyncio.Event] = {}
+        # when a write here lets go of its claims (one in another replica is polled for). Weak:
+        # an event lives as long as somebody waits on it.
+        self._item_waiters: weakref.WeakValueDictionary[tuple[str, str], asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
 
     # -- step 1 ---------------------------------------------------------------------------------
@@ -445,10 +448,7 @@ class DecisionService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while claims.waiting and loop.time() < deadline:
-            events = [
-                self._item_waiters.setdefault((claim.instance_id, item), asyncio.Event())
-                for item in claims.waiting
-            ]
+            events = [self._item_waiter(claim.instance_id, item) for item in claims.waiting]
             waiters = [asyncio.ensure_future(event.wait()) for event in events]
             try:
                 await asyncio.wait(
@@ -461,6 +461,13 @@ class DecisionService:
                     waiter.cancel()
             claims = await self._claim(claim)
         return claims
+
+    def _item_waiter(self, instance_id: str, item_id: str) -> asyncio.Event:
+        event = self._item_waiters.get((instance_id, item_id))
+        if event is None:
+            event = asyncio.Event()
+            self._item_waiters[(instance_id, item_id)] = event
+        return event
 
     def _wake_waiters(self, claim: WriteClaim) -> None:
         for item in claim.item_ids:
