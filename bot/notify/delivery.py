@@ -882,9 +882,6 @@ class OutboxWorker:
                 wave.references[reviewer] = reference
         return reference
 
-    async def _conversation_id(self, reviewer: str, wave: _Wave) -> str | None:
-        return _conversation_of(await self._reference(reviewer, wave))
-
     async def _ensure_conversation(self, reviewer: str, wave: _Wave) -> tuple[str, str]:
         """The reviewer's 1:1 conversation, installing the app and creating the chat if needed."""
         reference = await self._reference(reviewer, wave)

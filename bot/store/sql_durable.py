@@ -15,7 +15,7 @@ Two groups of statements, kept out of ``bot/store/sql.py`` (which holds the rest
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,15 @@ class DurabilityMixin:
         def _read(self, *, inline: bool = True) -> AbstractAsyncContextManager[Conn]: ...
 
     # -- per-item decision writes --------------------------------------------------------------
+    def _durable_stmt(self, name: str) -> Any:
+        """A statement of this module, built once per store: building these (upserts with
+        ``CASE`` and ``excluded``) costs more CPU than running them, and a click runs several."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_durable_stmts", {})
+        stmt = cache.get(name)
+        if stmt is None:
+            stmt = cache[name] = _BUILDERS[name](self._insert)
+        return stmt
+
     async def begin_decision(
         self,
         *,
@@ -72,40 +81,51 @@ class DurabilityMixin:
         async with self._write() as conn:
             inserted = (
                 await conn.execute(
-                    self._insert(o)
-                    .values(
-                        key=key,
-                        kind=kind,
-                        payload=dumps(payload),
-                        status="in_flight",
-                        attempts=1,
-                        not_before=now,
-                        claimed_by=worker,
-                        claimed_until=until,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .on_conflict_do_nothing(index_elements=["key"])
-                    .returning(o)
+                    self._durable_stmt("intent"),
+                    {
+                        "key": key,
+                        "kind": kind,
+                        "payload": dumps(payload),
+                        "status": "in_flight",
+                        "attempts": 1,
+                        "not_before": now,
+                        "claimed_by": worker,
+                        "claimed_until": until,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
             ).first()
             if inserted is None:
                 return DecisionStart(
                     added=False, message=await _claim_due(conn, key, worker, now, until)
                 )
-            rows = await self._newest_clicks(
-                conn,
-                key=key,
-                instance_id=instance_id,
-                actor_oid=actor_oid,
-                decisions={i: decisions[i] for i in item_ids},
-                reason_digest=reason_digest,
-                now=now,
-                until=until,
-                repeat_since=now - timedelta(seconds=repeat_window_s),
-            )
-            repeats = {item: latest for item, (latest, _holder) in rows.items() if latest != key}
-            held = frozenset(item for item, (_latest, holder) in rows.items() if holder == key)
+            # Items in order: two bulk clicks lock their common rows in the same order.
+            rows = [
+                {
+                    "instance_id": instance_id,
+                    "item_id": item_id,
+                    "latest_key": key,
+                    "latest_actor": actor_oid,
+                    "latest_decision": decisions[item_id],
+                    "latest_reason": reason_digest,
+                    "latest_at": now,
+                    "open": True,
+                    "holder": key,
+                    "held_until": until,
+                    "settled_at": None,
+                    "repeat_since": now - timedelta(seconds=repeat_window_s),
+                }
+                for item_id in item_ids
+            ]
+            found: dict[str, tuple[str, str | None]] = {}
+            for start in range(0, len(rows), _CHUNK):
+                result = await conn.execute(
+                    self._durable_stmt("newest_clicks"), rows[start : start + _CHUNK]
+                )
+                found.update((row.item_id, (row.latest_key, row.holder)) for row in result)
+            repeats = {item: latest for item, (latest, _holder) in found.items() if latest != key}
+            held = frozenset(item for item, (_latest, holder) in found.items() if holder == key)
             repeat_status: dict[str, OutboxStatus] = {}
             if repeats:
                 repeat_status = {
@@ -153,101 +173,23 @@ class DurabilityMixin:
             repeat_status=repeat_status,
         )
 
-    async def _newest_clicks(
-        self,
-        conn: Conn,
-        *,
-        key: str,
-        instance_id: str,
-        actor_oid: str,
-        decisions: Mapping[str, str],
-        reason_digest: str,
-        now: datetime,
-        until: datetime,
-        repeat_since: datetime,
-    ) -> dict[str, tuple[str, str | None]]:
-        """Make ``key`` the newest click on each item (unless it repeats the newest one) and
-        claim the free ones; return each item's (newest click, write holder)."""
-        w = t.item_writes
-        found: dict[str, tuple[str, str | None]] = {}
-        ids = list(decisions)
-        for start in range(0, len(ids), _CHUNK):
-            stmt = self._insert(w).values(
-                [
-                    {
-                        "instance_id": instance_id,
-                        "item_id": item_id,
-                        "latest_key": key,
-                        "latest_actor": actor_oid,
-                        "latest_decision": decisions[item_id],
-                        "latest_reason": reason_digest,
-                        "latest_at": now,
-                        "open": True,
-                        "holder": key,
-                        "held_until": until,
-                        "settled_at": None,
-                    }
-                    for item_id in ids[start : start + _CHUNK]
-                ]
-            )
-            new = stmt.excluded
-            repeat = sa.and_(
-                w.c.latest_actor == new.latest_actor,
-                w.c.latest_decision == new.latest_decision,
-                w.c.latest_reason == new.latest_reason,
-                w.c.latest_at >= repeat_since,
-            )
-            take = sa.and_(sa.not_(repeat), sa.or_(w.c.holder.is_(None), w.c.held_until < now))
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["instance_id", "item_id"],
-                set_={
-                    "latest_key": sa.case((repeat, w.c.latest_key), else_=new.latest_key),
-                    "latest_actor": new.latest_actor,
-                    "latest_decision": new.latest_decision,
-                    "latest_reason": new.latest_reason,
-                    # A repeat is measured from the click it repeats, not from the last repeat.
-                    "latest_at": sa.case((repeat, w.c.latest_at), else_=new.latest_at),
-                    "open": sa.case((repeat, w.c.open), else_=sa.true()),
-                    "holder": sa.case((take, new.holder), else_=w.c.holder),
-                    "held_until": sa.case((take, new.held_until), else_=w.c.held_until),
-                },
-            ).returning(w.c.item_id, w.c.latest_key, w.c.holder)
-            found.update(
-                (row.item_id, (row.latest_key, row.holder)) for row in await conn.execute(stmt)
-            )
-        return found
-
     async def claim_item_writes(
         self, *, key: str, instance_id: str, item_ids: Sequence[str], lease_s: float
     ) -> ItemClaims:
         now = self._now()
-        until = now + timedelta(seconds=lease_s)
-        w = t.item_writes
         ids = sorted(set(item_ids))
-        newest = w.c.latest_key == key
-        take = sa.and_(
-            newest,
-            sa.or_(w.c.holder.is_(None), w.c.held_until < now, w.c.holder == key),
-        )
         found: dict[str, tuple[str, str | None]] = {}
         async with self._write() as conn:
             for start in range(0, len(ids), _CHUNK):
                 rows = await conn.execute(
-                    sa.update(w)
-                    .where(
-                        w.c.instance_id == instance_id, w.c.item_id.in_(ids[start : start + _CHUNK])
-                    )
-                    .values(
-                        # Taken (or renewed) where this intent is the newest click and nobody
-                        # else writes; let go where a later click took over.
-                        holder=sa.case(
-                            (take, key), (w.c.holder == key, sa.null()), else_=w.c.holder
-                        ),
-                        held_until=sa.case(
-                            (take, until), (w.c.holder == key, sa.null()), else_=w.c.held_until
-                        ),
-                    )
-                    .returning(w.c.item_id, w.c.latest_key, w.c.holder)
+                    self._durable_stmt("claim"),
+                    {
+                        "b_key": key,
+                        "b_instance_id": instance_id,
+                        "b_ids": ids[start : start + _CHUNK],
+                        "b_now": now,
+                        "b_until": now + timedelta(seconds=lease_s),
+                    },
                 )
                 found.update((row.item_id, (row.latest_key, row.holder)) for row in rows)
         # An item without a row was queued before the table existed: nothing orders it.
@@ -264,28 +206,16 @@ class DurabilityMixin:
     ) -> None:
         """Let go of ``claims`` (a write attempt ended); with ``settle``, the intent is finished:
         the items whose newest click it is are no longer open."""
-        w = t.item_writes
-        held = w.c.holder == claims.key
-        newest = w.c.latest_key == claims.key
-        values: dict[str, Any] = {
-            "holder": sa.case((held, sa.null()), else_=w.c.holder),
-            "held_until": sa.case((held, sa.null()), else_=w.c.held_until),
-        }
-        if settle:
-            values["open"] = sa.case((newest, sa.false()), else_=w.c.open)
-            values["settled_at"] = sa.case((sa.or_(held, newest), now), else_=w.c.settled_at)
-        else:
-            values["settled_at"] = sa.case((held, now), else_=w.c.settled_at)
         ids = sorted(set(claims.item_ids))
         for start in range(0, len(ids), _CHUNK):
             await conn.execute(
-                sa.update(w)
-                .where(
-                    w.c.instance_id == claims.instance_id,
-                    w.c.item_id.in_(ids[start : start + _CHUNK]),
-                    sa.or_(held, newest),
-                )
-                .values(**values)
+                self._durable_stmt("settle" if settle else "release"),
+                {
+                    "b_key": claims.key,
+                    "b_instance_id": claims.instance_id,
+                    "b_ids": ids[start : start + _CHUNK],
+                    "b_now": now,
+                },
             )
 
     async def busy_items(
@@ -375,6 +305,116 @@ class DurabilityMixin:
             query = query.where(o.c.kind.in_(list(kinds)))
         async with self._read(inline=limit <= 200) as conn:
             return [outbox_message(row) for row in await conn.execute(query)]
+
+
+# -- statements built once (see DurabilityMixin._durable_stmt) ---------------------------------
+_TS = t.item_writes.c.latest_at.type
+
+
+def _build_intent(insert: Any) -> Any:
+    """Add a decision intent, claimed, unless its key exists; the row back if added."""
+    o = t.outbox
+    return insert(o).on_conflict_do_nothing(index_elements=["key"]).returning(o)
+
+
+def _build_newest_clicks(insert: Any) -> Any:
+    """Per item (executed with one parameter row each): make the click the item's newest unless
+    it repeats the newest one, and take the write claim if no other write holds it; returns
+    (item, newest click, holder)."""
+    w = t.item_writes
+    stmt = insert(w)
+    new = stmt.excluded
+    repeat = sa.and_(
+        w.c.latest_actor == new.latest_actor,
+        w.c.latest_decision == new.latest_decision,
+        w.c.latest_reason == new.latest_reason,
+        w.c.latest_at >= sa.bindparam("repeat_since", type_=_TS),
+    )
+    # (new.latest_at is the click's time: a claim held until before it has expired.)
+    take = sa.and_(sa.not_(repeat), sa.or_(w.c.holder.is_(None), w.c.held_until < new.latest_at))
+    return stmt.on_conflict_do_update(
+        index_elements=["instance_id", "item_id"],
+        set_={
+            "latest_key": sa.case((repeat, w.c.latest_key), else_=new.latest_key),
+            "latest_actor": new.latest_actor,
+            "latest_decision": new.latest_decision,
+            "latest_reason": new.latest_reason,
+            # A repeat is measured from the click it repeats, not from the last repeat.
+            "latest_at": sa.case((repeat, w.c.latest_at), else_=new.latest_at),
+            "open": sa.case((repeat, w.c.open), else_=sa.true()),
+            "holder": sa.case((take, new.holder), else_=w.c.holder),
+            "held_until": sa.case((take, new.held_until), else_=w.c.held_until),
+        },
+    ).returning(w.c.item_id, w.c.latest_key, w.c.holder)
+
+
+def _build_claim(_insert: Any) -> Any:
+    """Take (or renew) an intent's write claims where it is the newest click and nobody else
+    writes; let go where a later click took over. Returns (item, newest click, holder)."""
+    w = t.item_writes
+    key = sa.bindparam("b_key", type_=w.c.holder.type)
+    take = sa.and_(
+        w.c.latest_key == key,
+        sa.or_(
+            w.c.holder.is_(None),
+            w.c.held_until < sa.bindparam("b_now", type_=_TS),
+            w.c.holder == key,
+        ),
+    )
+    return (
+        sa.update(w)
+        .where(
+            w.c.instance_id == sa.bindparam("b_instance_id"),
+            w.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
+        .values(
+            holder=sa.case((take, key), (w.c.holder == key, sa.null()), else_=w.c.holder),
+            held_until=sa.case(
+                (take, sa.bindparam("b_until", type_=_TS)),
+                (w.c.holder == key, sa.null()),
+                else_=w.c.held_until,
+            ),
+        )
+        .returning(w.c.item_id, w.c.latest_key, w.c.holder)
+    )
+
+
+def _build_release(settle: bool) -> Any:
+    def build(_insert: Any) -> Any:
+        w = t.item_writes
+        key = sa.bindparam("b_key", type_=w.c.holder.type)
+        now = sa.bindparam("b_now", type_=_TS)
+        held = w.c.holder == key
+        newest = w.c.latest_key == key
+        values: dict[str, Any] = {
+            "holder": sa.case((held, sa.null()), else_=w.c.holder),
+            "held_until": sa.case((held, sa.null()), else_=w.c.held_until),
+        }
+        if settle:
+            values["open"] = sa.case((newest, sa.false()), else_=w.c.open)
+            values["settled_at"] = sa.case((sa.or_(held, newest), now), else_=w.c.settled_at)
+        else:
+            values["settled_at"] = sa.case((held, now), else_=w.c.settled_at)
+        return (
+            sa.update(w)
+            .where(
+                w.c.instance_id == sa.bindparam("b_instance_id"),
+                w.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+                sa.or_(held, newest),
+            )
+            .values(**values)
+        )
+
+    return build
+
+
+_BUILDERS: dict[str, Callable[[Any], Any]] = {
+    "intent": _build_intent,
+    "newest_clicks": _build_newest_clicks,
+    "claim": _build_claim,
+    "release": _build_release(False),
+    "settle": _build_release(True),
+}
 
 
 async def _claim_due(
