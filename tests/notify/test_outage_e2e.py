@@ -281,3 +281,38 @@ async def test_an_app_missing_from_the_catalog_is_queued_again_once_published(
     assert await store.count_outbox(status="failed") == 0
     for reviewer, reviews in DEMO_EXPECTED_ASSIGNMENTS.items():
         assert len(running.cards_to(reviewer)) == len(reviews), reviewer
+
+
+async def test_a_chat_that_is_gone_is_created_again_once(running: Running) -> None:
+    connector = running.harness.cloud.connector
+    await _install(running, JOHANNA)
+    old_chat = connector.conversation_id_for(JOHANNA)
+    connector.forget_conversation(JOHANNA)  # history cleared: the old chat id answers 404
+    await running.app[DISCOVERY].run_once()
+    await running.outbox_pass()
+    store = running.app[STORE]
+    assert await store.count_outbox(status="failed") == 0
+    cards = running.cards_to(JOHANNA)
+    assert len(cards) == len(DEMO_EXPECTED_ASSIGNMENTS[JOHANNA])
+    assert all(m.conversation_id != old_chat for m in cards)
+
+
+async def test_a_chat_gone_again_after_creating_it_once_fails_for_good(running: Running) -> None:
+    await _install(running, JOHANNA)
+    running.harness.cloud.faults.add(
+        FaultRule(
+            kind="status",
+            service="connector",
+            method="POST",
+            path_regex=r"^/v3/conversations/[^/]+/activities$",
+            status=404,
+        )
+    )
+    await running.app[DISCOVERY].run_once()
+    for _ in range(3):
+        await running.outbox_pass()
+    store = running.app[STORE]
+    failed = await store.list_outbox(status="failed", kinds=["card"], limit=100)
+    assert failed and {m.result["reason"] for m in failed if m.result} == {"chat gone"}
+    # Created again exactly once per card, then failed: no loop of re-creations.
+    assert all(m.result and m.result["attempts"] == 2 for m in failed)
