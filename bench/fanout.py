@@ -67,8 +67,8 @@ TEAMS_TENANT_LIMIT_PER_S = 50.0
 RATE_FRACTION_TARGET = 0.9
 MAX_RATE_RATIO_TARGET = 10.0
 #: The bare 429s (no Retry-After) the limited run meets, on top of any the limits cause.
-BARE_429_PROBABILITY = 0.05
-BARE_429_COUNT = 12
+BARE_429_PROBABILITY = 0.03
+BARE_429_COUNT = 6
 INSTANCE_ID = "f0000000-0000-4000-8000-00000000fa01"
 # Time allowed for the outbox to drain, per message, beyond the ideal rate (429 retries).
 _DRAIN_SLACK_S = 60.0

@@ -73,13 +73,13 @@ class BackoffPolicy:
 
     conversation_base_s: float = 1.0
     conversation_cap_s: float = 60.0
-    tenant_base_s: float = 0.5
+    tenant_base_s: float = 0.25
     tenant_cap_s: float = 30.0
     #: Distinct conversations answered 429 within ``tenant_window_s`` that make it tenant-wide.
     #: An overflowing tenant window refuses every call until its oldest entry leaves, and our
     #: calls leave about 20 ms apart at the tenant's pace, so three come back within a few tens
     #: of milliseconds; a quarter of a second keeps occasional 429s of single conversations
-    #: (5 % of calls in the fanout benchmark) from looking tenant-wide.
+    #: (3 % of calls early in the fanout benchmark) from looking tenant-wide.
     tenant_quorum: int = 3
     tenant_window_s: float = 0.25
 
