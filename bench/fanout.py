@@ -19,8 +19,17 @@ Graph install path are excluded**: every connector call measured is a send. The 
 running review in which each reviewer has ``--items`` pending items, and one "new card" outbox
 row per reviewer (what discovery's ``Assigned`` event queues).
 
-Last line: ``{"rate_fraction", "unhandled_429", "max_rate_ratio"}``. Targets (DESIGN §7):
-rate_fraction ≥ 0.9 with 0 unhandled 429s; max_rate_ratio ≥ 10. ``--quick``: 150 reviewers.
+**429s without ``Retry-After``** (issue 19): Teams documents no ``Retry-After`` on its 429s, so
+the limited run also meets some: an emulator fault rule refuses a few sends (each with
+probability :data:`BARE_429_PROBABILITY`, :data:`BARE_429_COUNT` in all, early in the run)
+with a bare 429, which the bot must back off from on its own (full jitter, per conversation and
+per tenant) and still deliver every card exactly once. ``backoff_without_retry_after`` is
+measured, not assumed: true only when the bot's own counter saw such 429s and the run then
+lost, failed and duplicated nothing.
+
+Last line: ``{"rate_fraction", "unhandled_429", "max_rate_ratio",
+"backoff_without_retry_after"}``. Targets (DESIGN §7): rate_fraction ≥ 0.9 with 0 unhandled
+429s; max_rate_ratio ≥ 10; backoff_without_retry_after true. ``--quick``: 150 reviewers.
 ``--replicas N --database postgresql://…`` runs N app replicas on a fresh PostgreSQL database
 (created on that server, dropped afterwards): they share the Teams tenant limit through the
 ``delivery`` lease, so the rate fraction must hold as for one process.
@@ -43,6 +52,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
@@ -51,11 +61,14 @@ from bench._common import CloudProcess, bot_settings, print_figures, started_app
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker, enqueue_review_card
 from bot.notify.ratelimit import RateLimiter, TeamsRateLimits
 from bot.store import InstanceRecord, ItemRecord, Store
-from bot.web.keys import CLOCK, CONNECTOR, MICROSOFT, OUTBOX, STORE
+from bot.web.keys import CLOCK, CONNECTOR, LIMITER, MICROSOFT, OUTBOX, REGISTRY, STORE
 
 TEAMS_TENANT_LIMIT_PER_S = 50.0
 RATE_FRACTION_TARGET = 0.9
 MAX_RATE_RATIO_TARGET = 10.0
+#: The bare 429s (no Retry-After) the limited run meets, on top of any the limits cause.
+BARE_429_PROBABILITY = 0.03
+BARE_429_COUNT = 6
 INSTANCE_ID = "f0000000-0000-4000-8000-00000000fa01"
 # Time allowed for the outbox to drain, per message, beyond the ideal rate (429 retries).
 _DRAIN_SLACK_S = 60.0
@@ -74,6 +87,8 @@ class RunResult:
     failed: int
     lost: int
     duplicated: int
+    bare_429s_met: int = 0
+    tenant_backoffs: int = 0
 
     @property
     def unhandled(self) -> int:
@@ -203,6 +218,7 @@ async def _one_run(
     own_worker: bool,
     replicas: int = 1,
     database: str | None = None,
+    bare_429s: bool = False,
 ) -> RunResult:
     config = {
         "seed": "generated",
@@ -243,11 +259,15 @@ async def _one_run(
         )
         workers = [_lifted_worker(a) if own_worker else a[OUTBOX] for a in apps]
         await cloud.call("reset")
+        if bare_429s and BARE_429_COUNT:
+            await _add_bare_429s(cloud.info["connector_url"])
         started = time.perf_counter()
         await _drain(workers, store, expected=reviewers)
         wall_s = time.perf_counter() - started
         failed = await store.count_outbox(status="failed")
         stats = await cloud.call("connector_stats")
+        bare_429s_met = sum(_counter(a, "delivery_throttled_without_retry_after") for a in apps)
+        tenant_backoffs = sum(a[LIMITER].tenant_backoffs for a in apps)
     times = sorted(stats["sends_accepted_at"])
     span_s = times[-1] - times[0] if len(times) > 1 else 0.0
     per_user: dict[str, int] = stats["sends_per_user"]
@@ -263,6 +283,40 @@ async def _one_run(
         failed=failed,
         lost=sum(1 for oid in oids if per_user.get(oid, 0) == 0),
         duplicated=sum(1 for oid in oids if per_user.get(oid, 0) > 1),
+        bare_429s_met=bare_429s_met,
+        tenant_backoffs=tenant_backoffs,
+    )
+
+
+async def _add_bare_429s(connector_url: str) -> None:
+    """An emulator fault rule: now and then a send is refused with a 429 without Retry-After."""
+    rule = {
+        "kind": "status",
+        "service": "connector",
+        "method": "POST",
+        "path_regex": r"^/v3/conversations/[^/]+/activities$",
+        "status": 429,
+        "omit_retry_after": True,
+        "probability": BARE_429_PROBABILITY,
+        "remaining": BARE_429_COUNT,
+        "seed": 19,
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(connector_url.rstrip("/") + "/_emulator/faults", json=rule) as r:
+            if r.status != 201:
+                raise RuntimeError(f"the emulator refused the fault rule: {r.status}")
+
+
+def _counter(app: web.Application, name: str) -> int:
+    """The value of one of the app's Prometheus counters (0 if it has none)."""
+    return int(
+        sum(
+            sample.value
+            for metric in app[REGISTRY].collect()
+            if metric.name == name
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        )
     )
 
 
@@ -335,6 +389,7 @@ async def _run(args: argparse.Namespace) -> int:
         own_worker=False,
         replicas=replicas,
         database=args.database,
+        bare_429s=True,
     )
     lifted = await _one_run(
         reviewers=args.reviewers,
@@ -346,6 +401,11 @@ async def _run(args: argparse.Namespace) -> int:
     )
     rate_fraction = limited.connector_rate_per_s / TEAMS_TENANT_LIMIT_PER_S
     max_rate_ratio = lifted.connector_rate_per_s / TEAMS_TENANT_LIMIT_PER_S
+    # Measured: the bot met 429s that carried no Retry-After, and still delivered every card
+    # exactly once.
+    backoff_without_retry_after = (
+        limited.bare_429s_met > 0 and limited.unhandled == 0 and limited.duplicated == 0
+    )
     print(
         f"fanout: first review card to {args.reviewers} reviewers ({args.items} items each); "
         "emulator in a child process; conversations existed (creation and install excluded)"
@@ -368,6 +428,12 @@ async def _run(args: argparse.Namespace) -> int:
         f"{limited.duplicated}"
     )
     print(
+        f"    429s without Retry-After met by the bot: {limited.bare_429s_met} (a fault rule "
+        f"refuses up to {BARE_429_COUNT} sends, each with probability {BARE_429_PROBABILITY:g}); "
+        f"tenant-wide pauses: {limited.tenant_backoffs}; recovered: "
+        f"{'yes' if backoff_without_retry_after else 'no'}"
+    )
+    print(
         f"  limits lifted (connector unlimited, RateLimiter scaled x1000): "
         f"{lifted.sends_accepted} sends at {lifted.connector_rate_per_s:.0f}/s = "
         f"{max_rate_ratio:.1f}x the tenant limit (target >= {MAX_RATE_RATIO_TARGET:g}x); "
@@ -378,6 +444,7 @@ async def _run(args: argparse.Namespace) -> int:
             "rate_fraction": round(rate_fraction, 3),
             "unhandled_429": limited.unhandled,
             "max_rate_ratio": round(max_rate_ratio, 2),
+            "backoff_without_retry_after": backoff_without_retry_after,
         }
     )
     problems = [

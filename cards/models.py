@@ -157,6 +157,7 @@ class MessageKey(StrEnum):
     DECISION_FAILED = "decision_failed"
     SAVING = "saving"
     JUSTIFICATION_REQUIRED = "justification_required"
+    JUSTIFICATION_TOO_LONG = "justification_too_long"  # {detail}: the most characters allowed
     NOTHING_SELECTED = "nothing_selected"
     THROTTLED = "throttled"
     SNOOZED = "snoozed"

@@ -189,6 +189,7 @@ class S(StrEnum):
     MSG_DECISION_FAILED = "msg.decision_failed"
     MSG_SAVING = "msg.saving"
     MSG_JUSTIFICATION_REQUIRED = "msg.justification_required"
+    MSG_JUSTIFICATION_TOO_LONG = "msg.justification_too_long"  # {detail}: the limit
     MSG_NOTHING_SELECTED = "msg.nothing_selected"
     MSG_THROTTLED = "msg.throttled"
     MSG_SNOOZED = "msg.snoozed"
@@ -384,6 +385,10 @@ EN: Mapping[str, Entry] = {
     S.MSG_DECISION_FAILED: "Your decision could not be saved. Please try again.",
     S.MSG_SAVING: "Saving your decisions… This card updates when they are recorded.",
     S.MSG_JUSTIFICATION_REQUIRED: "This review requires a reason with every decision.",
+    S.MSG_JUSTIFICATION_TOO_LONG: (
+        "That reason is too long: a reason can have at most {detail} characters. "
+        "Shorten it and try again."
+    ),
     S.MSG_NOTHING_SELECTED: "Select at least one item first.",
     S.MSG_THROTTLED: "Microsoft Entra ID is busy. Please try again in a minute.",
     S.MSG_SNOOZED: "OK — I will remind you again: {at}.",

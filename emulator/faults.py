@@ -12,6 +12,10 @@ Rule semantics (emulator choices, the docs have nothing to say here):
   (``re.search``) in the URL path (without the query string).
 * Every matching ``latency`` rule that fires adds its delay; then the first matching terminal rule
   (``status``, ``drop``, ``expired_token``) that fires decides the answer, in insertion order.
+  A latency rule with ``phase="response"`` delays the answer instead, after the service has
+  done the work (a write is applied, its confirmation is late) — not for ``$batch`` items.
+* A ``status`` 429 carries ``Retry-After`` (``retry_after_s``, else 1 s) unless
+  ``omit_retry_after``: Teams documents no ``Retry-After`` on the Bot Connector's 429s.
 * ``probability`` is drawn per matching request from a per-rule RNG (``seed`` makes it
   reproducible). ``remaining`` counts firings; the rule disappears when it reaches zero.
 * Routes under ``/_emulator/`` are never faulted, so a test can always switch faults off again.
@@ -50,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FaultKind = Literal["latency", "status", "drop", "expired_token"]
+FaultPhase = Literal["request", "response"]
 ServiceName = Literal["graph", "login", "connector"]
 
 #: Key under which each emulator app stores its service name ("graph", "login", "connector").
@@ -151,10 +156,16 @@ class FaultRule:
     retry_after_s: tuple[float, float] | None = None
     remaining: int | None = None
     seed: int | None = None
+    omit_retry_after: bool = False
+    phase: FaultPhase = "request"
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(FaultKind):
             raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.phase not in get_args(FaultPhase):
+            raise ValueError(f"unknown fault phase {self.phase!r}")
+        if self.phase == "response" and self.kind != "latency":
+            raise ValueError("only latency rules can act on the response")
         if self.service is not None and self.service not in get_args(ServiceName):
             raise ValueError(f"unknown service {self.service!r}")
         if not 0.0 <= self.probability <= 1.0:
@@ -311,8 +322,11 @@ class Faults:
             return self._stats.fired_by_rule.get(rule_id, 0)
 
     # ----------------------------------------------------------------- evaluation
-    def _pick(self, service: str, method: str, path: str) -> tuple[float, FaultOutcome | None]:
+    def _pick(
+        self, service: str, method: str, path: str
+    ) -> tuple[float, float, FaultOutcome | None]:
         latency_s = 0.0
+        response_latency_s = 0.0
         outcome: FaultOutcome | None = None
         with self._lock:
             for rule_id, active in list(self._rules.items()):
@@ -329,7 +343,10 @@ class Faults:
                     continue
                 self._fire(rule_id, active)
                 if rule.kind == "latency":
-                    latency_s += rule.latency_s
+                    if rule.phase == "response":
+                        response_latency_s += rule.latency_s
+                    else:
+                        latency_s += rule.latency_s
                     continue
                 outcome = FaultOutcome(
                     rule_id=rule_id,
@@ -337,7 +354,7 @@ class Faults:
                     status=self._status_for(rule, service),
                     retry_after_s=self._retry_after(rule, active.rng, service),
                 )
-        return latency_s, outcome
+        return latency_s, response_latency_s, outcome
 
     def _fire(self, rule_id: str, active: _ActiveRule) -> None:
         active.fired += 1
@@ -357,7 +374,7 @@ class Faults:
 
     @staticmethod
     def _retry_after(rule: FaultRule, rng: random.Random, service: str) -> int | None:
-        if rule.kind != "status":
+        if rule.kind != "status" or rule.omit_retry_after:
             return None
         if rule.retry_after_s is None:
             # Graph's and Entra's 429s carry Retry-After (1 s keeps tests quick when no range
@@ -373,7 +390,7 @@ class Faults:
 
         Graph's ``$batch`` calls this for each sub-request, so a rule can throttle single items.
         """
-        latency_s, outcome = self._pick(service, method, path)
+        latency_s, _response_latency_s, outcome = self._pick(service, method, path)
         if latency_s > 0:
             await asyncio.sleep(latency_s)
         return outcome
@@ -385,9 +402,14 @@ class Faults:
         if request.path.startswith(_ADMIN_PREFIX):
             return await handler(request)
         service = request.app.get(SERVICE_KEY, "")
-        outcome = await self.evaluate(service, request.method, request.path)
+        latency_s, response_latency_s, outcome = self._pick(service, request.method, request.path)
+        if latency_s > 0:
+            await asyncio.sleep(latency_s)
         if outcome is None:
-            return await handler(request)
+            response = await handler(request)
+            if response_latency_s > 0:
+                await asyncio.sleep(response_latency_s)
+            return response
         log.debug(
             "fault %s (%s) on %s %s", outcome.rule_id, outcome.kind, request.method, request.path
         )

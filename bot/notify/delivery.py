@@ -6,10 +6,25 @@ claims due rows, renders the card from the store at send time (so it always show
 state), waits for a rate-limiter slot, sends or edits, records the activity id and marks the row
 done. A claim that dies with its process expires and is taken again.
 
-Outcomes: 429 pauses that conversation for ``Retry-After`` and retries then; 412/5xx/network
-retry with backoff; 404 ``ConversationNotFound`` forgets the conversation and creates it again
-(once); 403 (blocked, uninstalled) is recorded and not retried. A reviewer with no conversation
-gets the app installed through Graph and a 1:1 chat created first.
+Outcomes. A transient failure is never final while its review runs (issue 14): 429 pauses
+that conversation, or the whole tenant, for ``Retry-After`` or, without one (Teams sends none),
+for an exponential backoff with full jitter (:class:`~bot.notify.ratelimit.RateLimiter`); 408,
+412, 502, 503, 504, network failures, and Graph or token hiccups while installing the app retry
+with full jitter, doubling from :data:`RETRY_BASE_S` up to :data:`RETRY_CAP_S` between tries,
+as long as it takes. A new message for a review that has ended meanwhile ends as skipped
+("review ended", with an audit line); an edit is still delivered for :data:`EDIT_GRACE_AFTER_END`
+(it is what shows the reviewer that the review ended).
+
+Only a permanent answer fails a message for good, with the reason kept in its row (for the
+status page) and an audit line: 403 (blocked by the user, app not installed), 404 chat gone a
+second time after creating it again once, the app missing from the org catalog, Graph refusing
+the install, a card too large, any other 4xx or a 500 (the Teams docs say not to retry those).
+Discovery queues a failed first card again once the reason may have gone
+(:meth:`bot.notify.notifier.ReviewNotifier.ensure_first_cards`). A reviewer with no
+conversation gets the app installed through Graph and a 1:1 chat created first.
+
+Replies to chat messages that the connector refused inside the turn come here too (kind
+``reply``, see :func:`reply_message`) and are delivered like any proactive send.
 """
 
 from __future__ import annotations
@@ -22,13 +37,22 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from bot.backoff import full_jitter_s
 from bot.clock import Clock
-from bot.graph import GraphBadRequest, GraphError, GraphForbidden, GraphNotFound
+from bot.graph import (
+    GraphBadRequest,
+    GraphError,
+    GraphForbidden,
+    GraphNotFound,
+    GraphUnauthorized,
+    TokenAcquisitionError,
+    TokenServiceUnavailable,
+)
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.views import (
     build_review_card_view,
@@ -57,6 +81,7 @@ from bot.teams.connector import (
 )
 from cards import (
     CardTooLargeError,
+    ReviewStatus,
     render_escalation_card,
     render_pending_list_card,
     render_reminder_card,
@@ -76,17 +101,33 @@ def _card_activity(card: Mapping[str, Any], summary: str) -> dict[str, Any]:
 
 __all__ = [
     "CARD_KIND",
+    "EDIT_GRACE_AFTER_END",
+    "RETRY_BASE_S",
+    "RETRY_CAP_S",
     "ConversationProvisioner",
     "DeliveryMetrics",
     "OutboxWorker",
     "enqueue_review_card",
+    "reply_message",
     "review_card_message",
 ]
 
 log = logging.getLogger(__name__)
 
 CARD_KIND = "card"
-MAX_ATTEMPTS = 8
+#: Transient failures are retried after a full-jitter delay of up to RETRY_BASE_S · 2^attempt,
+#: at most RETRY_CAP_S (15 minutes, as issue 14 asks): a long outage costs a card one try per
+#: quarter of an hour at most, and recovery is noticed within that.
+RETRY_BASE_S = 2.0
+RETRY_CAP_S = 900.0
+#: How long after its review ended an edit is still worth retrying (the edit that shows the end).
+EDIT_GRACE_AFTER_END = timedelta(days=1)
+#: A chat reply the connector refused inside its turn is not worth delivering after this long.
+REPLY_MAX_AGE = timedelta(hours=1)
+#: ``last_error`` of a message whose chat was gone: the next 404 means gone for good.
+_CHAT_GONE = "404 ConversationNotFound: the chat is gone; creating it again once"
+#: Skip reasons that end a message because its review ended (audited as such).
+_REVIEW_ENDED = "review ended"
 #: Waves the outbox worker runs side by side, and the seconds of sends at the tenant limit one
 #: wave may hold (see ``OutboxWorker.run_once``).
 LANES = 2
@@ -147,6 +188,33 @@ async def enqueue_review_card(
     return await store.enqueue_outbox(key=key, kind=kind, payload=payload)
 
 
+def reply_message(
+    *,
+    reviewer_oid: str,
+    conversation_id: str,
+    service_url: str,
+    activity: Mapping[str, Any],
+    turn_activity_id: str,
+    index: int,
+    queued_at: str,
+) -> tuple[str, str, dict[str, Any]]:
+    """The outbox (key, kind, payload) of a chat reply the connector refused inside its turn.
+
+    Keyed by the turn's activity and the reply's place in it, so a redelivered turn queues
+    each of its replies once.
+    """
+    key = f"reply|{conversation_id}|{turn_activity_id or uuid.uuid4().hex}|{index}"
+    payload = {
+        "card": "reply",
+        "reviewerOid": reviewer_oid,
+        "conversationId": conversation_id,
+        "serviceUrl": service_url,
+        "activity": dict(activity),
+        "queuedAt": queued_at,
+    }
+    return key, CARD_KIND, payload
+
+
 class DeliveryMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.messages = Counter(
@@ -157,6 +225,17 @@ class DeliveryMetrics:
         )
         self.throttled = Counter(
             "delivery_throttled", "429 answers from the Bot Connector.", registry=registry
+        )
+        self.throttled_without_retry_after = Counter(
+            "delivery_throttled_without_retry_after",
+            "429 answers from the Bot Connector that carried no Retry-After.",
+            registry=registry,
+        )
+        self.failed = Counter(
+            "delivery_failed",
+            "Messages failed for good, by reason.",
+            ["reason"],
+            registry=registry,
         )
         self.send_duration_s = Histogram(
             "delivery_send_duration_seconds", "Time for one connector call.", registry=registry
@@ -445,7 +524,6 @@ class OutboxWorker:
         payload = message.payload
         reviewer = str(payload.get("reviewerOid") or "")
         instance_id = str(payload.get("instanceId") or "")
-        conversation_id: str | None = None
         wave = wave or _Wave()
         try:
             result = await self._deliver(message, reviewer, instance_id, wave)
@@ -458,60 +536,72 @@ class OutboxWorker:
             )
             return
         except ConnectorThrottled as exc:
-            conversation_id = await self._conversation_id(reviewer, wave)
-            self._limiter.pause(conversation_id, exc.retry_after_s)
+            delay_s = self._limiter.throttled(exc.conversation_id, exc.retry_after_s)
             self._metrics.throttled.inc()
-            await self._retry(message, str(exc), delay_s=exc.retry_after_s)
+            if exc.retry_after_s is None:
+                self._metrics.throttled_without_retry_after.inc()
+            await self._retry(message, str(exc), delay_s=delay_s)
             return
         except ConnectorNotFound as exc:
-            # The chat is gone (history cleared, app reinstalled): create it again, once.
-            await self._store.delete_conversation_reference(
-                tenant_id=self._tenant_id, user_oid=reviewer
-            )
-            if message.attempts < 2:
-                await self._retry(message, str(exc), delay_s=0.0)
-            else:
-                await self._fail(message, reviewer, instance_id, str(exc))
+            await self._chat_gone(message, reviewer, instance_id, exc)
             return
-        except ConnectorForbidden as exc:
-            await self._fail(message, reviewer, instance_id, str(exc))
+        except ConnectorRetryable as exc:
+            await self._retry(message, str(exc), delay_s=self._backoff_s(message))
             return
-        except (ConnectorRetryable, ConnectorError) as exc:
-            if isinstance(exc, ConnectorRetryable) and message.attempts < MAX_ATTEMPTS:
-                backoff_s = min(300.0, 2.0**message.attempts) * (0.5 + self._rng.random() / 2)
-                await self._retry(message, str(exc), delay_s=backoff_s)
-            else:
-                await self._fail(message, reviewer, instance_id, str(exc))
+        except ConnectorError as exc:
+            # 403 (blocked, not installed), 400, 401 after a fresh token, 413, 500: permanent.
+            await self._fail(message, reviewer, instance_id, exc, _connector_reason(exc))
             return
         except CardTooLargeError as exc:
-            await self._fail(message, reviewer, instance_id, f"card too large: {exc}")
+            await self._fail(message, reviewer, instance_id, exc, "card too large")
             return
         except LookupError as exc:
             # The app is not in the org catalog (or the install vanished): an admin must act.
-            await self._fail(message, reviewer, instance_id, str(exc))
+            await self._fail(message, reviewer, instance_id, exc, "app not in the org catalog")
             return
         except GraphError as exc:
             # Installing the app for the reviewer failed.
-            permanent = isinstance(exc, GraphForbidden | GraphNotFound | GraphBadRequest)
-            if permanent or message.attempts >= MAX_ATTEMPTS:
-                await self._fail(message, reviewer, instance_id, f"app install failed: {exc}")
+            if isinstance(
+                exc, GraphForbidden | GraphNotFound | GraphBadRequest | GraphUnauthorized
+            ):
+                reason = "app install refused by Graph"
+                if isinstance(exc, GraphNotFound):
+                    reason = "user not found in Graph"
+                await self._fail(message, reviewer, instance_id, exc, reason)
             else:
-                delay_s = exc.retry_after_s or min(300.0, 2.0**message.attempts)
-                await self._retry(message, str(exc), delay_s=delay_s)
+                delay_s = max(exc.retry_after_s or 0.0, self._backoff_s(message))
+                await self._retry(message, f"app install: {exc}", delay_s=delay_s)
+            return
+        except TokenAcquisitionError as exc:
+            # The app's own token (for the connector or Graph): Entra down is transient, refused
+            # credentials are not.
+            if isinstance(exc, TokenServiceUnavailable):
+                await self._retry(
+                    message, f"token: {type(exc).__name__}", delay_s=self._backoff_s(message)
+                )
+            else:
+                await self._fail(message, reviewer, instance_id, exc, "the bot's credentials")
             return
         audit = []
+        kind = str(payload.get("card") or "review")
         if result.outcome in ("sent", "edited"):
             audit.append(
                 AuditEvent(
                     action="notified" if result.outcome == "sent" else "card_updated",
                     actor="bot",
-                    instance_id=instance_id,
+                    instance_id=instance_id or None,
                     result=result.outcome,
-                    detail={
-                        "recipient": reviewer,
-                        "kind": str(payload.get("card") or "review"),
-                        **result.detail,
-                    },
+                    detail={"recipient": reviewer, "kind": kind, **result.detail},
+                )
+            )
+        elif result.detail.get("reason") == _REVIEW_ENDED:
+            audit.append(
+                AuditEvent(
+                    action="notify_skipped",
+                    actor="bot",
+                    instance_id=instance_id or None,
+                    result="review_ended",
+                    detail={"recipient": reviewer, "kind": kind, "attempts": message.attempts},
                 )
             )
         # The sent message, its audit line and the completion in one transaction: right after
@@ -523,27 +613,85 @@ class OutboxWorker:
         )
         self._metrics.messages.labels(result.outcome).inc()
 
+    def _backoff_s(self, message: OutboxMessage) -> float:
+        """The wait before the next try of a message that failed transiently (full jitter)."""
+        return full_jitter_s(
+            max(0, message.attempts - 1), base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S, rng=self._rng
+        )
+
+    async def _chat_gone(
+        self, message: OutboxMessage, reviewer: str, instance_id: str, exc: ConnectorNotFound
+    ) -> None:
+        """404: the chat (or the message to edit) is gone. Create the chat again, once."""
+        if exc.code == "ActivityNotFoundInConversation":
+            # The card message was deleted: a new card goes to the chat (it shows the current
+            # state), in place of the edit.
+            await self._store.complete_outbox(
+                message_id=message.id,
+                worker=self.worker_id,
+                result={"skipped": "the card message is gone; sent again"},
+            )
+            if message.payload.get("card") == "review" and message.payload.get("mode") == "edit":
+                await self._resend_review_card(message, reviewer, instance_id, "gone")
+            return
+        reference = await self._store.get_conversation_reference(
+            tenant_id=self._tenant_id, user_oid=reviewer
+        )
+        if exc.conversation_id is None or _conversation_of(reference) == exc.conversation_id:
+            # (A reference to a newer chat than the one that is gone stays.)
+            await self._store.delete_conversation_reference(
+                tenant_id=self._tenant_id, user_oid=reviewer
+            )
+        if message.last_error == _CHAT_GONE:
+            await self._fail(message, reviewer, instance_id, exc, "chat gone")
+            return
+        if message.payload.get("card") == "review" and message.payload.get("mode") == "edit":
+            # An edit cannot follow the card into a new chat: the card is sent there anew.
+            await self._store.complete_outbox(
+                message_id=message.id,
+                worker=self.worker_id,
+                result={"skipped": "the chat is gone; the card goes to a new one"},
+            )
+            await self._resend_review_card(message, reviewer, instance_id, "recreated")
+            return
+        await self._retry(message, _CHAT_GONE, delay_s=0.0)
+
+    async def _resend_review_card(
+        self, message: OutboxMessage, reviewer: str, instance_id: str, why: str
+    ) -> None:
+        await enqueue_review_card(
+            self._store,
+            tenant_id=str(message.payload.get("tenantId") or self._tenant_id),
+            reviewer_oid=reviewer,
+            instance_id=instance_id,
+            edit=False,
+            sequence=f"{why}-{message.id}",
+        )
+        self.wake()
+
     async def _deliver(
         self, message: OutboxMessage, reviewer: str, instance_id: str, wave: _Wave
     ) -> _Result:
         card_kind = str(message.payload.get("card") or "review")
         if card_kind == "review":
             return await self._deliver_review(message, reviewer, instance_id, wave)
+        if card_kind == "reply":
+            return await self._deliver_reply(message)
+        now = self._clock.now()
+        if card_kind in ("reminder", "escalation") and await self._review_ended(
+            instance_id, wave, now
+        ):
+            return _Result("skipped", {"reason": _REVIEW_ENDED})
         viewer = await reviewer_context(
             self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
         )
-        now = self._clock.now()
         card: dict[str, Any] | None
         summary = "Access review"
         if card_kind == "reminder":
             view = await review_card_view(
                 self._store, viewer=viewer, instance_id=instance_id, now=now
             )
-            if (
-                view is None
-                or not any(item.is_open for item in view.items)
-                or view.status != "InProgress"
-            ):
+            if view is None or not any(item.is_open for item in view.items):
                 # Only people with work left are reminded: they finished since it was queued.
                 return _Result("skipped", {"reason": "nothing pending any more"})
             card, summary = render_reminder_card(view), f"Reminder: {view.review_name}"
@@ -567,6 +715,7 @@ class OutboxWorker:
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
             )
+        self._limiter.succeeded(conversation_id)
         data: dict[str, Any] = {}
         if card_kind == "escalation":
             # Remember whom the manager was told about, so that refreshing the card can name them.
@@ -588,6 +737,39 @@ class OutboxWorker:
             data=data,
         )
         return _Result("sent", {"activityId": activity_id, "card": card_kind}, sent)
+
+    async def _review_ended(self, instance_id: str, wave: _Wave, now: datetime) -> bool:
+        """True once the review is no longer running (unknown reviews are left to the card)."""
+        if instance_id in wave.instances:
+            instance = wave.instances[instance_id]
+        else:
+            instance = await self._store.get_instance(instance_id=instance_id)
+            wave.instances[instance_id] = instance
+        if instance is None:
+            return False
+        return instance.status != "InProgress" or (
+            instance.end_at is not None and instance.end_at <= now
+        )
+
+    async def _deliver_reply(self, message: OutboxMessage) -> _Result:
+        """A chat reply refused inside its turn: sent as it was, unless it is stale by now."""
+        payload = message.payload
+        queued_at = _parse_time(payload.get("queuedAt"))
+        if queued_at is not None and self._clock.now() - queued_at > REPLY_MAX_AGE:
+            return _Result("skipped", {"reason": "reply too old"})
+        activity = payload.get("activity")
+        conversation_id = str(payload.get("conversationId") or "")
+        service_url = str(payload.get("serviceUrl") or "")
+        if not isinstance(activity, Mapping) or not conversation_id or not service_url:
+            return _Result("skipped", {"reason": "malformed reply"})
+        await self._limiter.acquire(conversation_id)
+        self._check_lease()
+        with self._metrics.send_duration_s.time():
+            activity_id = await self._connector.send(
+                service_url=service_url, conversation_id=conversation_id, activity=activity
+            )
+        self._limiter.succeeded(conversation_id)
+        return _Result("sent", {"activityId": activity_id, "card": "reply"})
 
     async def _escalation_card(
         self, payload: Mapping[str, Any], viewer: Any, instance_id: str, now: Any
@@ -618,6 +800,9 @@ class OutboxWorker:
             )
         if edit and sent is None:
             return _Result("skipped", {"reason": "nothing sent yet to edit"})
+        if not edit and await self._review_ended(instance_id, wave, self._clock.now()):
+            # Queued (or retried through an outage) until after the end: nothing to review.
+            return _Result("skipped", {"reason": _REVIEW_ENDED})
         reference = await self._reference(reviewer, wave)
         if not edit and sent is not None and sent.conversation_id == _conversation_of(reference):
             return _Result("skipped", {"reason": "already sent", "activityId": sent.activity_id})
@@ -640,6 +825,10 @@ class OutboxWorker:
             )
             if view is None:
                 return _Result("skipped", {"reason": "no items for this reviewer"})
+            if view.status is ReviewStatus.ENDED and view.context.now > view.due + (
+                EDIT_GRACE_AFTER_END
+            ):
+                return _Result("skipped", {"reason": _REVIEW_ENDED})
             activity = _card_activity(
                 render_review_card(view), f"Access review: {view.review_name}"
             )
@@ -653,6 +842,7 @@ class OutboxWorker:
                     activity_id=sent.activity_id,
                     activity=activity,
                 )
+                self._limiter.succeeded(sent.conversation_id)
             except (ConnectorNotFound, ConnectorForbidden) as exc:
                 if current is None or current == sent.conversation_id:
                     raise
@@ -691,6 +881,7 @@ class OutboxWorker:
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
             )
+        self._limiter.succeeded(conversation_id)
         sent = SentMessage(
             reviewer_oid=reviewer,
             instance_id=instance_id,
@@ -713,9 +904,6 @@ class OutboxWorker:
                 wave.references[reviewer] = reference
         return reference
 
-    async def _conversation_id(self, reviewer: str, wave: _Wave) -> str | None:
-        return _conversation_of(await self._reference(reviewer, wave))
-
     async def _ensure_conversation(self, reviewer: str, wave: _Wave) -> tuple[str, str]:
         """The reviewer's 1:1 conversation, installing the app and creating the chat if needed."""
         reference = await self._reference(reviewer, wave)
@@ -729,6 +917,7 @@ class OutboxWorker:
         conversation = await self._connector.create_personal_conversation(
             service_url=self._service_url, tenant_id=self._tenant_id, user_id=reviewer
         )
+        self._limiter.succeeded(None)
         reference = {
             "serviceUrl": conversation.service_url,
             "channelId": "msteams",
@@ -751,22 +940,73 @@ class OutboxWorker:
         await self._store.retry_outbox(
             message_id=message.id,
             worker=self.worker_id,
-            error=error,
+            error=error[:2000],
             not_before=self._clock.now() + timedelta(seconds=delay_s),
         )
 
     async def _fail(
-        self, message: OutboxMessage, reviewer: str, instance_id: str, error: str
+        self,
+        message: OutboxMessage,
+        reviewer: str,
+        instance_id: str,
+        error: BaseException,
+        reason: str,
     ) -> None:
-        log.warning("message not delivered: %s", error, extra={"reviewer": reviewer})
+        """Fail a message for good; its row keeps who, which review, why and when."""
+        text = str(error)[:500]
+        log.warning("message not delivered (%s): %s", reason, text, extra={"reviewer": reviewer})
         self._metrics.messages.labels("failed").inc()
-        await self._store.fail_outbox(message_id=message.id, worker=self.worker_id, error=error)
+        self._metrics.failed.labels(reason).inc()
+        now = self._clock.now()
+        await self._store.fail_outbox(
+            message_id=message.id,
+            worker=self.worker_id,
+            error=text,
+            result={
+                "reason": reason,
+                "status": getattr(error, "status", None),
+                "code": str(getattr(error, "code", "") or ""),
+                "card": str(message.payload.get("card") or "review"),
+                "failedAt": now.isoformat(),
+                "attempts": message.attempts,
+            },
+        )
         await self._store.append_audit(
             event=AuditEvent(
                 action="notify_failed",
                 actor="bot",
-                instance_id=instance_id,
+                instance_id=instance_id or None,
                 result="failed",
-                detail={"recipient": reviewer, "error": error[:500]},
+                detail={
+                    "recipient": reviewer,
+                    "reason": reason,
+                    "kind": str(message.payload.get("card") or "review"),
+                    "error": text,
+                },
             )
         )
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _connector_reason(error: ConnectorError) -> str:
+    """Why the connector refused a message, in the words the status page shows."""
+    if isinstance(error, ConnectorForbidden):
+        if error.code == "ConversationBlockedByUser":
+            return "blocked by the user"
+        if error.code in ("BotNotInConversationRoster", "ForbiddenOperationException"):
+            return "app not installed for the user"
+        if error.code == "BotDisabledByAdmin":
+            return "bot disabled by an admin"
+        return "refused (403)"
+    if error.status == 413:
+        return "card too large"
+    return f"refused ({error.status or 'no answer'} {error.code})".replace(" )", ")")

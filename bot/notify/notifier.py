@@ -1,4 +1,5 @@
-"""Turning discovery's domain events into queued card messages."""
+"""Turning discovery's domain events into queued card messages, and making sure every reviewer
+with work gets their card (also after a card failed for good: see :data:`FAILED_CARD_RECHECK_S`)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,20 @@ from bot.reviews.events import (
     ItemDecidedElsewhere,
     ReviewerDone,
 )
-from bot.store import Store
+from bot.store import AuditEvent, OutboxMessage, Store
 
-__all__ = ["GraphProvisioner", "ReviewNotifier"]
+__all__ = ["FAILED_CARD_RECHECK_S", "GraphProvisioner", "ReviewNotifier"]
 
 log = logging.getLogger(__name__)
+
+#: A first card that failed for good (blocked, app not installed, not in the catalog, Graph
+#: refusing the install, a 500) is queued again by discovery once its failure is this old, in
+#: case the reason went away without the bot hearing of it: the user unblocked the bot, an
+#: admin published the app or granted a permission. An hour brings an admin's fix to reviewers
+#: within the hour, and costs one connector call per failed card per hour, nothing next to the
+#: 50 calls a second a tenant may make. When the bot does hear of it (a new conversation
+#: reference: the app reinstalled, the chat there again), the card is queued at once.
+FAILED_CARD_RECHECK_S = 3600.0
 
 
 class ReviewNotifier:
@@ -99,25 +109,93 @@ class ReviewNotifier:
             self._wake()
 
     async def ensure_first_cards(self, instance_id: str, reviewers: Sequence[str]) -> None:
-        """Queue the first card of reviewers who have work here but were never sent one.
+        """Make sure each of ``reviewers`` (who have pending work in the instance) has a card.
 
-        The key of a first card is fixed, so this never queues a second one.
+        Discovery calls this for every instance it processed. A reviewer never sent a card has
+        a first-card row that is one of: missing (a crash between recording the assignment and
+        queueing it) — queued now; pending or in flight — left alone; finished without a card
+        (skipped, e.g. no items when its turn came) — queued again; failed for good — queued
+        again when the reason may have gone: their conversation reference changed after the
+        failure (the app reinstalled, the chat there again), or the failure is
+        :data:`FAILED_CARD_RECHECK_S` old. The key of a first card is fixed, so none is ever
+        queued twice. Two reads per instance when nothing is missing.
         """
-        queued = False
-        for reviewer in reviewers:
-            sent = await self._store.get_sent_message(
-                reviewer_oid=reviewer, instance_id=instance_id, kind="review"
-            )
-            if sent is None:
-                queued |= await enqueue_review_card(
-                    self._store,
+        if not reviewers:
+            return
+        sent = await self._store.get_sent_messages(
+            instance_id=instance_id, kind="review", reviewer_oids=reviewers
+        )
+        missing = [r for r in reviewers if r not in sent]
+        if not missing:
+            return
+        messages = {
+            message[0]: (reviewer, message)
+            for reviewer in missing
+            for message in [
+                review_card_message(
                     tenant_id=self._tenant_id,
                     reviewer_oid=reviewer,
                     instance_id=instance_id,
                     edit=False,
                 )
-        if queued and self._wake is not None:
+            ]
+        }
+        rows = await self._store.get_outbox_many(keys=list(messages))
+        queued = await self._store.enqueue_outbox_many(
+            messages=[message for key, (_r, message) in messages.items() if key not in rows]
+        )
+        requeued = await self._requeue_finished(
+            instance_id, {key: (messages[key][0], row) for key, row in rows.items()}
+        )
+        if (queued or requeued) and self._wake is not None:
             self._wake()
+
+    async def _requeue_finished(
+        self, instance_id: str, rows: Mapping[str, tuple[str, OutboxMessage]]
+    ) -> int:
+        """Queue again the finished first cards of ``rows`` (key → (reviewer, row)) whose reason
+        to fail may have gone (see :meth:`ensure_first_cards`)."""
+        finished = {k: v for k, v in rows.items() if v[1].status in ("done", "failed")}
+        if not finished:
+            return 0
+        failed = {k: v for k, v in finished.items() if v[1].status == "failed"}
+        moved: set[str] = set()
+        if failed:
+            times = await self._store.get_conversation_reference_times(
+                tenant_id=self._tenant_id, user_oids=sorted({r for r, _row in failed.values()})
+            )
+            moved = {
+                key
+                for key, (reviewer, row) in failed.items()
+                if reviewer in times
+                and row.updated_at is not None
+                and times[reviewer] > row.updated_at
+            }
+        again = await self._store.requeue_outbox(
+            keys=sorted(set(finished) - moved), failed_for_s=FAILED_CARD_RECHECK_S
+        )
+        if moved:
+            again += await self._store.requeue_outbox(keys=sorted(moved))
+        audit = [
+            AuditEvent(
+                action="notify_requeued",
+                actor="discovery",
+                instance_id=instance_id,
+                result="reference_changed" if key in moved else "recheck",
+                detail={
+                    "recipient": failed[key][0],
+                    "reason": str((failed[key][1].result or {}).get("reason") or ""),
+                },
+            )
+            for key in again
+            if key in failed
+        ]
+        if audit:
+            log.info(
+                "failed cards queued again", extra={"instance_id": instance_id, "count": len(audit)}
+            )
+            await self._store.append_audits(events=audit)
+        return len(again)
 
     async def conversation_changed(
         self, tenant_id: str, reviewer: str, previous: Mapping[str, Any] | None = None
@@ -132,7 +210,8 @@ class ReviewNotifier:
         again, once, into the chat the reviewer uses now (``OutboxWorker``, review edits). A chat
         reached through another service (another host: another client, such as Agents Playground
         beside the emulated Teams) is another chat, which the old one's cards cannot reach: they
-        are sent there, once per chat.
+        are sent there, once per chat. The first cards that failed for this reviewer are queued
+        again too: a reinstall may be what they waited for.
         """
         reference = await self._store.get_conversation_reference(
             tenant_id=tenant_id, user_oid=reviewer
@@ -142,6 +221,7 @@ class ReviewNotifier:
         instances = {
             i for _r, i, _item in await self._store.list_assignments(reviewer_oid=reviewer)
         }
+        failed_first: dict[str, tuple[str, OutboxMessage]] = {}
         for instance_id in sorted(instances):
             instance = await self._store.get_instance(instance_id=instance_id)
             if instance is None or instance.status != "InProgress":
@@ -157,6 +237,27 @@ class ReviewNotifier:
                     instance_id=instance_id,
                     edit=not other_service,
                     sequence=conversation_id,
+                )
+            elif sent is None:
+                key = review_card_message(
+                    tenant_id=tenant_id, reviewer_oid=reviewer, instance_id=instance_id, edit=False
+                )[0]
+                row = await self._store.get_outbox(key=key)
+                if row is not None and row.status == "failed":
+                    failed_first[instance_id] = (key, row)
+        for instance_id, (key, row) in failed_first.items():
+            if await self._store.requeue_outbox(keys=[key]):
+                await self._store.append_audit(
+                    event=AuditEvent(
+                        action="notify_requeued",
+                        actor="bot",
+                        instance_id=instance_id,
+                        result="reference_changed",
+                        detail={
+                            "recipient": reviewer,
+                            "reason": str((row.result or {}).get("reason") or ""),
+                        },
+                    )
                 )
         if self._wake is not None:
             self._wake()

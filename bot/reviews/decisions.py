@@ -11,7 +11,22 @@ The order is what makes a click safe:
 4. **Write to Graph** as the reviewer (PATCH, or ``$batch`` of PATCHes), within a short deadline.
    Success → the store shows the decision, the audit trail has it, the outbox row is done.
    A transient failure or the deadline → the row stays and :class:`DecisionWorker` finishes it
-   later with the cached token. A permanent failure (403, 404, 400) → the items show the error.
+   later with the cached token, as long as the review runs. A permanent failure (403, 404,
+   400) → the items show the error.
+
+**Writes to one item are ordered** (issue 14: Approve and Deny clicked at once left Graph and
+the store disagreeing). The transaction that records a click's intent also makes it the newest
+click on each of its items and takes the item's write claim if no other write holds it
+(:meth:`~bot.store.Store.begin_decision`, a row per item in the store, so replicas agree; no
+database transaction is held across the Graph call). Only the newest click on an item writes
+it: a later click waits (bounded by the invoke's deadline, then "Saving…") for the write in
+flight, and an earlier click that has not written yet is superseded. The claim is released in
+the transaction that records the outcome, so Graph and the store see the writes in the same
+order and end equal — last click wins.
+
+**The same decision clicked twice** (same reviewer, item, decision and reason, a new activity
+id) within :data:`REPEAT_WINDOW_S` is one write and one audit line: the second click adds no
+intent and is answered from the first one's outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import random
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -27,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Literal
 
+from bot.backoff import full_jitter_s
 from bot.clock import Clock
 from bot.graph import (
     AccessReviewsApi,
@@ -39,7 +56,15 @@ from bot.graph import (
     GraphNotFound,
     OboTokenProvider,
 )
-from bot.store import AuditEvent, InstanceRecord, ItemRecord, OutboxMessage, Store
+from bot.store import (
+    AuditEvent,
+    InstanceRecord,
+    ItemClaims,
+    ItemRecord,
+    OutboxMessage,
+    Store,
+    WriteClaim,
+)
 
 __all__ = [
     "DECISION_KIND",
@@ -55,7 +80,23 @@ log = logging.getLogger(__name__)
 DECISION_KIND = "decision"
 JUSTIFICATION_MAX_CHARS = 500
 WRITABLE = frozenset({"Approve", "Deny", "DontKnow"})
-MAX_WRITE_ATTEMPTS = 12
+#: Identical decisions by the same reviewer on the same item within this many seconds are one
+#: write and one audit line. Long enough for a double click, for Teams sending an invoke again
+#: after giving up on the first (it waits 10–15 s), and for a reviewer who clicks again because
+#: the first answer was slow; short next to any deliberate second decision, which if identical
+#: changes nothing in Graph anyway.
+REPEAT_WINDOW_S = 60.0
+#: How long a write waits for an earlier write of the same item to end before it gives its row
+#: back to be tried again (the click itself answers "Saving…" at its inline deadline).
+ITEM_WAIT_S = 20.0
+#: How often a waiting write looks again (a write in another replica ends unannounced; one in
+#: this process wakes it at once), and how soon a row given back is tried again.
+ITEM_POLL_S = 0.05
+ITEM_RETRY_S = 0.5
+#: Transient Graph failures are retried with full jitter, doubling from this up to the cap,
+#: for as long as the review runs.
+WRITE_RETRY_BASE_S = 2.0
+WRITE_RETRY_CAP_S = 300.0
 
 RefusalReason = Literal[
     "unknown_review",
@@ -99,6 +140,11 @@ class DecisionOutcome:
     item_ids: tuple[str, ...]
     error: str | None = None
     request_id: str | None = None
+
+
+def _reason_digest(justification: str | None) -> str:
+    """A digest of the reason, to tell a repeated click (same reason) from a new one."""
+    return hashlib.sha256((justification or "").strip().encode()).hexdigest()[:32]
 
 
 def _intent_key(request: DecisionRequest) -> str:
@@ -148,6 +194,13 @@ class DecisionService:
         self._intent_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # Writes of this process waiting for an earlier write of the same item, by item: woken
+        # when a write here lets go of its claims (one in another replica is polled for). Weak:
+        # an event lives as long as somebody waits on it.
+        self._item_waiters: weakref.WeakValueDictionary[tuple[str, str], asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
+        self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
 
     # -- step 1 ---------------------------------------------------------------------------------
     async def authorize(
@@ -213,56 +266,108 @@ class DecisionService:
             "decisions": dict(request.decisions),
             "justification": (request.justification or "").strip() or None,
         }
-        _added, message = await self._store.enqueue_and_claim_outbox(
+        start = await self._store.begin_decision(
             key=key,
             kind=DECISION_KIND,
             payload=payload,
+            instance_id=request.instance_id,
+            actor_oid=request.actor_oid,
+            decisions=request.decisions,
+            reason_digest=_reason_digest(request.justification),
             worker=self._worker_id,
             lease_s=self._claim_lease_s,
+            repeat_window_s=REPEAT_WINDOW_S,
         )
+        message = start.message
         if message is None:
+            if start.repeats:
+                # The same decisions again: answered from the earlier click's outcome.
+                log.info(
+                    "repeated click: nothing new to write", extra={"items": len(start.repeats)}
+                )
+                return _repeat_outcome(request, start.repeat_status)
             # A redelivered invoke whose write is already done or in another worker's hands.
             existing = await self._store.get_outbox(key=key)
             if existing is not None and existing.status == "done":
                 return DecisionOutcome(status="saved", item_ids=tuple(request.decisions))
             return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
         write = asyncio.ensure_future(
-            self.execute(message, worker=self._worker_id, sso_token=request.sso_token)
+            self.execute(
+                message,
+                worker=self._worker_id,
+                sso_token=request.sso_token,
+                claims=start.claims,
+                wait_s=ITEM_WAIT_S,
+            )
         )
         try:
             return await asyncio.wait_for(asyncio.shield(write), self._inline_deadline_s)
         except TimeoutError:
-            # Graph is slow: the card says "Saving…" and this write goes on under its claim.
-            # Cancelling it could cut off a PATCH Graph already applied; the retry would then
-            # write it a second time.
+            # Graph is slow (or an earlier write of the same item is): the card says "Saving…"
+            # and this write goes on under its claim. Cancelling it could cut off a PATCH Graph
+            # already applied; the retry would then write it a second time.
             async with self._intent_lock(key):
                 settled = await self._store.get_outbox(key=key)
                 if settled is None or settled.status != "done":
-                    await self._mark_saving(request.instance_id, request.decisions)
+                    await self._mark_saving(
+                        request.instance_id,
+                        {i: d for i, d in request.decisions.items() if i not in start.repeats},
+                    )
             self._background.add(write)
             write.add_done_callback(self._background.discard)
             return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
 
     async def execute(
-        self, message: OutboxMessage, *, worker: str, sso_token: str | None = None
+        self,
+        message: OutboxMessage,
+        *,
+        worker: str,
+        sso_token: str | None = None,
+        claims: ItemClaims | None = None,
+        wait_s: float = 0.0,
     ) -> DecisionOutcome:
-        """Write one claimed decision intent to Graph and settle the store. Safe to repeat."""
+        """Write one claimed decision intent to Graph and settle the store. Safe to repeat.
+
+        Only the items this intent holds the write claim of are written (see the module
+        docstring); ``claims`` are those :meth:`record` took with the intent, else they are
+        taken here. While an earlier write of one of its items is in flight, this waits up to
+        ``wait_s``, then gives the row back to be tried again shortly.
+        """
         payload = message.payload
         actor = str(payload["actorOid"])
         instance_id = str(payload["instanceId"])
         decisions: dict[str, str] = dict(payload.get("decisions") or {})
+        repeats = set(payload.get("repeats") or ())
+        own = sorted(set(decisions) - repeats)
+        claim = WriteClaim(key=message.key, instance_id=instance_id, item_ids=tuple(own))
+        if claims is None:
+            claims = await self._claim(claim)
+        if claims.waiting and wait_s > 0:
+            claims = await self._wait_for_items(claim, claims, wait_s)
+        if claims.waiting:
+            # An earlier write of one of these items is still in flight; this intent keeps the
+            # claims it has (nobody but it may take them) and looks again shortly.
+            await self._store.retry_outbox(
+                message_id=message.id,
+                worker=worker,
+                error="waiting for an earlier write of the same item",
+                not_before=self._clock.now() + timedelta(seconds=ITEM_RETRY_S),
+            )
+            return DecisionOutcome(status="saving", item_ids=tuple(decisions))
         justification = payload.get("justification")
         writes = [
             DecisionWrite(
                 definition_id=str(payload["definitionId"]),
                 instance_id=instance_id,
                 decision_id=item_id,
-                decision=decision,
+                decision=decisions[item_id],
                 justification=justification,
                 stage_id=payload.get("stageId") or None,
             )
-            for item_id, decision in sorted(decisions.items())
+            for item_id in own
+            if item_id in claims.held
         ]
+        superseded = sorted(set(own) & claims.superseded)
         api = AccessReviewsApi(
             self._graph.with_tokens(
                 self._obo.for_user(user_oid=actor, tenant_id=self._tenant_id, sso_token=sso_token)
@@ -294,18 +399,28 @@ class DecisionService:
             if transient is not None:
                 failures = {}
         if transient is not None:
-            return await self._transient(message, worker, transient)
+            return await self._transient(message, worker, transient, claim)
 
         saved = [w for w in writes if w.decision_id not in failures]
         result: dict[str, Any] = {"saved": [w.decision_id for w in saved]}
         if failures:
             result["failed"] = sorted(failures)
+        if superseded:
+            result["superseded"] = superseded
         async with self._intent_lock(message.key):
             items, audit = await self._outcome(payload, saved, failures)
-            # The items, the audit lines and the completion land in one transaction.
+            audit.extend(_superseded_audit(payload, superseded))
+            # The items, the audit lines, the completion and the end of the item claims land in
+            # one transaction: the next write of these items starts after this one is recorded.
             await self._store.complete_outbox(
-                message_id=message.id, worker=worker, result=result, items=items, audit=audit
+                message_id=message.id,
+                worker=worker,
+                result=result,
+                items=items,
+                audit=audit,
+                claims=claim,
             )
+        self._wake_waiters(claim)
         if self._on_settled is not None and items:
             await self._on_settled(str(payload["instanceId"]), [i.item_id for i in items])
         if failures:
@@ -318,6 +433,48 @@ class DecisionService:
             )
         return DecisionOutcome(status="saved", item_ids=tuple(decisions))
 
+    async def _claim(self, claim: WriteClaim) -> ItemClaims:
+        return await self._store.claim_item_writes(
+            key=claim.key,
+            instance_id=claim.instance_id,
+            item_ids=claim.item_ids,
+            lease_s=self._claim_lease_s,
+        )
+
+    async def _wait_for_items(
+        self, claim: WriteClaim, claims: ItemClaims, wait_s: float
+    ) -> ItemClaims:
+        """Wait (up to ``wait_s``) until no earlier write of this intent's items is in flight."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while claims.waiting and loop.time() < deadline:
+            events = [self._item_waiter(claim.instance_id, item) for item in claims.waiting]
+            waiters = [asyncio.ensure_future(event.wait()) for event in events]
+            try:
+                await asyncio.wait(
+                    waiters,
+                    timeout=min(ITEM_POLL_S, max(0.0, deadline - loop.time())),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            claims = await self._claim(claim)
+        return claims
+
+    def _item_waiter(self, instance_id: str, item_id: str) -> asyncio.Event:
+        event = self._item_waiters.get((instance_id, item_id))
+        if event is None:
+            event = asyncio.Event()
+            self._item_waiters[(instance_id, item_id)] = event
+        return event
+
+    def _wake_waiters(self, claim: WriteClaim) -> None:
+        for item in claim.item_ids:
+            event = self._item_waiters.pop((claim.instance_id, item), None)
+            if event is not None:
+                event.set()
+
     @staticmethod
     async def _already_written(api: AccessReviewsApi, write: DecisionWrite, actor: str) -> bool:
         current = await api.get_decision(
@@ -328,15 +485,32 @@ class DecisionService:
         )
 
     async def _transient(
-        self, message: OutboxMessage, worker: str, error: GraphError
+        self, message: OutboxMessage, worker: str, error: GraphError, claim: WriteClaim
     ) -> DecisionOutcome:
-        if message.attempts >= MAX_WRITE_ATTEMPTS:
+        """A transient failure is never final while the review runs: the row is tried again
+        after ``Retry-After`` or a full-jitter backoff. Once the review has ended (nothing can be
+        written any more) the items show the error."""
+        instance = await self._store.get_instance(instance_id=claim.instance_id)
+        now = self._clock.now()
+        ended = (
+            instance is None
+            or instance.status != "InProgress"
+            or (instance.end_at is not None and instance.end_at <= now)
+        )
+        if ended:
             items, audit = await self._outcome(
                 message.payload, [], {i: error for i in message.payload.get("decisions") or {}}
             )
             await self._store.upsert_items(items=items)
             await self._store.append_audits(events=audit)
-            await self._store.fail_outbox(message_id=message.id, worker=worker, error=str(error))
+            await self._store.fail_outbox(
+                message_id=message.id,
+                worker=worker,
+                error=str(error)[:500],
+                result={"reason": "review ended before Graph took the write"},
+                claims=claim,
+            )
+            self._wake_waiters(claim)
             if self._on_settled is not None and items:
                 await self._on_settled(
                     str(message.payload["instanceId"]), [i.item_id for i in items]
@@ -346,13 +520,23 @@ class DecisionService:
                 item_ids=tuple(message.payload.get("decisions") or {}),
                 error="unavailable",
             )
-        delay_s = error.retry_after_s if error.retry_after_s else min(60.0, 2.0**message.attempts)
+        backoff_s = full_jitter_s(
+            max(0, message.attempts - 1),
+            base_s=WRITE_RETRY_BASE_S,
+            cap_s=WRITE_RETRY_CAP_S,
+            rng=self._rng,
+        )
+        delay_s = max(error.retry_after_s or 0.0, backoff_s)
+        # The claim goes: a later click on these items may write meanwhile (this intent is then
+        # superseded and writes nothing when it comes back).
         await self._store.retry_outbox(
             message_id=message.id,
             worker=worker,
             error=str(error)[:500],
-            not_before=self._clock.now() + timedelta(seconds=delay_s),
+            not_before=now + timedelta(seconds=delay_s),
+            claims=claim,
         )
+        self._wake_waiters(claim)
         log.info(
             "decision write deferred: %s", type(error).__name__, extra={"attempt": message.attempts}
         )
@@ -453,6 +637,33 @@ class DecisionService:
                 )
             )
         return updated, audit
+
+
+def _repeat_outcome(request: DecisionRequest, statuses: Mapping[str, str]) -> DecisionOutcome:
+    """The answer to a click that only repeats earlier ones: theirs."""
+    items = tuple(request.decisions)
+    found = set(statuses.values())
+    if found and found <= {"done"}:
+        return DecisionOutcome(status="saved", item_ids=items)
+    if "failed" in found:
+        return DecisionOutcome(status="failed", item_ids=items, error="unavailable")
+    return DecisionOutcome(status="saving", item_ids=items)
+
+
+def _superseded_audit(payload: Mapping[str, Any], item_ids: Sequence[str]) -> list[AuditEvent]:
+    """A line per item a later click took over before this one was written."""
+    decisions = payload.get("decisions") or {}
+    return [
+        AuditEvent(
+            action="decision",
+            actor=str(payload["actorOid"]),
+            instance_id=str(payload["instanceId"]),
+            item_id=item_id,
+            result="superseded",
+            detail={"decision": str(decisions.get(item_id)), "by": "a later click"},
+        )
+        for item_id in item_ids
+    ]
 
 
 class DecisionWorker:

@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -52,6 +53,7 @@ from bot.reviews.events import (
     ItemDecidedElsewhere,
     ReviewerDone,
 )
+from bot.reviews.reconcile import DecisionValues
 from bot.reviews.resolver import ReviewerResolver, scope_kind
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
 
@@ -67,14 +69,10 @@ _GUARD: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextva
 )
 
 
-# True during a cycle that also makes sure every reviewer with pending work was notified: the
-# first cycle under a new lease, since the previous holder may have died between recording
-# assignments and queueing their cards (the next diff would see no change and send nothing).
-_RECONCILE: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "discovery_reconcile", default=False
-)
-
-#: Called in reconciling cycles with (instance id, reviewers with pending items there).
+#: Called in every cycle, for each instance processed, with (instance id, reviewers with pending
+#: items there who were not just assigned): a previous lease holder may have died between
+#: recording assignments and queueing their cards (the next diff would see no change and send
+#: nothing), and a card that failed for good may be worth queueing again. Must be cheap.
 Reconciler = Callable[[str, Sequence[str]], Awaitable[None]]
 
 
@@ -246,12 +244,15 @@ class Discovery:
         self._reconcilers: list[Reconciler] = []
         self._config = config or DiscoveryConfig()
         self._metrics = metrics or DiscoveryMetrics(CollectorRegistry())
+        self._values = DecisionValues(
+            store=store, graph=self._graph, page_size=self._config.page_size
+        )
 
     def add_handler(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
 
     def add_reconciler(self, reconciler: Reconciler) -> None:
-        """Called in reconciling cycles with (instance id, reviewers with pending items there)."""
+        """Called in every cycle with (instance id, reviewers with pending items there)."""
         self._reconcilers.append(reconciler)
 
     # -- the cycle ------------------------------------------------------------------------------
@@ -266,14 +267,14 @@ class Discovery:
         """One discovery cycle over the tenant, or over one definition / one instance.
 
         ``guard`` is awaited before every write batch and raises :class:`LeaseLost` when this
-        replica may no longer write (fencing by the poll lease).
+        replica may no longer write (fencing by the poll lease). ``reconcile`` (the first cycle
+        under a new lease) needs nothing extra any more: reconcilers run in every cycle.
         """
+        del reconcile
         token = _GUARD.set(guard)
-        reconciling = _RECONCILE.set(reconcile)
         try:
             return await self._run_once(definition_id=definition_id, instance_id=instance_id)
         finally:
-            _RECONCILE.reset(reconciling)
             _GUARD.reset(token)
 
     async def _run_once(self, *, definition_id: str | None, instance_id: str | None) -> CycleReport:
@@ -404,6 +405,7 @@ class Discovery:
     ) -> None:
         target = targets[0]
         instance = target.instance
+        read_began = self._clock.now()
         try:
             decisions = await self._pending_decisions(target)
             if any(
@@ -439,6 +441,9 @@ class Discovery:
             self._item_record(target, d, res.source, stored.get(d.id))
             for d, res in zip(decisions, resolutions, strict=True)
         ]
+        items, reopened = await self._values.hold_writes_in_flight(
+            instance.id, items, stored, read_began
+        )
         await self._store.upsert_items(items=items)
         report.pending_items += len(items)
 
@@ -449,6 +454,9 @@ class Discovery:
             if item.decision == PENDING and item_id not in pending_ids
         ]
         decided_now = await self._refresh_vanished(target, vanished, report)
+        await self._correct_values(
+            target, stored, pending_ids | decided_now, reopened, read_began, report
+        )
 
         previous_pairs = await self._store.list_assignments(instance_id=instance.id)
         decided_ids = {i for i, item in stored.items() if item.decision != PENDING} | decided_now
@@ -481,10 +489,9 @@ class Discovery:
             for r in sorted(had_pending - has_pending)
         )
         await self._emit(events, report)
-        if _RECONCILE.get():
-            rest = sorted(has_pending - set(added_by_reviewer))
-            for reconciler in self._reconcilers:
-                await reconciler(instance.id, rest)
+        rest = sorted(has_pending - set(added_by_reviewer))
+        for reconciler in self._reconcilers:
+            await reconciler(instance.id, rest)
 
     async def _pending_decisions(self, target: _Target) -> list[AccessReviewDecision]:
         query = Query(
@@ -603,6 +610,36 @@ class Discovery:
             )
             await self._emit([InstanceEnded(instance_id=record.instance_id, status=status)], report)
 
+    async def _correct_values(
+        self,
+        target: _Target,
+        stored: Mapping[str, ItemRecord],
+        seen: set[str],
+        reopened: list[ItemRecord],
+        read_began: datetime,
+        report: CycleReport,
+    ) -> None:
+        """Graph wins over the store where no write of the bot is in flight
+        (:mod:`bot.reviews.reconcile`): the store is corrected, audited, the cards edited."""
+        fix = await self._values.corrections(
+            instance_id=target.instance.id,
+            stage_id=target.stage.id if target.stage else None,
+            decisions_path=target.decisions_path(),
+            stored=stored,
+            seen=seen,
+            reopened=reopened,
+            read_began=read_began,
+        )
+        if fix.errors:
+            report.complete = False
+            report.errors.extend(fix.errors)
+        if not fix.events:
+            return
+        await _check_guard()
+        await self._store.upsert_items(items=fix.items)
+        await self._store.append_audits(events=fix.audit)
+        await self._emit(fix.events, report, audit=False)
+
     # -- records and events ---------------------------------------------------------------------
     def _instance_record(self, target: _Target) -> InstanceRecord:
         definition, instance, stage = target.definition, target.instance, target.stage
@@ -688,10 +725,13 @@ class Discovery:
             data=data,
         )
 
-    async def _emit(self, events: Iterable[DomainEvent], report: CycleReport) -> None:
+    async def _emit(
+        self, events: Iterable[DomainEvent], report: CycleReport, *, audit: bool = True
+    ) -> None:
         events = list(events)
         # Recorded first, all in one transaction; then handed to the consumers.
-        await self._store.append_audits(events=[_audit_of(event) for event in events])
+        if audit:
+            await self._store.append_audits(events=[_audit_of(event) for event in events])
         for event in events:
             report.events.append(event)
             self._metrics.events.labels(type(event).__name__).inc()

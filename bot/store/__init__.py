@@ -3,7 +3,9 @@
 from bot.store.protocol import (
     AssignmentChange,
     AuditEvent,
+    DecisionStart,
     InstanceRecord,
+    ItemClaims,
     ItemRecord,
     Lease,
     OutboxCompletion,
@@ -11,13 +13,16 @@ from bot.store.protocol import (
     SentMessage,
     Store,
     StoreError,
+    WriteClaim,
 )
 from bot.store.sql import SqlStore, open_store
 
 __all__ = [
     "AssignmentChange",
     "AuditEvent",
+    "DecisionStart",
     "InstanceRecord",
+    "ItemClaims",
     "ItemRecord",
     "Lease",
     "OutboxCompletion",
@@ -26,5 +31,6 @@ __all__ = [
     "SqlStore",
     "Store",
     "StoreError",
+    "WriteClaim",
     "open_store",
 ]

@@ -16,7 +16,9 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "AssignmentChange",
     "AuditEvent",
+    "DecisionStart",
     "InstanceRecord",
+    "ItemClaims",
     "ItemRecord",
     "Lease",
     "OutboxCompletion",
@@ -25,6 +27,7 @@ __all__ = [
     "SentMessage",
     "Store",
     "StoreError",
+    "WriteClaim",
 ]
 
 OutboxStatus = Literal["pending", "in_flight", "done", "failed"]
@@ -85,6 +88,48 @@ class OutboxMessage:
     not_before: datetime
     result: Mapping[str, Any] | None = None
     last_error: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteClaim:
+    """The per-item write claims of one decision intent (its outbox ``key``), to let go of."""
+
+    key: str
+    instance_id: str
+    item_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemClaims:
+    """Where one decision intent stands on each of its items (see ``item_writes`` in the schema).
+
+    ``held``: its write may go now. ``superseded``: a later click owns the item; this intent
+    does not write it. ``waiting``: an earlier intent's write is still in flight.
+    """
+
+    held: frozenset[str] = frozenset()
+    superseded: frozenset[str] = frozenset()
+    waiting: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionStart:
+    """What :meth:`Store.begin_decision` made of one click.
+
+    ``message`` is the intent, claimed by the caller (None when there is nothing for the caller
+    to do: a redelivered click already done or in another worker's hands, or a click that only
+    repeats earlier ones). ``claims`` is None when the intent existed before (a redelivery):
+    the caller asks :meth:`Store.claim_item_writes` then. ``repeats`` maps items this click
+    repeats (same reviewer, decision and reason within the window) to the earlier click's key,
+    and ``repeat_status`` gives those earlier intents' outbox status.
+    """
+
+    added: bool
+    message: OutboxMessage | None
+    claims: ItemClaims | None = None
+    repeats: Mapping[str, str] = field(default_factory=dict)
+    repeat_status: Mapping[str, OutboxStatus] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +169,8 @@ class OutboxCompletion:
     items: Sequence[ItemRecord] = ()
     audit: Sequence[AuditEvent] = ()
     sent: SentMessage | None = None
+    # A decision intent's item write claims, released (and settled) with the completion.
+    claims: WriteClaim | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +210,12 @@ class Store(Protocol):
         self, *, tenant_id: str, user_oids: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         """The stored references of several users (those who have one), by user."""
+        ...
+
+    async def get_conversation_reference_times(
+        self, *, tenant_id: str, user_oids: Sequence[str]
+    ) -> dict[str, datetime]:
+        """When each of several users' references was last stored or changed, by user."""
         ...
 
     async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None: ...
@@ -246,10 +299,11 @@ class Store(Protocol):
         items: Sequence[ItemRecord] = (),
         audit: Sequence[AuditEvent] = (),
         sent: SentMessage | None = None,
+        claims: WriteClaim | None = None,
     ) -> bool:
         """Mark a claimed message done, writing its outcome (``items``, ``audit``, ``sent``) in
-        the same transaction. False if the claim was lost to another worker (the outcome is
-        written all the same: it happened)."""
+        the same transaction, and releasing and settling ``claims``. False if the claim was lost
+        to another worker (the outcome is written all the same: it happened)."""
         ...
 
     async def complete_outbox_many(
@@ -265,18 +319,89 @@ class Store(Protocol):
         ...
 
     async def retry_outbox(
-        self, *, message_id: int, worker: str, error: str, not_before: datetime
+        self,
+        *,
+        message_id: int,
+        worker: str,
+        error: str,
+        not_before: datetime,
+        claims: WriteClaim | None = None,
     ) -> bool:
-        """Give a claimed message back to be tried again at ``not_before``."""
+        """Give a claimed message back to be tried again at ``not_before``; release ``claims``
+        (a write attempt ended; the newest click's write is still to come)."""
         ...
 
-    async def fail_outbox(self, *, message_id: int, worker: str, error: str) -> bool:
-        """Mark a claimed message failed for good (the error is kept and reported)."""
+    async def fail_outbox(
+        self,
+        *,
+        message_id: int,
+        worker: str,
+        error: str,
+        result: Mapping[str, Any] | None = None,
+        claims: WriteClaim | None = None,
+    ) -> bool:
+        """Mark a claimed message failed for good (the error and ``result`` are kept and
+        reported); release and settle ``claims``."""
         ...
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None: ...
 
+    async def get_outbox_many(self, *, keys: Sequence[str]) -> dict[str, OutboxMessage]:
+        """The messages with these keys (those that exist), by key."""
+        ...
+
+    async def requeue_outbox(self, *, keys: Sequence[str], failed_for_s: float = 0.0) -> list[str]:
+        """Queue finished messages among ``keys`` again, as new: ``done`` ones, and ``failed``
+        ones that failed at least ``failed_for_s`` ago (by the store's clock). Returns their
+        keys."""
+        ...
+
+    async def list_outbox(
+        self,
+        *,
+        status: OutboxStatus,
+        kinds: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[OutboxMessage]:
+        """Messages in ``status``, most recently changed first."""
+        ...
+
     async def count_outbox(self, *, status: OutboxStatus) -> int: ...
+
+    # -- per-item decision writes (see ``item_writes`` in the schema) --------------------------
+    async def begin_decision(
+        self,
+        *,
+        key: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        instance_id: str,
+        actor_oid: str,
+        decisions: Mapping[str, str],
+        reason_digest: str,
+        worker: str,
+        lease_s: float,
+        repeat_window_s: float,
+    ) -> DecisionStart:
+        """One click, in one transaction: add its intent (claimed by ``worker``) unless ``key``
+        exists, make it the newest click on each item unless it repeats the newest one (same
+        actor, decision and reason digest within ``repeat_window_s``), and take the write claim
+        of each item no other write holds. A click that only repeats adds no intent."""
+        ...
+
+    async def claim_item_writes(
+        self, *, key: str, instance_id: str, item_ids: Sequence[str], lease_s: float
+    ) -> ItemClaims:
+        """Take (or renew) the write claims of the intent ``key`` on the items it is the newest
+        click of and no other write holds; let go of those a later click took over."""
+        ...
+
+    async def busy_items(
+        self, *, instance_id: str, item_ids: Sequence[str], since: datetime
+    ) -> set[str]:
+        """Items with a write queued or in flight, or whose last write ended at ``since`` or
+        later (so a Graph read begun at ``since`` may predate it)."""
+        ...
 
     # -- sent messages -------------------------------------------------------------------------
     async def record_sent_message(self, *, message: SentMessage) -> None: ...

@@ -171,6 +171,30 @@ escalations = sa.Table(
     sa.Column("sent_at", _TS, nullable=False),
 )
 
+# One row per decision item the bot has written (or been asked to write) to Graph: the order of
+# the writes. ``latest_*`` describe the newest click on the item (its intent's outbox key, who,
+# what, a digest of the reason, when); only that intent may write the item, so a later click
+# supersedes an earlier one that has not started. ``holder`` is the intent whose write is in
+# flight, until ``held_until`` (a claim like an outbox claim: a dead writer's expires). ``open``
+# is true until the newest click's write settled (written, failed for good); ``settled_at`` is
+# when the last write attempt on the item ended. Discovery trusts Graph over the store only
+# for items that are not open, not held, and settled before it began reading.
+item_writes = sa.Table(
+    "item_writes",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("latest_key", sa.String(400), nullable=False),
+    sa.Column("latest_actor", sa.String(64), nullable=False),
+    sa.Column("latest_decision", sa.String(40), nullable=False),
+    sa.Column("latest_reason", sa.String(64), nullable=False),
+    sa.Column("latest_at", _TS, nullable=False),
+    sa.Column("open", sa.Boolean, nullable=False),
+    sa.Column("holder", sa.String(400)),
+    sa.Column("held_until", _TS),
+    sa.Column("settled_at", _TS),
+)
+
 # The tables created by migration 1 (all of the above except the bookkeeping table).
 _V1_TABLES = [
     conversation_refs,
@@ -197,12 +221,17 @@ async def _migration_2_reminders(conn: AsyncConnection) -> None:
     )
 
 
+async def _migration_3_item_writes(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync_conn: metadata.create_all(sync_conn, tables=[item_writes]))
+
+
 Migration = tuple[int, str, Callable[[AsyncConnection], Awaitable[None]]]
 
 # Append new migrations here; never edit one that has shipped.
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _migration_1_initial),
     (2, "snoozes and escalations", _migration_2_reminders),
+    (3, "per-item decision write order", _migration_3_item_writes),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

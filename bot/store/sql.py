@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -40,7 +39,15 @@ from bot.store.protocol import (
     OutboxStatus,
     SentMessage,
     StoreError,
+    WriteClaim,
 )
+from bot.store.rows import Conn
+from bot.store.rows import dumps as _dumps
+from bot.store.rows import loads as _loads
+from bot.store.rows import outbox_message as _outbox
+from bot.store.rows import require_utc as _require_utc
+from bot.store.rows import utc as _utc
+from bot.store.sql_durable import DurabilityMixin
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -50,33 +57,8 @@ _CHUNK = 500  # rows per multi-row statement (SQLite allows 32766 bound paramete
 #: Above this many rows, SQLite work leaves the loop for aiosqlite's thread (bot.store.inline).
 _INLINE_ROWS = 200
 
-Conn = AsyncConnection | InlineConnection
 
-
-def _dumps(value: Mapping[str, Any] | None) -> str:
-    return json.dumps(dict(value or {}), separators=(",", ":"), default=str)
-
-
-def _loads(text: str | None) -> dict[str, Any]:
-    return cast(dict[str, Any], json.loads(text)) if text else {}
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """Datetimes come back naive from SQLite; everything in this store is UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _require_utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("datetimes given to the store must be timezone-aware")
-    return value
-
-
-class SqlStore:
+class SqlStore(DurabilityMixin):
     """The store on an SQLAlchemy async engine. Create with :func:`open_store`."""
 
     def __init__(
@@ -268,6 +250,22 @@ class SqlStore:
                     )
                 )
                 found.update((row.user_oid, _loads(row.reference)) for row in rows)
+        return found
+
+    async def get_conversation_reference_times(
+        self, *, tenant_id: str, user_oids: Sequence[str]
+    ) -> dict[str, datetime]:
+        c = t.conversation_refs
+        wanted = sorted(set(user_oids))
+        found: dict[str, datetime] = {}
+        async with self._read(inline=len(wanted) <= _INLINE_ROWS) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    sa.select(c.c.user_oid, c.c.updated_at).where(
+                        c.c.tenant_id == tenant_id, c.c.user_oid.in_(wanted[start : start + _CHUNK])
+                    )
+                )
+                found.update((row.user_oid, cast(datetime, _utc(row.updated_at))) for row in rows)
         return found
 
     async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None:
@@ -593,13 +591,24 @@ class SqlStore:
             row = (await conn.execute(sa.select(o).where(o.c.key == key))).first()
         return _outbox(row) if row else None
 
-    async def _finish_claim(self, message_id: int, worker: str, **values: Any) -> bool:
+    async def _finish_claim(
+        self,
+        message_id: int,
+        worker: str,
+        *,
+        claims: WriteClaim | None = None,
+        settle: bool = False,
+        **values: Any,
+    ) -> bool:
         o = t.outbox
+        now = self._now()
         async with self._write() as conn:
+            if claims is not None:
+                await self._release_claims(conn, claims, now=now, settle=settle)
             result = await conn.execute(
                 sa.update(o)
                 .where(o.c.id == message_id, o.c.claimed_by == worker, o.c.status == "in_flight")
-                .values(claimed_until=None, updated_at=self._now(), **values)
+                .values(claimed_until=None, updated_at=now, **values)
             )
         return bool(result.rowcount)
 
@@ -612,9 +621,10 @@ class SqlStore:
         items: Sequence[ItemRecord] = (),
         audit: Sequence[AuditEvent] = (),
         sent: SentMessage | None = None,
+        claims: WriteClaim | None = None,
     ) -> bool:
         completion = OutboxCompletion(
-            message_id=message_id, result=result, items=items, audit=audit, sent=sent
+            message_id=message_id, result=result, items=items, audit=audit, sent=sent, claims=claims
         )
         return (await self.complete_outbox_many(worker=worker, completions=[completion]))[0]
 
@@ -638,6 +648,9 @@ class SqlStore:
                 await conn.execute(sa.insert(t.audit), audit_rows)
             if sent_rows:
                 await conn.execute(self._sent_upsert(), sent_rows)
+            for completion in completions:
+                if completion.claims is not None:
+                    await self._release_claims(conn, completion.claims, now=now, settle=True)
             finished = {
                 int(row.id)
                 for row in await conn.execute(
@@ -712,21 +725,38 @@ class SqlStore:
         return bool(added.rowcount), (_outbox(row) if row is not None else None)
 
     async def retry_outbox(
-        self, *, message_id: int, worker: str, error: str, not_before: datetime
+        self,
+        *,
+        message_id: int,
+        worker: str,
+        error: str,
+        not_before: datetime,
+        claims: WriteClaim | None = None,
     ) -> bool:
         return await self._finish_claim(
             message_id,
             worker,
+            claims=claims,
+            settle=False,
             status="pending",
             not_before=_require_utc(not_before),
             last_error=error[:2000],
             claimed_by=None,
         )
 
-    async def fail_outbox(self, *, message_id: int, worker: str, error: str) -> bool:
-        return await self._finish_claim(
-            message_id, worker, status="failed", last_error=error[:2000]
-        )
+    async def fail_outbox(
+        self,
+        *,
+        message_id: int,
+        worker: str,
+        error: str,
+        result: Mapping[str, Any] | None = None,
+        claims: WriteClaim | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {"status": "failed", "last_error": error[:2000]}
+        if result is not None:
+            values["result"] = _dumps(result)
+        return await self._finish_claim(message_id, worker, claims=claims, settle=True, **values)
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None:
         async with self._read() as conn:
@@ -1120,20 +1150,6 @@ def _sent(row: Any) -> SentMessage:
         activity_id=row.activity_id,
         sent_at=cast(datetime, _utc(row.sent_at)),
         data=_loads(row.data),
-    )
-
-
-def _outbox(row: Any) -> OutboxMessage:
-    return OutboxMessage(
-        id=int(row.id),
-        key=row.key,
-        kind=row.kind,
-        payload=_loads(row.payload),
-        status=row.status,
-        attempts=int(row.attempts),
-        not_before=cast(datetime, _utc(row.not_before)),
-        result=_loads(row.result) if row.result else None,
-        last_error=row.last_error,
     )
 
 

@@ -144,7 +144,7 @@ _REFUSAL_MESSAGES: dict[str, MessageKey] = {
     "not_a_reviewer": MessageKey.NOT_A_REVIEWER,
     "review_ended": MessageKey.REVIEW_ENDED,
     "justification_required": MessageKey.JUSTIFICATION_REQUIRED,
-    "justification_too_long": MessageKey.JUSTIFICATION_REQUIRED,
+    "justification_too_long": MessageKey.JUSTIFICATION_TOO_LONG,
     "nothing_selected": MessageKey.NOTHING_SELECTED,
     "bad_decision": MessageKey.GENERIC_ERROR,
     "wrong_tenant": MessageKey.FORBIDDEN,
@@ -266,6 +266,7 @@ class ActionRouter:
         instance_id: str | None,
         *,
         page: int = 0,
+        detail: str | None = None,
     ) -> ActionResult:
         view = MessageCardView(
             context=self._viewer(context).card_context(self._clock.now()),
@@ -273,6 +274,7 @@ class ActionRouter:
             kind=kind,
             instance_id=instance_id,
             page=page,
+            detail=detail,
         )
         return ActionResult.card(render_message_card(view))
 
@@ -396,6 +398,9 @@ class ActionRouter:
                 NoticeKind.WARNING,
                 None if checked.reason in ("unknown_review", "wrong_tenant") else instance_id,
                 page=page,
+                detail=str(JUSTIFICATION_MAX_CHARS)
+                if key is MessageKey.JUSTIFICATION_TOO_LONG
+                else None,
             )
         instance, _items = checked
         sso_token = context.sso_token

@@ -7,19 +7,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, ChannelAccount
+from msrest.exceptions import ClientRequestError
 
 from bot.clock import Clock
 from bot.graph import TokenAcquisitionError
+from bot.notify.delivery import reply_message
 from bot.notify.views import ReviewerContext, pending_list_view
 from bot.store import Store
 from bot.teams.actions import CARD_TYPE, MESSAGE_TYPE, ActionContext, ActionResult, ActionRouter
 from bot.teams.commands import HELP_TEXT, normalize_command
+from bot.teams.connector import TRANSIENT_STATUSES
 from cards import render_pending_list_card
 
-__all__ = ["ReviewBot", "activity_tenant_id"]
+__all__ = ["ReviewBot", "activity_tenant_id", "refused_for_now"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,29 @@ WELCOME_TEXT = (
     "Hi, I'm Access Review Bot. When an access review needs your decision, I'll send it here "
     "so you can approve or deny in one click. Type **help** to see what I can do."
 )
+
+
+# What a queued reply keeps of the activity (the outbox addresses it to the conversation).
+_REPLY_FIELDS = frozenset(
+    {"type", "text", "textFormat", "attachments", "attachmentLayout", "summary", "suggestedActions"}
+)
+_QUEUED_REPLIES = "access_review_bot.queued_replies"
+
+
+def _status_of(error: BaseException) -> int | None:
+    """The HTTP status of a connector call botbuilder failed (None: no answer)."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return int(status) if isinstance(status, int) else None
+
+
+def refused_for_now(error: BaseException) -> bool:
+    """True when a connector call failed in a way worth trying again later: 429 or one of the
+    statuses Teams asks bots to retry, or no answer at all (see bot.teams.connector)."""
+    status = _status_of(error)
+    if status is not None:
+        return status == 429 or status in TRANSIENT_STATUSES
+    return isinstance(error, ClientRequestError | aiohttp.ClientError | TimeoutError | OSError)
 
 
 def activity_tenant_id(activity: Activity) -> str:
@@ -224,24 +251,68 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             reply = MessageFactory.attachment(CardFactory.adaptive_card(result.value))
             if activity.reply_to_id:
                 reply.id = activity.reply_to_id
-                await turn_context.update_activity(reply)
+                try:
+                    await turn_context.update_activity(reply)
+                except Exception as exc:
+                    if not refused_for_now(exc):
+                        raise
+                    # The outbox edits the same card once the decision settles (the notifier's
+                    # items_changed): nothing is lost by not retrying this edit here.
+                    log.warning("in-turn card edit refused for now: %s", _status_of(exc))
             else:
-                await turn_context.send_activity(reply)
+                await self._say(turn_context, reply)
         elif result.type == MESSAGE_TYPE:
-            await turn_context.send_activity(str(result.value))
+            await self._say(turn_context, str(result.value))
         else:
             message = result.value.get("message") if isinstance(result.value, dict) else None
-            await turn_context.send_activity(
-                str(message or "Please sign in to Teams and try again.")
-            )
+            await self._say(turn_context, str(message or "Please sign in to Teams and try again."))
+
+    async def _say(self, turn_context: TurnContext, reply: Activity | str) -> None:
+        """Reply in the turn. If the connector refuses the reply for now (429, 412, 502–504, no
+        answer), the outbox delivers it later like any proactive send, rather than dropping it.
+        """
+        activity = MessageFactory.text(reply) if isinstance(reply, str) else reply
+        try:
+            await turn_context.send_activity(activity)
+        except Exception as exc:
+            if not refused_for_now(exc):
+                raise
+            await self._queue_reply(turn_context, activity, exc)
+
+    async def _queue_reply(
+        self, turn_context: TurnContext, activity: Activity, error: BaseException
+    ) -> None:
+        incoming = turn_context.activity
+        conversation_id = incoming.conversation.id if incoming.conversation else ""
+        if not conversation_id or not incoming.service_url:
+            raise error
+        index = int(turn_context.turn_state.get(_QUEUED_REPLIES, 0))
+        turn_context.turn_state[_QUEUED_REPLIES] = index + 1
+        body = {
+            key: value
+            for key, value in activity.serialize().items()
+            if key in _REPLY_FIELDS and value not in (None, "", [])
+        }
+        body.setdefault("type", "message")
+        key, kind, payload = reply_message(
+            reviewer_oid=str(getattr(incoming.from_property, "aad_object_id", None) or ""),
+            conversation_id=conversation_id,
+            service_url=incoming.service_url,
+            activity=body,
+            turn_activity_id=str(incoming.id or ""),
+            index=index,
+            queued_at=self._clock.now().isoformat(),
+        )
+        await self._store.enqueue_outbox(key=key, kind=kind, payload=payload)
+        log.warning("reply refused by the connector (%s); the outbox sends it", _status_of(error))
 
     async def _pending(self, turn_context: TurnContext) -> None:
         """The user's open reviews with counts, each with a button that opens its card."""
         activity = turn_context.activity
         user_oid = getattr(activity.from_property, "aad_object_id", None) or ""
         if not user_oid:
-            await turn_context.send_activity(
-                "I could not tell who you are, so I cannot list your reviews."
+            await self._say(
+                turn_context, "I could not tell who you are, so I cannot list your reviews."
             )
             return
         viewer = ReviewerContext(
@@ -250,7 +321,7 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         )
         view = await pending_list_view(self._store, viewer=viewer, now=self._clock.now())
         card = render_pending_list_card(view)
-        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+        await self._say(turn_context, MessageFactory.attachment(CardFactory.adaptive_card(card)))
 
     async def _snooze(self, turn_context: TurnContext) -> None:
         """``snooze 4h`` / ``snooze tomorrow``: quiet reminders of all of the user's open reviews."""
@@ -259,8 +330,8 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         words = (activity.text or "").split()
         choice = words[1] if len(words) > 1 else "tomorrow"
         if self._actions is None or not user_oid:
-            await turn_context.send_activity(
-                "Reminders are not running here, so there is nothing to snooze."
+            await self._say(
+                turn_context, "Reminders are not running here, so there is nothing to snooze."
             )
             return
         context = ActionContext(
@@ -276,7 +347,7 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             await pending_list_view(self._store, viewer=viewer, now=self._clock.now())
         ).reviews
         if not reviews:
-            await turn_context.send_activity("You have no open reviews, so no reminders to snooze.")
+            await self._say(turn_context, "You have no open reviews, so no reminders to snooze.")
             return
         until: datetime | None = None
         try:
@@ -285,28 +356,30 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
                 if isinstance(outcome, datetime):
                     until = outcome if until is None else max(until, outcome)
         except ValueError:
-            await turn_context.send_activity("Try **snooze 4h** or **snooze tomorrow**.")
+            await self._say(turn_context, "Try **snooze 4h** or **snooze tomorrow**.")
             return
         if until is None:
-            await turn_context.send_activity("Nothing to snooze right now.")
+            await self._say(turn_context, "Nothing to snooze right now.")
         else:
-            await turn_context.send_activity(
+            await self._say(
+                turn_context,
                 f"Reminders snoozed until {until.strftime('%a %d %b %H:%M')} UTC "
-                "(never past the last reminder before a deadline)."
+                "(never past the last reminder before a deadline).",
             )
 
     async def _help(self, turn_context: TurnContext) -> None:
-        await turn_context.send_activity(
-            Activity(type="message", text=HELP_TEXT, text_format="markdown")
+        await self._say(
+            turn_context, Activity(type="message", text=HELP_TEXT, text_format="markdown")
         )
 
     async def _unknown(self, turn_context: TurnContext) -> None:
-        await turn_context.send_activity(
+        await self._say(
+            turn_context,
             Activity(
                 type="message",
                 text="I didn't catch that.\n\n" + HELP_TEXT,
                 text_format="markdown",
-            )
+            ),
         )
 
     # -- installation -----------------------------------------------------------------------
@@ -320,7 +393,7 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if conversation is None or conversation.conversation_type not in (None, "personal"):
             return
         if await self._store.remember_once(key=f"welcome|{conversation.id}", ttl_s=365 * 86400):
-            await turn_context.send_activity(WELCOME_TEXT)
+            await self._say(turn_context, WELCOME_TEXT)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

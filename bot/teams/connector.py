@@ -6,15 +6,24 @@ connector hides behind silent transport retries. So the outbox talks to the conn
 this client (the process's aiohttp pool, with httpx's errors and responses); replies inside a
 turn still go through botbuilder.
 
-Errors are mapped once, here, into :class:`ConnectorError` and its subclasses.
+Errors are mapped once, here, into :class:`ConnectorError` and its subclasses, following the
+Teams rate-limit page ("Optimize your bot with rate limiting", msteams-docs
+``bots/how-to/rate-limit.md``): 429 is :class:`ConnectorThrottled`, with ``retry_after_s`` only
+when the answer carried ``Retry-After`` (Teams documents none, so it is usually absent); 412,
+502, 503, 504 (the page: "you must also retry error codes 412, 502, and 504"), 408 and network
+failures are :class:`ConnectorRetryable`; 403 and 404 have their own classes; everything else
+(400, 401 after a token refresh, 413, 500 ``ServiceError``, which the page's status table says
+not to retry) is a plain :class:`ConnectorError` and treated as permanent by the outbox.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -22,6 +31,7 @@ from urllib.parse import quote
 import httpx
 
 __all__ = [
+    "TRANSIENT_STATUSES",
     "ConnectorClient",
     "ConnectorError",
     "ConnectorForbidden",
@@ -44,24 +54,37 @@ class ConnectorTokenSource(Protocol):
 
 
 class ConnectorError(Exception):
-    """A Bot Connector call failed. ``code`` is the connector's error code when it gave one."""
+    """A Bot Connector call failed. ``code`` is the connector's error code when it gave one;
+    ``conversation_id`` the conversation called (None for a call on no conversation, such as
+    creating one)."""
 
-    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int = 0, code: str = "", conversation_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.conversation_id = conversation_id
 
 
 class ConnectorThrottled(ConnectorError):
-    """429: wait ``retry_after_s`` before the next call in that scope."""
+    """429. ``retry_after_s`` is the answer's ``Retry-After``, or None when it sent none (Teams
+    documents no such header: the caller backs off on its own then)."""
 
-    def __init__(self, message: str, *, retry_after_s: float, code: str = "Throttled") -> None:
-        super().__init__(message, status=429, code=code)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None,
+        code: str = "Throttled",
+        conversation_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=429, code=code, conversation_id=conversation_id)
         self.retry_after_s = retry_after_s
 
 
 class ConnectorRetryable(ConnectorError):
-    """412/5xx/network: worth trying again later."""
+    """408/412/502/503/504 or no answer at all: worth trying again later."""
 
 
 class ConnectorForbidden(ConnectorError):
@@ -79,20 +102,28 @@ class Conversation:
     activity_id: str | None = None
 
 
-def _retry_after_s(response: httpx.Response) -> float:
+#: Statuses worth another try (see the module docstring); 429 has its own class.
+TRANSIENT_STATUSES = frozenset({408, 412, 502, 503, 504})
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` of an answer in seconds (delta or HTTP date); None if absent or
+    unreadable, so that the caller's own backoff applies rather than an invented figure."""
     value = response.headers.get("Retry-After", "").strip()
     if not value:
-        return 1.0
+        return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 1.0
-    from datetime import UTC, datetime
-
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
@@ -167,7 +198,9 @@ class ConnectorClient:
     ) -> str:
         """Post an activity to a conversation; return its activity id."""
         path = f"/v3/conversations/{quote(conversation_id, safe=':@')}/activities"
-        answer = await self._call("POST", service_url, path, dict(activity))
+        answer = await self._call(
+            "POST", service_url, path, dict(activity), conversation_id=conversation_id
+        )
         return str(answer.get("id") or "")
 
     async def update(
@@ -183,10 +216,31 @@ class ConnectorClient:
             f"/v3/conversations/{quote(conversation_id, safe=':@')}"
             f"/activities/{quote(activity_id, safe=':@')}"
         )
-        answer = await self._call("PUT", service_url, path, {**activity, "id": activity_id})
+        answer = await self._call(
+            "PUT",
+            service_url,
+            path,
+            {**activity, "id": activity_id},
+            conversation_id=conversation_id,
+        )
         return str(answer.get("id") or activity_id)
 
     async def _call(
+        self,
+        method: str,
+        service_url: str,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        conversation_id: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return await self._call_once(method, service_url, path, body)
+        except ConnectorError as exc:
+            exc.conversation_id = conversation_id
+            raise
+
+    async def _call_once(
         self, method: str, service_url: str, path: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
         url = service_url.rstrip("/") + path
@@ -208,7 +262,7 @@ class ConnectorClient:
             raise ConnectorThrottled(
                 text, retry_after_s=_retry_after_s(response), code=code or "Throttled"
             )
-        if response.status_code in (412, 502, 503, 504) or response.status_code >= 500:
+        if response.status_code in TRANSIENT_STATUSES:
             raise ConnectorRetryable(text, status=response.status_code, code=code)
         if response.status_code == 403:
             raise ConnectorForbidden(text, status=403, code=code)

@@ -26,11 +26,21 @@ from aiohttp import web
 
 from bot.admin import ReviewSummary, review_summaries
 from bot.graph import DirectoryApi, GraphError, TokenAcquisitionError
+from bot.notify.delivery import CARD_KIND
+from bot.notify.notifier import FAILED_CARD_RECHECK_S
 from bot.store import AuditEvent, ItemRecord, Store
 from bot.web.keys import CLOCK, DIRECTORY_API, MICROSOFT, SETTINGS, STORE
 from bot.web.middleware import expect_handler
 
-__all__ = ["NAME_CACHE", "SECTIONS", "NameCache", "StatusData", "add_status_page", "status_routes"]
+__all__ = [
+    "NAME_CACHE",
+    "SECTIONS",
+    "NameCache",
+    "StatusData",
+    "add_status_page",
+    "failed_cards_block",
+    "status_routes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +49,6 @@ status_routes = web.RouteTableDef()
 # How many rows the long tables show.
 REVIEWERS_SHOWN = 25
 DECISIONS_SHOWN = 15
-FAILURES_SHOWN = 10
 
 
 def _authorized(request: web.Request) -> bool:
@@ -307,17 +316,7 @@ def _decision_row(data: StatusData, event: AuditEvent) -> str:
 
 
 async def _failures_section(data: StatusData) -> str:
-    failed = await data.store.list_audit(
-        actions=["notify_failed"], newest_first=True, limit=FAILURES_SHOWN
-    )
-    if not failed:
-        return ""
-    rows = "".join(
-        f"<li>{_when(e.at)} — {data.names.person(str(e.detail.get('recipient', '')))}: "
-        f"{escape(str(e.detail.get('error', ''))[:160])}</li>"
-        for e in failed
-    )
-    return f"<h2>Delivery failures</h2><ul id='failures'>{rows}</ul>"
+    return await failed_cards_block(data.store, person=data.names.person)
 
 
 SECTIONS: list[Section] = [
@@ -356,6 +355,66 @@ async def status_page(request: web.Request) -> web.StreamResponse:
         f"{body}\n</body></html>"
     )
     return web.Response(text=html, content_type="text/html")
+
+
+# -- cards not delivered: a block of its own (its own query and markup), placed by the page ---
+FAILED_CARDS_SHOWN = 25
+
+
+async def failed_cards_block(
+    store: Store,
+    *,
+    person: Callable[[str], str] | None = None,
+    limit: int = FAILED_CARDS_SHOWN,
+) -> str:
+    """The cards that failed for good: who, which review, why, when (empty if there are none).
+
+    Only permanent answers fail a card (blocked, app not installed or not in the catalog, the
+    chat gone twice, …: see bot.notify.delivery); discovery queues a failed first card again.
+    ``person`` renders a reviewer's object id as HTML (a name, say); default: the bare id.
+    """
+    show = person or (lambda object_id: f"<code>{escape(object_id)}</code>")
+    failed = await store.list_outbox(status="failed", kinds=[CARD_KIND], limit=limit)
+    if not failed:
+        return ""
+    names: dict[str, str] = {}
+    for instance_id in {str(m.payload.get("instanceId") or "") for m in failed} - {""}:
+        instance = await store.get_instance(instance_id=instance_id)
+        names[instance_id] = instance.display_name if instance is not None else instance_id
+    rows = []
+    for message in failed:
+        result = message.result or {}
+        instance_id = str(message.payload.get("instanceId") or "")
+        failed_at = _parse_when(result.get("failedAt")) or message.updated_at
+        rows.append(
+            "<tr>"
+            f"<td>{show(str(message.payload.get('reviewerOid') or ''))}</td>"
+            f"<td>{escape(names.get(instance_id, '—'))}</td>"
+            f"<td>{escape(str(message.payload.get('card') or 'review'))}</td>"
+            f"<td>{escape(str(result.get('reason') or 'failed'))}"
+            f"<br><small>{escape((message.last_error or '')[:160])}</small></td>"
+            f"<td>{_when(failed_at)}</td>"
+            "</tr>"
+        )
+    hours = FAILED_CARD_RECHECK_S / 3600
+    return (
+        '<section id="failed-cards"><h2>Cards not delivered</h2>'
+        f"<p>A review card is sent again when the reviewer reinstalls the app, and tried again "
+        f"every {hours:g} h while the review runs.</p>"
+        "<table><tr><th>Reviewer</th><th>Review</th><th>Card</th><th>Why</th><th>When</th></tr>"
+        + "".join(rows)
+        + "</table></section>"
+    )
+
+
+def _parse_when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 @status_routes.post("/admin/remind", expect_handler=expect_handler)

@@ -14,8 +14,15 @@ def test_quick_fanout_benchmark_prints_the_figures(capsys: pytest.CaptureFixture
     assert bench_main(["fanout", "--quick"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     figures = json.loads(lines[-1])
-    assert set(figures) == {"rate_fraction", "unhandled_429", "max_rate_ratio"}
+    assert set(figures) == {
+        "rate_fraction",
+        "unhandled_429",
+        "max_rate_ratio",
+        "backoff_without_retry_after",
+    }
     assert figures["unhandled_429"] == 0
+    # The run met 429s without Retry-After (a fault rule sends some) and recovered from them.
+    assert figures["backoff_without_retry_after"] is True
     # The connector admits at most 50 sends in any second: above 1.0 the measurement is wrong.
     assert 0.2 < figures["rate_fraction"] <= 1.05
     # Without limits the bot must at least beat the limited run.

@@ -332,3 +332,25 @@ async def test_token_exchange_answers_over_http_and_signs_the_reviewer_in(
     assert answer["statusCode"] == 200
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
     assert (await graph_decision(harness, ROLE_REVIEW, DIEGO_ITEM))["decision"] == "Approve"
+
+
+async def test_a_reason_over_the_limit_is_refused_with_the_limit_named(
+    harness: BotOnEmulator,
+) -> None:
+    from bot.reviews.decisions import JUSTIFICATION_MAX_CHARS
+
+    too_long = "x" * (JUSTIFICATION_MAX_CHARS + 1)
+    answer = await _decide(harness, JOHANNA, MEGAN_ITEM, "Deny", sso=True, justification=too_long)
+    text = card_text(answer["value"]).lower()
+    assert answer["statusCode"] == 200
+    assert f"at most {JUSTIFICATION_MAX_CHARS} characters" in text
+    assert "requires a reason" not in text
+    assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "NotReviewed"
+    refused = [a for a in await harness.app[STORE].list_audit() if a.action == "decision_refused"]
+    assert [a.result for a in refused] == ["justification_too_long"]
+    # At the limit it is accepted.
+    ok = await _decide(
+        harness, JOHANNA, MEGAN_ITEM, "Deny", sso=True, justification="y" * JUSTIFICATION_MAX_CHARS
+    )
+    assert ok["statusCode"] == 200
+    assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "Deny"

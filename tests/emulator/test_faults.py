@@ -206,3 +206,28 @@ async def test_admin_routes_over_http(graph_app: Served) -> None:
     one = (await graph_app.client.post(admin, json={"kind": "latency", "latency_s": 0})).json()
     assert (await graph_app.client.delete(f"{admin}/{one['id']}")).status_code == 204
     assert graph_app.faults.rules() == {}
+
+
+async def test_a_connector_429_can_come_without_retry_after(connector_app: Served) -> None:
+    admin = connector_app.base_url + "/_emulator/faults"
+    created = await connector_app.client.post(
+        admin, json={"kind": "status", "status": 429, "omit_retry_after": True, "remaining": 1}
+    )
+    assert created.status_code == 201
+    response = await connector_app.client.post(
+        connector_app.base_url + "/v3/conversations", json={}
+    )
+    assert response.status_code == 429 and "Retry-After" not in response.headers
+    assert response.json()["error"]["code"] == "Throttled"
+
+
+async def test_response_latency_delays_the_answer_after_the_work(connector_app: Served) -> None:
+    with pytest.raises(ValueError):
+        FaultRule(kind="status", phase="response")
+    connector_app.faults.add(FaultRule(kind="latency", latency_s=0.3, phase="response"))
+    started = time.monotonic()
+    pending = connector_app.client.post(connector_app.base_url + "/v3/conversations", json={})
+    response = await pending
+    # The handler ran (the work was done), and the answer came late.
+    assert response.status_code == 200 and connector_app.hits == ["/v3/conversations"]
+    assert time.monotonic() - started >= 0.3

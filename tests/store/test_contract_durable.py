@@ -1,0 +1,252 @@
+"""Store contract, part two: ordered decision writes and failed-card bookkeeping.
+
+Run on SQLite and PostgreSQL (the ``any_store`` fixture), like ``test_contract.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
+
+from bot.clock import ManualClock
+from bot.store import DecisionStart, SqlStore, WriteClaim
+
+ALEX = "aaaaaaaa-0000-0000-0000-000000000001"
+MEGAN = "aaaaaaaa-0000-0000-0000-000000000002"
+TENANT = "11111111-1111-1111-1111-111111111111"
+WINDOW_S = 60.0
+
+
+async def _click(
+    store: SqlStore,
+    key: str,
+    decisions: Mapping[str, str],
+    *,
+    actor: str = ALEX,
+    reason: str = "r0",
+    worker: str = "w",
+) -> DecisionStart:
+    return await store.begin_decision(
+        key=key,
+        kind="decision",
+        payload={"decisions": dict(decisions)},
+        instance_id="i1",
+        actor_oid=actor,
+        decisions=decisions,
+        reason_digest=reason,
+        worker=worker,
+        lease_s=30,
+        repeat_window_s=WINDOW_S,
+    )
+
+
+async def test_a_first_click_adds_a_claimed_intent_and_holds_its_items(any_store: SqlStore) -> None:
+    start = await _click(any_store, "k1", {"a": "Approve", "b": "Approve"})
+    assert start.added and start.message is not None
+    assert start.message.status == "in_flight" and start.message.attempts == 1
+    assert start.claims is not None and start.claims.held == {"a", "b"}
+    assert not start.claims.waiting and not start.repeats
+    # The same click again (a redelivered invoke) adds nothing and finds it claimed.
+    again = await _click(any_store, "k1", {"a": "Approve", "b": "Approve"})
+    assert not again.added and again.message is None and again.claims is None
+
+
+async def test_a_later_click_waits_for_the_write_in_flight_then_supersedes(
+    any_store: SqlStore,
+) -> None:
+    first = await _click(any_store, "k1", {"a": "Approve"})
+    second = await _click(any_store, "k2", {"a": "Deny"}, actor=MEGAN)
+    assert second.added and second.claims is not None
+    assert second.claims.waiting == {"a"} and not second.claims.held
+    # Only the newest click may write: the first one is superseded now, whatever it held.
+    claims = await any_store.claim_item_writes(
+        key="k1", instance_id="i1", item_ids=["a"], lease_s=30
+    )
+    assert claims.superseded == {"a"} and not claims.held
+    # Letting go of its claim (the first intent ends) lets the newest one write.
+    assert first.message is not None
+    await any_store.complete_outbox(
+        message_id=first.message.id,
+        worker="w",
+        result={},
+        claims=WriteClaim(key="k1", instance_id="i1", item_ids=("a",)),
+    )
+    claims = await any_store.claim_item_writes(
+        key="k2", instance_id="i1", item_ids=["a"], lease_s=30
+    )
+    assert claims.held == {"a"}
+
+
+async def test_a_holder_that_died_loses_its_claim_when_it_expires(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    await _click(any_store, "k1", {"a": "Approve"})
+    await _click(any_store, "k2", {"a": "Deny"})
+    claims = await any_store.claim_item_writes(
+        key="k2", instance_id="i1", item_ids=["a"], lease_s=30
+    )
+    assert claims.waiting == {"a"}
+    clock.advance(timedelta(seconds=31))
+    claims = await any_store.claim_item_writes(
+        key="k2", instance_id="i1", item_ids=["a"], lease_s=30
+    )
+    assert claims.held == {"a"}
+
+
+async def test_the_same_decision_again_within_the_window_is_a_repeat(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    first = await _click(any_store, "k1", {"a": "Approve"})
+    assert first.message is not None
+    repeat = await _click(any_store, "k2", {"a": "Approve"})
+    assert not repeat.added and repeat.message is None
+    assert repeat.repeats == {"a": "k1"} and repeat.repeat_status == {"k1": "in_flight"}
+    assert await any_store.get_outbox(key="k2") is None  # no intent of its own
+    # Another reason, another decision or another reviewer is not a repeat.
+    assert (await _click(any_store, "k3", {"a": "Approve"}, reason="r1")).added
+    assert (await _click(any_store, "k4", {"a": "Deny"}, reason="r1")).added
+    assert (await _click(any_store, "k5", {"a": "Deny"}, actor=MEGAN, reason="r1")).added
+    # Once the window has passed, the same decision is written again.
+    clock.advance(timedelta(seconds=WINDOW_S + 1))
+    assert (await _click(any_store, "k6", {"a": "Deny"}, actor=MEGAN, reason="r1")).added
+
+
+async def test_a_bulk_click_that_partly_repeats_writes_only_the_rest(any_store: SqlStore) -> None:
+    await _click(any_store, "k1", {"a": "Approve"})
+    start = await _click(any_store, "k2", {"a": "Approve", "b": "Approve"})
+    assert start.added and start.message is not None
+    assert start.repeats == {"a": "k1"}
+    assert start.claims is not None and start.claims.held == {"b"}
+    assert start.claims.superseded == {"a"}
+    # The intent itself remembers what it only repeats (for a retry by another worker).
+    stored = await any_store.get_outbox(key="k2")
+    assert stored is not None and stored.payload["repeats"] == ["a"]
+
+
+async def test_busy_items_are_open_held_or_settled_recently(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    start = await _click(any_store, "k1", {"a": "Approve", "b": "Deny"})
+    read_began = clock.now()
+    assert start.message is not None
+    assert await any_store.busy_items(
+        instance_id="i1", item_ids=["a", "b", "c"], since=read_began
+    ) == {
+        "a",
+        "b",
+    }
+    clock.advance(timedelta(seconds=1))
+    await any_store.complete_outbox(
+        message_id=start.message.id,
+        worker="w",
+        claims=WriteClaim(key="k1", instance_id="i1", item_ids=("a", "b")),
+    )
+    # Settled after the read began: that read may predate the write.
+    assert await any_store.busy_items(instance_id="i1", item_ids=["a", "b"], since=read_began) == {
+        "a",
+        "b",
+    }
+    # A read that began later sees them settled.
+    clock.advance(timedelta(seconds=1))
+    assert not await any_store.busy_items(instance_id="i1", item_ids=["a", "b"], since=clock.now())
+
+
+async def test_a_transient_retry_releases_the_claim_but_keeps_the_item_open(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    start = await _click(any_store, "k1", {"a": "Approve"})
+    assert start.message is not None
+    claim = WriteClaim(key="k1", instance_id="i1", item_ids=("a",))
+    await any_store.retry_outbox(
+        message_id=start.message.id,
+        worker="w",
+        error="503",
+        not_before=clock.now() + timedelta(seconds=5),
+        claims=claim,
+    )
+    clock.advance(timedelta(seconds=10))
+    assert await any_store.busy_items(instance_id="i1", item_ids=["a"], since=clock.now()) == {"a"}
+    [again] = await any_store.claim_outbox(worker="w2", limit=5, lease_s=30)
+    assert (
+        await any_store.claim_item_writes(key="k1", instance_id="i1", item_ids=["a"], lease_s=30)
+    ).held == {"a"}
+    await any_store.fail_outbox(
+        message_id=again.id, worker="w2", error="403", result={"why": "forbidden"}, claims=claim
+    )
+    clock.advance(timedelta(seconds=1))
+    assert not await any_store.busy_items(instance_id="i1", item_ids=["a"], since=clock.now())
+    failed = await any_store.get_outbox(key="k1")
+    assert (
+        failed is not None and failed.status == "failed" and failed.result == {"why": "forbidden"}
+    )
+
+
+async def test_concurrent_conflicting_clicks_leave_one_newest_and_one_holder(
+    any_store: SqlStore,
+) -> None:
+    starts = await asyncio.gather(
+        *(
+            _click(
+                any_store, f"k{n}", {"a": ("Approve", "Deny")[n % 2], "b": "Approve"}, reason=str(n)
+            )
+            for n in range(8)
+        )
+    )
+    holders = [s for s in starts if s.claims is not None and s.claims.held]
+    # Exactly one click holds each item; every other one waits.
+    assert len(holders) == 1 and holders[0].claims is not None
+    assert holders[0].claims.held == {"a", "b"}
+    waiting = [s for s in starts if s.claims is not None and s.claims.waiting == {"a", "b"}]
+    assert len(waiting) == 7
+
+
+async def test_failed_cards_are_listed_read_by_key_and_queued_again(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    for n in range(3):
+        await any_store.enqueue_outbox(key=f"c{n}", kind="card", payload={"n": n})
+    await any_store.enqueue_outbox(key="d0", kind="decision", payload={})
+    claimed = {m.key: m for m in await any_store.claim_outbox(worker="w", limit=10, lease_s=30)}
+    await any_store.fail_outbox(
+        message_id=claimed["c0"].id, worker="w", error="403", result={"reason": "blocked"}
+    )
+    clock.advance(timedelta(seconds=1))
+    await any_store.fail_outbox(message_id=claimed["c2"].id, worker="w", error="404")
+    await any_store.fail_outbox(message_id=claimed["d0"].id, worker="w", error="x")
+    await any_store.complete_outbox(message_id=claimed["c1"].id, worker="w", result={"ok": 1})
+
+    failed = await any_store.list_outbox(status="failed", kinds=["card"])
+    assert [m.key for m in failed] == ["c2", "c0"]  # most recent first
+    assert failed[1].result == {"reason": "blocked"} and failed[1].updated_at is not None
+    assert set(await any_store.get_outbox_many(keys=["c0", "c1", "zz"])) == {"c0", "c1"}
+
+    # A failure is re-checked only once it is old enough; done rows (skipped ones) at once.
+    assert await any_store.requeue_outbox(keys=["c0", "c1", "c2"], failed_for_s=60) == ["c1"]
+    clock.advance(timedelta(seconds=60))
+    assert await any_store.requeue_outbox(keys=["c0", "c1", "zz"], failed_for_s=60) == ["c0"]
+    assert await any_store.requeue_outbox(keys=["c0"]) == []  # pending already
+    requeued = await any_store.get_outbox(key="c0")
+    assert requeued is not None and requeued.status == "pending" and requeued.attempts == 0
+    assert {m.key for m in await any_store.claim_outbox(worker="w", limit=10, lease_s=30)} == {
+        "c0",
+        "c1",
+    }
+
+
+async def test_reference_times_say_when_each_was_stored(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    reference = {
+        "serviceUrl": "https://smba.example/teams/",
+        "conversation": {"id": "a:1", "conversationType": "personal", "tenantId": TENANT},
+    }
+    await any_store.save_conversation_reference(
+        tenant_id=TENANT, user_oid=ALEX, reference=reference
+    )
+    first = clock.now()
+    clock.advance(timedelta(minutes=5))
+    times = await any_store.get_conversation_reference_times(
+        tenant_id=TENANT, user_oids=[ALEX, MEGAN]
+    )
+    assert times == {ALEX: first}
