@@ -44,6 +44,7 @@ from bot.graph.errors import (
     TokenServiceUnavailable,
 )
 from bot.graph.odata import Query, odata_eq, odata_string
+from bot.graph.pacing import GraphPacer, PacerMetrics, Priority, ThrottleScope, graph_priority
 from bot.graph.reviews import PENDING_DECISIONS, AccessReviewsApi, DecisionWrite, decision_writes
 from bot.graph.teams_apps import TeamsAppsApi
 from bot.graph.tokens import (
@@ -75,6 +76,7 @@ __all__ = [
     "GraphForbidden",
     "GraphMetrics",
     "GraphNotFound",
+    "GraphPacer",
     "GraphResponse",
     "GraphServerError",
     "GraphSettings",
@@ -86,11 +88,14 @@ __all__ = [
     "MsalHttpClient",
     "NoCachedToken",
     "OboTokenProvider",
+    "PacerMetrics",
+    "Priority",
     "Query",
     "RetryPolicy",
     "SsoTokenExpired",
     "SsoTokenInvalid",
     "TeamsAppsApi",
+    "ThrottleScope",
     "TokenAcquisitionError",
     "TokenCacheCipher",
     "TokenCacheStore",
@@ -101,6 +106,7 @@ __all__ = [
     "UserTokenSource",
     "create_http_client",
     "decision_writes",
+    "graph_priority",
     "odata_eq",
     "odata_string",
     "parse_retry_after",

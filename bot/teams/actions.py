@@ -22,9 +22,11 @@ from bot.graph import (
     ConsentRequired,
     InteractionRequired,
     NoCachedToken,
+    Priority,
     SsoTokenExpired,
     SsoTokenInvalid,
     TokenAcquisitionError,
+    graph_priority,
 )
 from bot.notify.reminders import ReminderScheduler, enqueue_reminder
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
@@ -227,7 +229,10 @@ class ActionRouter:
             log.warning("unknown card verb", extra={"verb": context.verb[:40]})
             return ActionResult.error(400, "BadRequest", "This button is not supported.")
         try:
-            return await handler(context)
+            # A reviewer waits on everything a click does: its Graph calls are high priority,
+            # never paced or queued behind a poll (bot.graph.pacing).
+            with graph_priority(Priority.HIGH):
+                return await handler(context)
         except BadData as exc:
             log.warning("malformed card data: %s", exc, extra={"verb": context.verb})
             return ActionResult.error(400, "BadRequest", f"The card sent malformed data: {exc}.")
