@@ -14,6 +14,9 @@ Rule semantics (emulator choices, the docs have nothing to say here):
   (``status``, ``drop``, ``expired_token``) that fires decides the answer, in insertion order.
 * ``probability`` is drawn per matching request from a per-rule RNG (``seed`` makes it
   reproducible). ``remaining`` counts firings; the rule disappears when it reaches zero.
+* ``Retry-After`` of a ``status`` rule: whole seconds drawn from ``retry_after_s`` (1 s for a
+  429 without a range), or ``retry_after_header`` sent verbatim (Graph may send ``2.128``), or
+  none at all with ``omit_retry_after`` (Graph documents 429s without it; Teams never sends it).
 * Routes under ``/_emulator/`` are never faulted, so a test can always switch faults off again.
 """
 
@@ -149,6 +152,8 @@ class FaultRule:
     latency_s: float = 0.0
     status: int = 503
     retry_after_s: tuple[float, float] | None = None
+    retry_after_header: str | None = None
+    omit_retry_after: bool = False
     remaining: int | None = None
     seed: int | None = None
 
@@ -167,6 +172,10 @@ class FaultRule:
             low, high = self.retry_after_s
             if low < 0 or high < low:
                 raise ValueError("retry_after_s must be (low, high) with 0 <= low <= high")
+        if self.omit_retry_after and (
+            self.retry_after_header is not None or self.retry_after_s is not None
+        ):
+            raise ValueError("omit_retry_after excludes retry_after_s and retry_after_header")
         if self.remaining is not None and self.remaining < 1:
             raise ValueError("remaining must be >= 1 (or None for unlimited)")
         re.compile(self.path_regex)  # fail at add() time, not on the first request
@@ -197,6 +206,7 @@ class FaultOutcome:
     kind: FaultKind
     status: int
     retry_after_s: int | None
+    retry_after_header: str | None = None
 
     def error(self, service: str, *, now: datetime, request_id: str) -> dict[str, Any]:
         """The JSON body to answer (status and expired_token kinds)."""
@@ -205,7 +215,9 @@ class FaultOutcome:
         return error_payload(service, self.status, now=now, request_id=request_id)
 
     def headers(self) -> dict[str, str]:
-        """Response headers (``Retry-After`` in integer seconds, as Graph sends it)."""
+        """Response headers (``Retry-After`` in integer seconds, or the rule's verbatim value)."""
+        if self.retry_after_header is not None:
+            return {"Retry-After": self.retry_after_header}
         if self.retry_after_s is None:
             return {}
         return {"Retry-After": str(self.retry_after_s)}
@@ -325,6 +337,7 @@ class Faults:
                     kind=rule.kind,
                     status=self._status_for(rule, service),
                     retry_after_s=self._retry_after(rule, active.rng),
+                    retry_after_header=rule.retry_after_header if rule.kind == "status" else None,
                 )
         return latency_s, outcome
 
@@ -346,7 +359,7 @@ class Faults:
 
     @staticmethod
     def _retry_after(rule: FaultRule, rng: random.Random) -> int | None:
-        if rule.kind != "status":
+        if rule.kind != "status" or rule.omit_retry_after or rule.retry_after_header is not None:
             return None
         if rule.retry_after_s is None:
             # A 429 always carries Retry-After; 1 s keeps tests quick when no range was given.

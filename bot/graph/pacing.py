@@ -420,14 +420,16 @@ class GraphPacer:
         self, budget: _Budget, now: float, scope: ThrottleScope | None, retry_after_s: float | None
     ) -> None:
         limit = scope.limit if scope is not None else "readwrite"
-        # Without Retry-After, hold the background for one window: the budget refills by then.
-        hold_s = self._window_s if retry_after_s is None else retry_after_s
-        hold_s = min(max(hold_s, 0.0), self._max_pause_s)
-        until = now + hold_s
-        if budget.paused_until.get(limit, 0.0) < until:
-            budget.paused_until[limit] = until
+        if retry_after_s is not None:
+            # Graph named the wait: the other background requests of that scope wait it out too
+            # instead of each meeting its own 429.
+            until = now + min(max(retry_after_s, 0.0), self._max_pause_s)
+            if budget.paused_until.get(limit, 0.0) < until:
+                budget.paused_until[limit] = until
+        # Without one, the throttled request backs off with jitter on its own; a fixed hold here
+        # would turn that into a fixed wait. What the model learns is that the budget is spent:
+        # count it full until the window moves on.
         if budget.limit_ru and limit != "write":
-            # Graph says the budget is spent: count it full until the window moves on.
             missing = budget.limit_ru - budget.spent_total - budget.reserved
             if missing > self._others(budget, now):
                 budget.others_ru = missing
