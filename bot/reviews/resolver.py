@@ -272,27 +272,11 @@ ScopeLike = ReviewerScope
 
 
 def _is_user_principal(decision: AccessReviewDecision) -> bool:
-    principal = decision.principal
-    if not principal.id:
-        return False
-    odata = principal.odata_type.lower()
-    if odata:
-        return odata.endswith("useridentity")
-    return principal.type.lower() in ("", "user")
+    return decision.principal.kind == "user"
 
 
 def _resource_kind(decision: AccessReviewDecision) -> str | None:
-    """'group' or 'servicePrincipal' for resources whose owners Graph can list, else None."""
-    resource = decision.resource
-    hints = " ".join(
-        [
-            (resource.type if resource else ""),
-            (resource.odata_type if resource else ""),
-            decision.resource_link,
-        ]
-    ).lower()
-    if "group" in hints:
-        return "group"
-    if "serviceprincipal" in hints or "application" in hints:
-        return "servicePrincipal"
-    return None
+    """'group' or 'servicePrincipal' for resources whose owners Graph can list, else None
+    (directory and Azure roles, access package policies: ``./owners`` finds nobody there)."""
+    kind = decision.resource_kind
+    return kind if kind in ("group", "servicePrincipal") else None

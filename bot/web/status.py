@@ -17,7 +17,8 @@ from html import escape
 
 from aiohttp import web
 
-from bot.store import AuditEvent, Store
+from bot.notify.views import status_label
+from bot.store import AuditEvent, InstanceRecord, Store
 from bot.web.keys import CLOCK, SETTINGS, STORE
 
 __all__ = ["status_routes"]
@@ -86,6 +87,13 @@ async def _reviews(store: Store) -> tuple[list[ReviewRow], Counter[str]]:
     return rows, pending_by_reviewer
 
 
+async def _not_in_progress(store: Store, *, limit: int = 25) -> list[InstanceRecord]:
+    """Reviews that are not open for decisions, latest end first (Completing, Applied, …)."""
+    others = [i for i in await store.list_instances() if i.status != "InProgress"]
+    others.sort(key=lambda i: (i.end_at is None, i.end_at), reverse=True)
+    return others[:limit]
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%a %d %b %H:%M UTC") if value else "—"
 
@@ -112,6 +120,7 @@ async def status_page(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     now = request.app[CLOCK].now()
     reviews, pending_by_reviewer = await _reviews(store)
+    others = await _not_in_progress(store)
     sent = await store.list_audit(actions=["notified"], limit=100_000)
     failed = await store.list_audit(actions=["notify_failed"], newest_first=True, limit=10)
     decisions = await store.list_audit(
@@ -130,6 +139,11 @@ async def status_page(request: web.Request) -> web.StreamResponse:
             for r in reviews
         )
         or "<tr><td colspan='4'>No review in progress.</td></tr>"
+    )
+    other_rows = "".join(
+        f"<tr><td>{escape(i.display_name)}</td><td>{_when(i.end_at)}</td>"
+        f"<td class='status'>{escape(status_label(i.status))}</td></tr>"
+        for i in others
     )
     reviewer_rows = (
         "".join(
@@ -167,6 +181,14 @@ progress{{width:12rem}} .stats span{{margin-right:2rem}} .decision-deny{{color:#
 <h2>Reviews in progress</h2>
 <table id="review-table"><tr><th>Review</th><th>Due</th><th>Progress</th><th>Reviewers with work</th></tr>
 {review_rows}</table>
+{
+        '<h2>Other reviews</h2><table id="other-reviews"><tr><th>Review</th><th>Ends</th>'
+        + "<th>Status</th></tr>"
+        + other_rows
+        + "</table>"
+        if other_rows
+        else ""
+    }
 <h2>Reviewers with pending work</h2>
 <table><tr><th>Reviewer</th><th>Pending</th></tr>{reviewer_rows}</table>
 <h2>Recent decisions</h2>
