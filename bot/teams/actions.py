@@ -38,6 +38,7 @@ from bot.reviews.decisions import (
     DecisionService,
     Refusal,
 )
+from bot.reviews.poller import request_targeted_poll
 from bot.store import AuditEvent, Store
 from cards import (
     HelpCardView,
@@ -427,6 +428,16 @@ class ActionRouter:
             ),
             instance,
         )
+        if outcome.status == "failed" and outcome.error in ("bad_request", "not_found"):
+            # Graph refused the write itself: the review may have ended (a recurring review
+            # rolled over to its next instance) since the last poll. Poll this review now, so
+            # its cards say so within a tick instead of at the next full poll.
+            await request_targeted_poll(
+                self._store,
+                clock=self._clock,
+                definition_id=instance.definition_id,
+                instance_id=instance.instance_id,
+            )
         return await self._review_card(
             context, instance_id, page=page, notice=self._notice(outcome)
         )

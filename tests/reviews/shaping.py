@@ -55,3 +55,81 @@ class PrincipalShapes:
 
     def __setitem__(self, principal_id: str, changes: dict[str, Any]) -> None:
         self.changes[principal_id] = changes
+
+
+def add_recurring_review(
+    cloud: EmulatorCloud,
+    *,
+    definition_id: str,
+    name: str,
+    instances: list[tuple[str, datetime, datetime]],
+    reviewer_ids: list[str],
+    principal_ids: list[str],
+    decision_ids: list[str],
+) -> None:
+    """A weekly review of a group's members by named reviewers, with the given instances.
+
+    Every instance holds one pending decision per principal, with the **same** decision ids in
+    each instance (the hardest case for a bot that mixes instances up: a write to the wrong
+    instance would land instead of failing). Instance ids must differ from the definition id.
+    """
+    from emulator.tenant import (
+        Decision,
+        Definition,
+        Instance,
+        ReviewerScope,
+        ReviewResource,
+        ReviewSettings,
+    )
+
+    tenant = cloud.tenant
+    assert all(instance_id != definition_id for instance_id, _s, _e in instances)
+    group_id = f"{definition_id[:-4]}beef"
+    scope = {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": f"/groups/{group_id}/transitiveMembers",
+        "queryType": "MicrosoftGraph",
+        "queryRoot": None,
+    }
+    reviewers = tuple(ReviewerScope(f"/users/{r}") for r in reviewer_ids)
+    first_start = min(start for _i, start, _e in instances)
+    definition = Definition(
+        id=definition_id,
+        display_name=name,
+        scope=scope,
+        reviewers=reviewers,
+        settings=ReviewSettings(instance_duration_in_days=7),
+        created_by=(reviewer_ids[0], "Creator", ""),
+        created_at=first_start,
+        recurrence={
+            "pattern": {"type": "weekly", "interval": 1},
+            "range": {"type": "noEnd", "startDate": first_start.date().isoformat()},
+        },
+    )
+    resource = ReviewResource(
+        id=group_id,
+        display_name=f"{name} group",
+        type="Group",
+        link=f"https://graph.microsoft.com/v1.0/groups/{group_id}",
+    )
+    built = []
+    for instance_id, start, end in instances:
+        instance = Instance(
+            id=instance_id,
+            definition_id=definition_id,
+            start=start,
+            end=end,
+            scope=scope,
+            reviewers=reviewers,
+            fallback_reviewers=(),
+        )
+        for decision_id, principal_id in zip(decision_ids, principal_ids, strict=True):
+            instance.decisions[decision_id] = Decision(
+                id=decision_id,
+                principal_id=principal_id,
+                principal_kind="user",
+                resource=resource,
+                recommendation="Approve",
+            )
+        built.append(instance)
+    tenant.add_review(definition, built)
