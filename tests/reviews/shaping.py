@@ -133,3 +133,67 @@ def add_recurring_review(
             )
         built.append(instance)
     tenant.add_review(definition, built)
+
+
+def add_one_time_review(
+    cloud: EmulatorCloud,
+    *,
+    definition_id: str,
+    name: str,
+    start: datetime,
+    end: datetime,
+    reviewers: list[str],
+    fallback_reviewers: list[str],
+    decisions: list[tuple[str, str, str, Any, str]],
+) -> None:
+    """A one-time review (its instance shares the definition's id, as Graph's docs show).
+
+    ``reviewers``/``fallback_reviewers`` are reviewer-scope queries (``/users/{id}``,
+    ``./owners``); ``decisions`` are (decision id, principal id, principal kind, ReviewResource,
+    recommendation).
+    """
+    from emulator.tenant import (
+        Decision,
+        Definition,
+        Instance,
+        ReviewerScope,
+        ReviewSettings,
+    )
+
+    scope = {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": "/users",
+        "queryType": "MicrosoftGraph",
+        "queryRoot": None,
+    }
+    primary = tuple(ReviewerScope(q) for q in reviewers)
+    fallback = tuple(ReviewerScope(q) for q in fallback_reviewers)
+    definition = Definition(
+        id=definition_id,
+        display_name=name,
+        scope=scope,
+        reviewers=primary,
+        settings=ReviewSettings(instance_duration_in_days=(end - start).days),
+        created_by=("creator", "Creator", ""),
+        created_at=start,
+        fallback_reviewers=fallback,
+        recurrence={"pattern": None, "range": {"type": "numbered", "numberOfOccurrences": 0}},
+    )
+    instance = Instance(
+        id=definition_id,
+        definition_id=definition_id,
+        start=start,
+        end=end,
+        scope=scope,
+        reviewers=primary,
+        fallback_reviewers=fallback,
+    )
+    for decision_id, principal_id, kind, resource, recommendation in decisions:
+        instance.decisions[decision_id] = Decision(
+            id=decision_id,
+            principal_id=principal_id,
+            principal_kind=kind,  # type: ignore[arg-type]
+            resource=resource,
+            recommendation=recommendation,
+        )
+    cloud.tenant.add_review(definition, [instance])
