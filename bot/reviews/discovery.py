@@ -209,6 +209,9 @@ class CycleReport:
     assignments_removed: int = 0
     directory_lookups: int = 0
     crosschecks: int = 0
+    # How managers were learnt this cycle ("per_user" or "list") and the requests it took.
+    manager_mode: str = "per_user"
+    manager_requests: int = 0
     events: list[DomainEvent] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     duration_s: float = 0.0
@@ -310,11 +313,14 @@ class Discovery:
 
             async def process(group: list[_Target]) -> None:
                 async with semaphore:
-                    await self._process_instance(group, resolver, report)
+                    await self._process_instance(group, resolver, report, slot=semaphore)
 
             by_instance: dict[str, list[_Target]] = defaultdict(list)
             for target in targets:
                 by_instance[target.instance.id].append(target)
+            resolver.managers.plan(
+                scoped_targets=sum(1 for group in by_instance.values() if _needs_managers(group[0]))
+            )
             try:
                 async with asyncio.TaskGroup() as tasks:
                     for group in by_instance.values():
@@ -333,6 +339,8 @@ class Discovery:
             self._metrics.errors.labels("listing").inc()
             log.warning("discovery cycle stopped early: %s", exc)
         report.directory_lookups = resolver.lookups
+        report.manager_requests = resolver.managers.requests
+        report.manager_mode = resolver.managers.mode
         report.duration_s = time.perf_counter() - started
         self._metrics.cycle_duration_s.observe(report.duration_s)
         self._metrics.cycles.labels("complete" if report.complete else "incomplete").inc()
@@ -421,17 +429,21 @@ class Discovery:
 
     # -- step 2-4: one instance -----------------------------------------------------------------
     async def _process_instance(
-        self, targets: list[_Target], resolver: ReviewerResolver, report: CycleReport
+        self,
+        targets: list[_Target],
+        resolver: ReviewerResolver,
+        report: CycleReport,
+        *,
+        slot: asyncio.Semaphore | None = None,
     ) -> None:
         target = targets[0]
         instance = target.instance
         try:
             decisions = await self._pending_decisions(target)
-            if any(
-                scope_kind(s) == "manager" for s in (*target.reviewers, *target.fallback_reviewers)
-            ):
-                # One $batch call per 20 managers rather than one GET each.
-                await resolver.prefetch_managers(decisions)
+            if _needs_managers(target):
+                # All of them at once, the cheaper way (resolver.ManagerLookup); the slot is
+                # handed back while the tenant's user list is read.
+                await resolver.prefetch_managers(decisions, slot=slot)
             resolutions = await asyncio.gather(
                 *(
                     resolver.resolve(
@@ -850,6 +862,10 @@ def _audit_of(event: DomainEvent) -> AuditEvent:
                 instance_id=event.instance_id,
                 detail={"reviewer": event.reviewer_oid},
             )
+
+
+def _needs_managers(target: _Target) -> bool:
+    return any(scope_kind(s) == "manager" for s in (*target.reviewers, *target.fallback_reviewers))
 
 
 def _specific_users(scopes: Iterable[ReviewerScope]) -> list[str]:
