@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from bot.graph import DirectoryApi, GraphError, GraphNotFound
+from bot.graph import DirectoryApi, GraphError, GraphNotFound, Query
 from bot.graph.directory import USERS_WITH_MANAGERS_PAGE_SIZE
 from bot.graph.models import AccessReviewDecision, ReviewerScope
 
@@ -392,7 +392,12 @@ class ReviewerResolver:
             return frozenset(
                 [
                     m.id
-                    async for m in self._directory.group_members(group_id, transitive=transitive)
+                    async for m in self._directory.group_members(
+                        # The largest page member lists serve: one request for most groups.
+                        group_id,
+                        transitive=transitive,
+                        query=Query(top=999),
+                    )
                     if m.is_user
                 ]
             )
