@@ -701,9 +701,12 @@ class GraphClient:
                         method, url, content=content, headers=headers, timeout=timeout
                     )
                     await response.aread()
-            except httpx.TransportError as exc:
-                # Unknown cost: the reservation stands as the estimate.
+            except BaseException as exc:
+                # Unknown cost: the reservation stands as the estimate (also when cancelled: a
+                # reservation nobody settles would hold the background back for good).
                 self._pacer.settle(ticket, resource_units=None, limit_percentage=None)
+                if not isinstance(exc, httpx.TransportError):
+                    raise
                 elapsed_ms = (self._monotonic() - sent_at) * 1000
                 self.metrics.requests.labels(method, "error").inc()
                 # A request that never left (connect failures) can always be repeated.
@@ -741,8 +744,11 @@ class GraphClient:
                 response.headers.get("Retry-After"), now=self._wall_clock()
             )
             if status < 400:
-                body = _decode_json(response)
-                self._settle(ticket, response.headers, status, retry_after_s, body, batch_items)
+                body: Any = None
+                try:
+                    body = _decode_json(response)
+                finally:
+                    self._settle(ticket, response.headers, status, retry_after_s, body, batch_items)
                 log.debug(
                     "graph %s %s -> %d in %.0f ms (attempt %d, client-request-id %s, request-id %s)",
                     method,

@@ -154,13 +154,15 @@ class DiscoveryConfig:
     # Access review lists serve at most 100 items a page (Graph's documented default and the
     # emulator's maximum): asking for more only gets 100 back.
     page_size: int = 100
-    # Compare our resolved reviewers with Graph's contactedReviewers for newly seen instances.
+    # Compare our resolved reviewers with Graph's contactedReviewers, once per instance whose
+    # reviewers are found through the directory (managers, owners, groups).
     crosscheck_contacted_reviewers: bool = True
     # Instances whose decisions are listed at once (each a $batch sub-request for its first page).
     instance_concurrency: int = 20
-    # The cross-check is a diagnostic: a few new instances a cycle find a systematic difference
-    # without spending a Graph request on every instance of a big first poll.
-    crosscheck_limit_per_cycle: int = 20
+    # The cross-check is a diagnostic: a few instances a cycle find a systematic difference
+    # without spending a Graph request on every instance of a big first poll (the others are
+    # checked in later cycles).
+    crosscheck_limit_per_cycle: int = 3
     # Ended instances are re-read (for an applyDecisions) this often, for this long after they end.
     recheck_ended_s: float = 3600.0
     follow_ended_s: float = 7 * 24 * 3600.0
@@ -455,13 +457,16 @@ class Discovery:
                 )
             )
             previous = await self._store.get_instance(instance_id=instance.id)
+            crosschecked = bool(previous is not None and previous.data.get("crosschecked"))
             if (
                 self._config.crosscheck_contacted_reviewers
-                and previous is None
+                and not crosschecked
+                and _resolved_through_directory(target)
                 and report.crosschecks < self._config.crosscheck_limit_per_cycle
             ):
                 report.crosschecks += 1
                 await self._crosscheck(target, {r for res in resolutions for r in res.reviewers})
+                crosschecked = True
         except GraphError as exc:
             report.complete = False
             report.errors.append(f"instance {instance.id}: {exc}")
@@ -470,7 +475,10 @@ class Discovery:
             return
 
         await _check_guard()
-        await self._store.upsert_instances(instances=[self._instance_record(target)])
+        record = self._instance_record(target)
+        if crosschecked:
+            record = _replace_instance(record, data={**record.data, "crosschecked": True})
+        await self._store.upsert_instances(instances=[record])
         stored = {i.item_id: i for i in await self._store.list_items(instance_id=instance.id)}
         pending_ids = {d.id for d in decisions}
         items = [
@@ -862,6 +870,13 @@ def _audit_of(event: DomainEvent) -> AuditEvent:
                 instance_id=event.instance_id,
                 detail={"reviewer": event.reviewer_oid},
             )
+
+
+def _resolved_through_directory(target: _Target) -> bool:
+    """Whether reviewers come from directory relations (a cross-check can find a difference);
+    named users and self-review cannot differ."""
+    kinds = {scope_kind(s) for s in (*target.reviewers, *target.fallback_reviewers)}
+    return bool(kinds - {"user"})
 
 
 def _needs_managers(target: _Target) -> bool:

@@ -164,19 +164,13 @@ class ManagerLookup:
         """How many instances (or stages) of this cycle may need managers."""
         self._scoped_targets = max(0, scoped_targets)
 
-    async def managers_of(
-        self, user_ids: Sequence[str], *, slot: asyncio.Semaphore | None = None
-    ) -> dict[str, str | None]:
-        """The manager id (None: no manager) of each of one instance's principals.
-
-        ``slot`` is the caller's share of discovery's concurrency: it is handed back while the
-        user list is being read, so other instances go on meanwhile.
-        """
+    async def managers_of(self, user_ids: Sequence[str]) -> dict[str, str | None]:
+        """The manager id (None: no manager) of each of one instance's principals."""
         unique = list(dict.fromkeys(user_ids))
         if not unique:
             return {}
         if await self._choose_list(unique):
-            index = await self._wait_for_index(slot)
+            index = await self._wait_for_index()
             if index is not None:
                 found = {uid: index[uid] for uid in unique if uid in index}
                 # Users created after the list was read (or that are not users) the direct way.
@@ -238,17 +232,11 @@ class ManagerLookup:
                 index[user_id] = sys.intern(manager_id) if manager_id else None
         return index
 
-    async def _wait_for_index(self, slot: asyncio.Semaphore | None) -> dict[str, str | None] | None:
+    async def _wait_for_index(self) -> dict[str, str | None] | None:
         task = self._index
         assert task is not None
         try:
-            if task.done() or slot is None:
-                return await asyncio.shield(task)
-            slot.release()
-            try:
-                return await asyncio.shield(task)
-            finally:
-                await slot.acquire()
+            return await asyncio.shield(task)
         except GraphError as exc:
             async with self._lock:
                 if not self._list_failed:
@@ -279,23 +267,35 @@ class ReviewerResolver:
         self, decisions: Sequence[AccessReviewDecision], *, slot: asyncio.Semaphore | None = None
     ) -> None:
         """Look up the managers of these decisions' principals together (the cheaper way, see
-        :class:`ManagerLookup`), so ``./manager`` resolution finds them in the memo."""
+        :class:`ManagerLookup`), so ``./manager`` resolution finds them in the memo.
+
+        ``slot`` is the caller's share of discovery's concurrency: it is handed back for the
+        look-up (reading the tenant's user list takes a while) and taken again only after the
+        answers are in the memo. Other instances waiting on those answers may hold every slot,
+        so the answers must never wait for one.
+        """
         keys = self._memo.missing(
             ("manager", d.principal.id) for d in decisions if _is_user_principal(d)
         )
         if not keys:
             return
         futures = self._memo.provide(keys)
+        if slot is not None:
+            slot.release()
         try:
-            managers = await self.managers.managers_of([uid for _kind, uid in keys], slot=slot)
+            managers = await self.managers.managers_of([uid for _kind, uid in keys])
         except BaseException as exc:
             for future in futures.values():
                 future.set_exception(exc)
                 future.exception()  # retrieved here; resolve() re-raises it to its callers
             raise
-        for (_kind, uid), future in futures.items():
-            manager_id = managers.get(uid)
-            future.set_result(frozenset({manager_id}) if manager_id else frozenset())
+        else:
+            for (_kind, uid), future in futures.items():
+                manager_id = managers.get(uid)
+                future.set_result(frozenset({manager_id}) if manager_id else frozenset())
+        finally:
+            if slot is not None:
+                await slot.acquire()
 
     @property
     def lookups(self) -> int:

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from bot.graph import DirectoryApi, GraphClient, RetryPolicy
-from bot.reviews.resolver import ManagerLookup
+from bot.graph.models import AccessReviewDecision, ReviewerScope
+from bot.reviews.resolver import ManagerLookup, ReviewerResolver
 
 BASE = "https://graph.example.test"
 
@@ -209,35 +210,58 @@ async def test_tenants_beyond_the_listing_bound_are_never_listed() -> None:
     assert tenant.requests == {"count": 1, "manager": 500}
 
 
-async def test_the_caller_s_slot_is_handed_back_while_the_list_is_read() -> None:
+def _decisions(user_ids: list[str]) -> list[AccessReviewDecision]:
+    return [
+        AccessReviewDecision.from_graph(
+            {
+                "id": f"d-{uid}",
+                "decision": "NotReviewed",
+                "principal": {"@odata.type": "#microsoft.graph.userIdentity", "id": uid},
+            }
+        )
+        for uid in user_ids
+    ]
+
+
+async def test_the_slot_is_handed_back_while_the_list_is_read_without_deadlock() -> None:
+    """Instance A waits for the user list without its slot; instance B takes the only slot and
+    waits, holding it, for the managers A is fetching. A must settle them without a slot."""
     tenant = FakeDirectory(1_000)
     tenant.list_gate = asyncio.Event()
     lookup, _graph, http = _lookup(tenant)
     lookup.plan(scoped_targets=2)
+    resolver = ReviewerResolver(DirectoryApi(_graph), managers=lookup)
     slot = asyncio.Semaphore(1)
-    other_ran = asyncio.Event()
+    manager_scope = (ReviewerScope("./manager", query_root="decisions"),)
+    shared = tenant.ids[:600]
+    b_has_slot = asyncio.Event()
 
-    async def instance_with_managers() -> dict[str, str | None]:
+    async def instance(decisions: list[AccessReviewDecision], *, mark: bool) -> set[str]:
         async with slot:
-            return await lookup.managers_of(tenant.ids[:600], slot=slot)
-
-    async def instance_without_managers() -> None:
-        async with slot:  # gets the only slot while the first instance waits for the list
-            other_ran.set()
+            if mark:
+                b_has_slot.set()
+            await resolver.prefetch_managers(decisions, slot=slot)
+            found = await asyncio.gather(
+                *(
+                    resolver.resolve(reviewers=manager_scope, fallback_reviewers=(), decision=d)
+                    for d in decisions
+                )
+            )
+            return set().union(*(r.reviewers for r in found))
 
     async with http:
-        first = asyncio.create_task(instance_with_managers())
+        first = asyncio.create_task(instance(_decisions(shared), mark=False))
         deadline = asyncio.get_running_loop().time() + 5
-        while tenant.requests["users_page"] == 0:  # the list is being read (held at the gate)
+        while tenant.requests["users_page"] == 0:  # A is reading the list (held at the gate)
             assert asyncio.get_running_loop().time() < deadline, "the user list was never read"
             await asyncio.sleep(0)
-        second = asyncio.create_task(instance_without_managers())
-        await asyncio.wait_for(other_ran.wait(), timeout=5)
-        assert not first.done()
+        second = asyncio.create_task(instance(_decisions(shared[:50]), mark=True))
+        await asyncio.wait_for(b_has_slot.wait(), timeout=5)  # A handed its slot back
         tenant.list_gate.set()
-        found = await first
-        await second
-    assert len(found) == 600 and not slot.locked()  # the slot is whole again
+        a, b = await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+    assert a == {tenant.manager[u] for u in shared} and b <= a
+    assert not slot.locked()  # the slot is whole again
+    assert tenant.requests["manager"] == 0  # all from the list
 
 
 @pytest.mark.parametrize("users", [49, 50, 500, 501])
