@@ -530,7 +530,8 @@ class AccessReviewDecision:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_graph(cls, data: Mapping[str, Any]) -> AccessReviewDecision:
+    def from_graph(cls, data: Mapping[str, Any], *, keep_raw: bool = True) -> AccessReviewDecision:
+        """``keep_raw=False`` drops the JSON once it is modelled (big listings)."""
         principal = _map(data, "principal")
         signed_in_at, never = (
             parse_sign_in(principal["lastUserSignInDateTime"])
@@ -554,7 +555,7 @@ class AccessReviewDecision:
             principal_signed_in_at=signed_in_at,
             principal_never_signed_in=never,
             principal_app_id=_str(principal, "appId"),
-            raw=data,
+            raw=data if keep_raw else {},
         )
 
     @property

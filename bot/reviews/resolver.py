@@ -25,8 +25,8 @@ first costs one request per principal, the second one per 100 users of the tenan
 (``GET /users/$count`` says how many: one request). Principals are only known as each instance's
 decisions are read, so the total is projected from the instances seen so far: their distinct
 principals times the number of ``./manager`` instances over those seen. The list wins when its
-pages are fewer than the per-principal look-ups still expected; it is then read once, in the
-background, while instances without managers carry on.
+pages are fewer than the per-principal look-ups still expected; it is then read once, and every
+instance that needs managers waits for it (instances without ``./manager`` carry on meanwhile).
 """
 
 from __future__ import annotations
@@ -263,25 +263,15 @@ class ReviewerResolver:
         self._memo = _Memo()
         self.managers = managers or ManagerLookup(directory)
 
-    async def prefetch_managers(
-        self, decisions: Sequence[AccessReviewDecision], *, slot: asyncio.Semaphore | None = None
-    ) -> None:
+    async def prefetch_managers(self, decisions: Sequence[AccessReviewDecision]) -> None:
         """Look up the managers of these decisions' principals together (the cheaper way, see
-        :class:`ManagerLookup`), so ``./manager`` resolution finds them in the memo.
-
-        ``slot`` is the caller's share of discovery's concurrency: it is handed back for the
-        look-up (reading the tenant's user list takes a while) and taken again only after the
-        answers are in the memo. Other instances waiting on those answers may hold every slot,
-        so the answers must never wait for one.
-        """
+        :class:`ManagerLookup`), so ``./manager`` resolution finds them in the memo."""
         keys = self._memo.missing(
             ("manager", d.principal.id) for d in decisions if _is_user_principal(d)
         )
         if not keys:
             return
         futures = self._memo.provide(keys)
-        if slot is not None:
-            slot.release()
         try:
             managers = await self.managers.managers_of([uid for _kind, uid in keys])
         except BaseException as exc:
@@ -289,13 +279,9 @@ class ReviewerResolver:
                 future.set_exception(exc)
                 future.exception()  # retrieved here; resolve() re-raises it to its callers
             raise
-        else:
-            for (_kind, uid), future in futures.items():
-                manager_id = managers.get(uid)
-                future.set_result(frozenset({manager_id}) if manager_id else frozenset())
-        finally:
-            if slot is not None:
-                await slot.acquire()
+        for (_kind, uid), future in futures.items():
+            manager_id = managers.get(uid)
+            future.set_result(frozenset({manager_id}) if manager_id else frozenset())
 
     @property
     def lookups(self) -> int:

@@ -223,24 +223,22 @@ def _decisions(user_ids: list[str]) -> list[AccessReviewDecision]:
     ]
 
 
-async def test_the_slot_is_handed_back_while_the_list_is_read_without_deadlock() -> None:
-    """Instance A waits for the user list without its slot; instance B takes the only slot and
-    waits, holding it, for the managers A is fetching. A must settle them without a slot."""
+async def test_instances_sharing_principals_wait_for_one_list_read() -> None:
+    """Several instances at once, overlapping principals: one count, one read of the list, and
+    every instance's ``./manager`` reviewers right (some wait on answers another fetches)."""
     tenant = FakeDirectory(1_000)
     tenant.list_gate = asyncio.Event()
-    lookup, _graph, http = _lookup(tenant)
-    lookup.plan(scoped_targets=2)
-    resolver = ReviewerResolver(DirectoryApi(_graph), managers=lookup)
-    slot = asyncio.Semaphore(1)
+    lookup, graph, http = _lookup(tenant)
+    lookup.plan(scoped_targets=3)
+    resolver = ReviewerResolver(DirectoryApi(graph), managers=lookup)
+    slots = asyncio.Semaphore(2)  # discovery's instance concurrency, smaller than the instances
     manager_scope = (ReviewerScope("./manager", query_root="decisions"),)
-    shared = tenant.ids[:600]
-    b_has_slot = asyncio.Event()
+    principals = [tenant.ids[:600], tenant.ids[300:700], tenant.ids[650:900]]
 
-    async def instance(decisions: list[AccessReviewDecision], *, mark: bool) -> set[str]:
-        async with slot:
-            if mark:
-                b_has_slot.set()
-            await resolver.prefetch_managers(decisions, slot=slot)
+    async def instance(user_ids: list[str]) -> set[str]:
+        decisions = _decisions(user_ids)
+        async with slots:
+            await resolver.prefetch_managers(decisions)
             found = await asyncio.gather(
                 *(
                     resolver.resolve(reviewers=manager_scope, fallback_reviewers=(), decision=d)
@@ -250,18 +248,17 @@ async def test_the_slot_is_handed_back_while_the_list_is_read_without_deadlock()
             return set().union(*(r.reviewers for r in found))
 
     async with http:
-        first = asyncio.create_task(instance(_decisions(shared), mark=False))
+        running = [asyncio.create_task(instance(ids)) for ids in principals]
         deadline = asyncio.get_running_loop().time() + 5
-        while tenant.requests["users_page"] == 0:  # A is reading the list (held at the gate)
+        while tenant.requests["users_page"] == 0:  # the list is being read (held at the gate)
             assert asyncio.get_running_loop().time() < deadline, "the user list was never read"
             await asyncio.sleep(0)
-        second = asyncio.create_task(instance(_decisions(shared[:50]), mark=True))
-        await asyncio.wait_for(b_has_slot.wait(), timeout=5)  # A handed its slot back
         tenant.list_gate.set()
-        a, b = await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
-    assert a == {tenant.manager[u] for u in shared} and b <= a
-    assert not slot.locked()  # the slot is whole again
-    assert tenant.requests["manager"] == 0  # all from the list
+        results = await asyncio.wait_for(asyncio.gather(*running), timeout=10)
+    for ids, reviewers in zip(principals, results, strict=True):
+        assert reviewers == {tenant.manager[u] for u in ids}
+    assert tenant.requests == {"count": 1, "users_page": 10}
+    assert not slots.locked()
 
 
 @pytest.mark.parametrize("users", [49, 50, 500, 501])
