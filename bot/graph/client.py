@@ -668,6 +668,7 @@ class GraphClient:
                 priority=priority,
                 cost_ru=self._pacer.estimate_ru(self._tenant_id, max(1, batch_items)),
                 write=write,
+                writes=max(1, batch_items),
             )
             remaining_s = deadline - self._monotonic()
             if remaining_s <= 0:

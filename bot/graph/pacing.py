@@ -18,8 +18,9 @@ the RU its own requests cost, plus what the service says the whole app uses when
 percentage. Once it knows the budget (the tenant's size from ``GET /users/$count``, or inferred
 from a reported percentage), **background** requests (``low``/``normal``: discovery, directory
 look-ups, reminders) wait before they would take the window past ``target_fraction`` of it, so a
-full poll spends the budget at the rate it refills instead of running into 429s; a 429 on a
-background request holds the other background requests of its scope until its ``Retry-After``.
+full poll spends the budget at the rate it refills instead of running into 429s; a 429 with
+``Retry-After`` holds the other background requests of its scope that long (without one, each
+throttled request backs off on its own with full jitter).
 **High** requests (a reviewer's click) are never held: they are accounted, so the background
 leaves room for them, but they go straight out.
 """
@@ -202,6 +203,7 @@ class Ticket:
     priority: Priority
     reserved_ru: float
     write: bool
+    writes: int = 1  # write operations it carries ($batch of PATCHes: one per item)
     settled: bool = False
 
 
@@ -276,15 +278,17 @@ class GraphPacer:
         return max(1.0, self._budget(tenant).mean_ru) * max(1, requests)
 
     async def admit(
-        self, *, tenant: str, priority: Priority, cost_ru: float, write: bool
+        self, *, tenant: str, priority: Priority, cost_ru: float, write: bool, writes: int = 1
     ) -> Ticket:
-        """Wait until a request of ``cost_ru`` may go (high: at once), and reserve it."""
+        """Wait until a request of ``cost_ru`` (carrying ``writes`` writes when ``write``) may go
+        (high: at once), and reserve it."""
+        writes = max(1, writes) if write else 0
         budget = self._budget(tenant)
         if priority is not Priority.HIGH:
             while True:
                 now = self._monotonic()
                 self._expire(budget, now)
-                wait_s, reason = self._wait_s(budget, now, cost_ru, write)
+                wait_s, reason = self._wait_s(budget, now, cost_ru, writes)
                 if wait_s <= 0:
                     break
                 self.metrics.waits.labels(reason).inc()
@@ -292,9 +296,10 @@ class GraphPacer:
                 log.debug("graph pacing: background request waits %.3f s (%s)", wait_s, reason)
                 await self._sleep(wait_s)
         budget.reserved += cost_ru
-        if write:
-            budget.reserved_writes += 1
-        return Ticket(tenant=tenant, priority=priority, reserved_ru=cost_ru, write=write)
+        budget.reserved_writes += writes
+        return Ticket(
+            tenant=tenant, priority=priority, reserved_ru=cost_ru, write=write, writes=writes
+        )
 
     def settle(
         self,
@@ -319,8 +324,8 @@ class GraphPacer:
         now = self._monotonic()
         budget.reserved = max(0.0, budget.reserved - ticket.reserved_ru)
         if ticket.write:
-            budget.reserved_writes = max(0, budget.reserved_writes - 1)
-            budget.writes.append(now)
+            budget.reserved_writes = max(0, budget.reserved_writes - ticket.writes)
+            budget.writes.extend([now] * ticket.writes)
         cost = ticket.reserved_ru if resource_units is None else max(0.0, resource_units)
         if resource_units is not None:
             self.metrics.resource_units.labels(ticket.priority.value).inc(cost)
@@ -369,15 +374,17 @@ class GraphPacer:
         return budget.spent_total + budget.reserved + self._others(budget, now)
 
     def _wait_s(
-        self, budget: _Budget, now: float, cost_ru: float, write: bool
+        self, budget: _Budget, now: float, cost_ru: float, writes: int
     ) -> tuple[float, str]:
         """How long a background request must wait, and why (0 when it may go now)."""
+        write = writes > 0
         for limit, until in budget.paused_until.items():
             if until > now and (limit == "readwrite" or limit == ("write" if write else "read")):
                 return until - now, "throttled"
         if write:
             allowed_writes = self._target * self._write_limit
-            if len(budget.writes) + budget.reserved_writes + 1 > allowed_writes and budget.writes:
+            in_window = len(budget.writes) + budget.reserved_writes + writes
+            if in_window > allowed_writes and budget.writes:
                 return max(budget.writes[0] + self._write_window_s - now, 0.001), "writes"
         if not budget.limit_ru:
             return 0.0, ""
@@ -419,21 +426,17 @@ class GraphPacer:
     def _observe_throttled(
         self, budget: _Budget, now: float, scope: ThrottleScope | None, retry_after_s: float | None
     ) -> None:
+        """When Graph names the wait, the other background requests of the throttled scope wait
+        it out too instead of each meeting its own 429. Without one nothing is held: each
+        throttled request backs off on its own, with full jitter, so they spread out. (Holding
+        everything for a fixed time, or counting the budget as spent, stalled a whole 100k poll
+        for seconds per stray 429.)"""
+        if retry_after_s is None:
+            return
         limit = scope.limit if scope is not None else "readwrite"
-        if retry_after_s is not None:
-            # Graph named the wait: the other background requests of that scope wait it out too
-            # instead of each meeting its own 429.
-            until = now + min(max(retry_after_s, 0.0), self._max_pause_s)
-            if budget.paused_until.get(limit, 0.0) < until:
-                budget.paused_until[limit] = until
-        # Without one, the throttled request backs off with jitter on its own; a fixed hold here
-        # would turn that into a fixed wait. What the model learns is that the budget is spent:
-        # count it full until the window moves on.
-        if budget.limit_ru and limit != "write":
-            missing = budget.limit_ru - budget.spent_total - budget.reserved
-            if missing > self._others(budget, now):
-                budget.others_ru = missing
-                budget.others_until = now + self._window_s
+        until = now + min(max(retry_after_s, 0.0), self._max_pause_s)
+        if budget.paused_until.get(limit, 0.0) < until:
+            budget.paused_until[limit] = until
 
 
 def header_float(headers: Mapping[str, str], name: str) -> float | None:

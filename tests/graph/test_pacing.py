@@ -385,3 +385,41 @@ async def test_the_pacer_is_shared_by_clones_and_the_tenant_comes_from_the_token
         client.pacer.set_budget(TENANT, 100)
         await click.get("/me")
     assert client.pacer.used_fraction(TENANT) == pytest.approx(0.03)
+
+
+async def test_background_writes_stay_under_the_write_budget_and_batches_count_each() -> None:
+    time = FakeTime()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/$batch"):
+            payload = json.loads(request.content)
+            return httpx.Response(
+                200,
+                json={
+                    "responses": [
+                        {"id": r["id"], "status": 204, "body": None} for r in payload["requests"]
+                    ]
+                },
+            )
+        return httpx.Response(204)
+
+    # 10 writes per 150 s: the background may use 8 of them.
+    pacer = GraphPacer(monotonic=time.monotonic, sleep=time.sleep, write_limit=10)
+    client, http = make_client(handler, time=time, pacer=pacer)
+    async with http:
+        await client.batch(
+            [
+                BatchRequest(
+                    id=str(n), method="POST", url=f"/users/{n}/teamwork/installedApps", body={}
+                )
+                for n in range(5)
+            ]
+        )
+        for n in range(3):
+            await client.request("POST", f"/users/x{n}/teamwork/installedApps", json_body={})
+        assert time.sleeps == []
+        # Reads are another budget.
+        await client.get("/users/y")
+        assert time.sleeps == []
+        await client.request("POST", "/users/z/teamwork/installedApps", json_body={})
+    assert time.sleeps == [pytest.approx(150.0)]

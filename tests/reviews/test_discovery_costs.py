@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.web.keys import DISCOVERY, STORE
+from bot.web.keys import DISCOVERY, REGISTRY, STORE
 from emulator.seeds import DEMO_EXPECTED_ASSIGNMENTS
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
 
@@ -93,3 +93,39 @@ async def test_managers_one_by_one_when_graph_answers_no_user_count(
         r: {i: set(ids) for i, ids in by.items()} for r, by in DEMO_EXPECTED_ASSIGNMENTS.items()
     }
     assert table == expected
+
+
+async def test_a_poll_under_429s_without_retry_after_completes(harness: BotOnEmulator) -> None:
+    """Graph throttles a third of the requests and their $batch items, naming no wait: every
+    one is retried after a jittered backoff, the cycle completes and sees everything."""
+    from emulator.faults import FaultRule
+
+    harness.cloud.faults.add(
+        FaultRule(
+            kind="status",
+            service="graph",
+            status=429,
+            omit_retry_after=True,
+            probability=0.33,
+            seed=19,
+        )
+    )
+    report = await harness.app[DISCOVERY].run_once()
+    assert report.complete, report.errors
+    registry = harness.app[REGISTRY]
+    throttled = sum(
+        registry.get_sample_value("graph_throttled_total", {"priority": p}) or 0.0
+        for p in ("low", "normal", "high")
+    )
+    assert throttled >= 5
+    store = harness.app[STORE]
+    pending = {
+        (instance_id, item_id) for _reviewer, instance_id, item_id in await store.list_assignments()
+    }
+    expected = {
+        (instance_id, item_id)
+        for by_instance in DEMO_EXPECTED_ASSIGNMENTS.values()
+        for instance_id, items in by_instance.items()
+        for item_id in items
+    }
+    assert expected <= pending

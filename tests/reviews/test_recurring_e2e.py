@@ -177,3 +177,64 @@ async def test_a_targeted_poll_by_definition_finds_the_rollover(harness: BotOnEm
         assert record is not None and record.definition_id == DEFINITION
         items = await harness.app[STORE].list_items(instance_id=instance_id)
         assert {i.item_id for i in items} == {ISAIAH_ITEM, GRADY_ITEM}
+
+
+SECRET = "notify-secret-recurring"
+
+
+@pytest.fixture
+async def notified(tmp_path: Path) -> AsyncIterator[BotOnEmulator]:
+    async with bot_on_emulator(tmp_path, notifications_secret=SECRET) as running:
+        now = datetime.now(UTC)
+        add_recurring_review(
+            running.cloud,
+            definition_id=DEFINITION,
+            name="Weekly R&D access",
+            instances=[
+                (OLD, now - timedelta(days=3), now + timedelta(days=1)),
+                (NEW, now + timedelta(days=1), now + timedelta(days=8)),
+            ],
+            reviewer_ids=[LIDIA],
+            principal_ids=[ISAIAH, GRADY],
+            decision_ids=[ISAIAH_ITEM, GRADY_ITEM],
+        )
+        yield running
+
+
+async def _notify(harness: BotOnEmulator, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    import json
+
+    from bot.web.notifications import signature_for
+
+    raw = json.dumps(body).encode()
+    response = await harness.client.post(
+        "/api/notifications",
+        data=raw,
+        headers={"Content-Type": "application/json", "X-Signature": signature_for(SECRET, raw)},
+    )
+    return response.status, await response.json()
+
+
+async def test_a_notification_about_the_rollover_polls_the_right_review(
+    notified: BotOnEmulator,
+) -> None:
+    poller = notified.app[POLLER]
+    await poller.run_once()
+    statuses = StatusOverride(notified.cloud)
+    statuses[OLD] = "Completed"
+    statuses[NEW] = "InProgress"
+    # The new instance alone is not known yet: the route says what it needs.
+    status, body = await _notify(notified, {"instanceId": NEW})
+    assert status == 404 and "definitionId" in body["error"]
+    # Its definition id (the review's id in the portal) is enough: that poll finds both changes.
+    status, body = await _notify(notified, {"definitionId": DEFINITION})
+    assert status == 202 and body["queued"] is True
+    assert await poller.tick()
+    store = notified.app[STORE]
+    old = await store.get_instance(instance_id=OLD)
+    new = await store.get_instance(instance_id=NEW)
+    assert old is not None and old.status == "Completed"
+    assert new is not None and new.definition_id == DEFINITION and new.status == "InProgress"
+    # The new instance's own id now works too.
+    status, _body = await _notify(notified, {"instanceId": NEW})
+    assert status == 202
