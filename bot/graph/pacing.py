@@ -389,8 +389,10 @@ class GraphPacer:
         if not budget.limit_ru:
             return 0.0, ""
         allowed = self._target * budget.limit_ru
-        excess = self._in_use(budget, now) + cost_ru - allowed
-        if excess <= 0:
+        in_use = self._in_use(budget, now)
+        excess = in_use + cost_ru - allowed
+        if excess <= 0 or in_use <= 0:
+            # (A request bigger than the whole share still goes once the window is empty.)
             return 0.0, ""
         # Wait until enough of our own spending leaves the window (others fade linearly).
         freed = 0.0
@@ -398,8 +400,9 @@ class GraphPacer:
             freed += ru
             if freed >= excess:
                 return max(at + self._window_s - now, 0.001), "budget"
-        # What is in flight or not ours frees up within one window at most.
-        return max(min(self._window_s, budget.others_until - now), 0.001), "budget"
+        # The rest is in flight (settles within a request's time) or not ours (fades within one
+        # window): look again shortly rather than spin.
+        return min(self._window_s, max(budget.others_until - now, 0.05)), "budget"
 
     def _observe_percentage(self, budget: _Budget, now: float, fraction: float) -> None:
         """Graph says the app uses ``fraction`` of its budget (sent only above 0.8)."""

@@ -423,3 +423,27 @@ async def test_background_writes_stay_under_the_write_budget_and_batches_count_e
         assert time.sleeps == []
         await client.request("POST", "/users/z/teamwork/installedApps", json_body={})
     assert time.sleeps == [pytest.approx(150.0)]
+
+
+async def test_a_big_request_goes_into_an_empty_window_and_others_wait_for_it_to_settle() -> None:
+    time = FakeTime()
+
+    async def yielding_sleep(delay_s: float) -> None:
+        await time.sleep(delay_s)
+        await asyncio.sleep(0)
+
+    pacer = GraphPacer(monotonic=time.monotonic, sleep=yielding_sleep)
+    pacer.set_budget(TENANT, 10)  # background share: 8 RU
+    big = await pacer.admit(tenant=TENANT, priority=Priority.LOW, cost_ru=20, write=False)
+    assert time.sleeps == []  # bigger than the share, but nothing else is in the window
+    waiting = asyncio.create_task(
+        pacer.admit(tenant=TENANT, priority=Priority.LOW, cost_ru=1, write=False)
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    # It looks again every 50 ms while the big one is in flight, rather than spinning.
+    assert time.sleeps and all(s == pytest.approx(0.05) for s in time.sleeps)
+    pacer.settle(big, resource_units=0.0, limit_percentage=None)  # it cost nothing after all
+    small = await asyncio.wait_for(waiting, timeout=5)
+    assert small.reserved_ru == 1
