@@ -5,10 +5,14 @@ Build order (all collaborators passed in)::
     http = create_http_client(settings)                                # one pool per process
     app_tokens = AppTokenProvider(settings, store=store)
     obo = OboTokenProvider(settings, store=store)
-    graph = GraphClient.from_settings(http, tokens=app_tokens, settings=settings)
+    graph = GraphClient.from_settings(http, tokens=app_tokens, settings=settings,
+                                      priority=Priority.LOW)           # background: paced
     reviews = AccessReviewsApi(graph)                                  # app-only reads
-    as_user = AccessReviewsApi(graph.with_tokens(obo.for_user(user_oid=oid, sso_token=sso)))
+    clicks = graph.with_priority(Priority.HIGH)                        # what a reviewer waits on
+    as_user = AccessReviewsApi(clicks.with_tokens(obo.for_user(user_oid=oid, sso_token=sso)))
     await as_user.record_decision(DecisionWrite(...))                  # delegated write
+
+Priority, pacing by Graph's reported budget and the two in-flight lanes: :mod:`bot.graph.pacing`.
 """
 
 from bot.graph.client import (
