@@ -34,6 +34,7 @@ from bot.graph import (
     DirectoryApi,
     GraphClient,
     OboTokenProvider,
+    Priority,
     TeamsAppsApi,
 )
 from bot.graph.credentials import CredentialCollector
@@ -177,8 +178,15 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     app_tokens = AppTokenProvider(config, store=store)
     obo_tokens = OboTokenProvider(config, store=store)
+    # The app's own reads and writes are background work (x-ms-throttle-priority: low, paced by
+    # the Graph budget); what a reviewer waits on is high (the decision service below, and every
+    # call made inside a card action: bot.teams.actions wraps them in graph_priority(HIGH)).
     graph = GraphClient.from_settings(
-        app[HTTP], tokens=app_tokens, settings=config, registry=app[REGISTRY]
+        app[HTTP],
+        tokens=app_tokens,
+        settings=config,
+        registry=app[REGISTRY],
+        priority=Priority.LOW,
     )
     app[APP_TOKENS] = app_tokens
     app[OBO_TOKENS] = obo_tokens
@@ -239,7 +247,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DISCOVERY].add_reconciler(notifier.ensure_first_cards)
     app[DECISIONS] = DecisionService(
         store=store,
-        graph=graph,
+        graph=graph.with_priority(Priority.HIGH),
         obo=obo_tokens,
         clock=app[CLOCK],
         tenant_id=side.tenant_id,

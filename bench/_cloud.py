@@ -13,8 +13,10 @@ Commands (``{"op": NAME, ...}``):
 - ``set_graph_latency``: change the emulated Graph latency (``latency_ms``);
 - ``reset``: zero the Graph counters and forget connector records and PATCH timings;
 - ``graph_stats``: Graph requests by kind (every ``$batch`` item counts; the ``$batch`` POSTs
-  themselves are counted apart);
-- ``discovery_minimum``: the fewest Graph requests a full discovery of this tenant needs;
+  themselves are counted apart), and how many of them Graph answered 429;
+- ``discovery_minimum``: the facts a full discovery of this tenant must learn (counts of pages,
+  directory objects, principals needing a manager, users), from which ``bench.discovery``
+  derives the fewest Graph requests;
 - ``install``: the bot's app installed for users (no delivery to the bot): their chat ids;
 - ``connector_stats``: accepted sends (times), 429s, messages per user;
 - ``clicks``: ``adaptiveCard/action`` invokes sent concurrently to the bot, each timed, with the
@@ -38,6 +40,7 @@ import aiohttp
 import httpx
 
 from emulator.connector import TeamsLimits
+from emulator.faults import FaultRule
 from emulator.graph import MAX_PAGE_SIZE, GraphRequest, GraphResponse
 from emulator.server import EmulatorCloud, EmulatorConfig
 from emulator.teams_client import TeamsClient
@@ -55,6 +58,7 @@ class CloudHost:
         self.cloud = cloud
         self.calls_by_kind: Counter[str] = Counter()
         self.batch_posts = 0
+        self.throttled_calls = 0
         # decision id → (Graph time of its latest PATCH: emulated latency + handling, seconds;
         # the HTTP status Graph answered)
         self.patches: dict[str, tuple[float, int]] = {}
@@ -71,6 +75,8 @@ class CloudHost:
                 self.batch_posts += 1
             else:
                 self.calls_by_kind[_kind(request.method, request.path)] += 1
+                if response.status == 429:
+                    self.throttled_calls += 1
             if request.method == "PATCH":
                 # Graph's side of the call: from the request's arrival (before the emulated
                 # latency, measured as slept, timer overshoot included) to its answer.
@@ -87,6 +93,7 @@ class CloudHost:
         self.cloud.graph.throttle.reset()
         self.calls_by_kind.clear()
         self.batch_posts = 0
+        self.throttled_calls = 0
         self.patches.clear()
         self.cloud.connector.records.clear()
         return {}
@@ -100,6 +107,7 @@ class CloudHost:
         return {
             "calls": sum(self.calls_by_kind.values()),
             "batch_posts": self.batch_posts,
+            "throttled_calls": self.throttled_calls,
             "by_kind": dict(self.calls_by_kind),
             # Per app: requests, resource units, writes, 429s (and by x-ms-throttle-priority).
             "throttle": self.cloud.graph.throttle.counters(),
@@ -263,6 +271,7 @@ def discovery_minimum(tenant: Tenant) -> dict[str, Any]:
     groups: set[str] = set()
     owners_of: set[str] = set()
     managers_of: set[str] = set()
+    pending_per_target: list[int] = []
     pending_total = 0
     for instance in tenant.instances.values():
         if tenant.instance_status(instance) != "InProgress":
@@ -271,6 +280,7 @@ def discovery_minimum(tenant: Tenant) -> dict[str, Any]:
         if getattr(definition, "stage_settings", None):
             stage_lists += 1
         pending = [d for d in instance.decisions.values() if d.decision == "NotReviewed"]
+        pending_per_target.append(len(pending))
         pending_total += len(pending)
         decision_pages += _pages(len(pending))
         scopes = instance.reviewers or definition.reviewers
@@ -279,6 +289,17 @@ def discovery_minimum(tenant: Tenant) -> dict[str, Any]:
             if not found:
                 fallback = instance.fallback_reviewers or definition.fallback_reviewers
                 _lookups(tenant, fallback, decision, groups, owners_of, managers_of)
+    facts = {
+        "definitions": len(definitions),
+        "pending_per_target": pending_per_target,
+        "stage_lists": stage_lists,
+        "group_members": [
+            len(tenant.transitive_member_objects(g)) for g in sorted(groups) if g in tenant.groups
+        ],
+        "owner_resources": len(owners_of),
+        "manager_principals": len(managers_of),
+        "tenant_users": len(tenant.users),
+    }
     group_pages = sum(
         _pages(len(tenant.groups[g].member_ids)) for g in groups if g in tenant.groups
     )
@@ -294,6 +315,7 @@ def discovery_minimum(tenant: Tenant) -> dict[str, Any]:
         "parts": minimum,
         "pending_items": pending_total,
         "page_size": MAX_PAGE_SIZE,
+        "facts": facts,
     }
 
 
@@ -347,6 +369,9 @@ def _config(raw: dict[str, Any]) -> EmulatorConfig:
     # the limits lifted: it is the bot's own speed, and random failures there would time the
     # retry backoff instead.
     default_profile = "deterministic" if limits == "unlimited" else "realistic"
+    # Fault rules to add once the cloud runs ("faults": [rule fields, ...]).
+    for rule in raw.get("faults") or []:
+        FaultRule.from_json(rule)  # refuse a bad rule before anything starts
     return EmulatorConfig(
         seed=str(raw.get("seed", "generated")),
         seed_params=dict(raw.get("seed_params") or {}),
@@ -359,6 +384,8 @@ def _config(raw: dict[str, Any]) -> EmulatorConfig:
 async def serve(raw_config: dict[str, Any]) -> None:
     """Start the cloud, print its description, answer commands until ``quit`` or EOF."""
     async with EmulatorCloud(_config(raw_config)) as cloud:
+        for rule in raw_config.get("faults") or []:
+            cloud.faults.add(FaultRule.from_json(rule))
         host = CloudHost(cloud)
         handlers: dict[str, Handler] = {
             "reset": host.reset,

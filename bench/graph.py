@@ -2,8 +2,8 @@
 
 Starts the emulator with a generated tenant (10,000 pending decisions in 500 reviews by default)
 and 50 ms latency per Graph round trip, then lists what discovery lists, app-only, the way the bot
-does it: definitions (one page of up to 999), their InProgress instances (``$batch``, 20 per call),
-then every instance's pending decisions (``$batch`` first pages, ``$top=999``, nextLinks after).
+does it: definitions (one page of up to 100), their InProgress instances (``$batch``, 20 per call),
+then every instance's pending decisions (``$batch`` first pages, ``$top=100``, nextLinks after).
 
 Prints Graph requests made (every ``$batch`` item counts, as it does against Graph's limits)
 against the minimum the API allows for that tenant, HTTP round trips, wall time, and as the last
@@ -38,7 +38,9 @@ from bot.graph import (
 from bot.store import open_store
 from emulator.server import EmulatorCloud, EmulatorConfig
 
-PAGE_SIZE = 999  # the largest $top Graph accepts on these lists
+# Access-review lists serve 100 items a page (Graph's documented default; a larger $top on
+# decisions is refused).
+PAGE_SIZE = 100
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -116,10 +116,23 @@ class ItemState(StrEnum):
 
 
 class ReviewStatus(StrEnum):
-    """The instance's state as far as the reviewer is concerned."""
+    """The instance's state as far as the reviewer is concerned.
+
+    Only ``IN_PROGRESS`` takes decisions; the others say why not (Graph's instance statuses:
+    ``Initializing`` and ``Starting`` are ``STARTING``, ``Completed`` is ``ENDED``, a status the
+    bot does not know is ``NOT_OPEN``).
+    """
 
     IN_PROGRESS = "InProgress"
     ENDED = "Ended"
+    NOT_STARTED = "NotStarted"
+    STARTING = "Starting"
+    COMPLETING = "Completing"
+    AUTO_REVIEWING = "AutoReviewing"
+    AUTO_REVIEWED = "AutoReviewed"
+    APPLYING = "Applying"
+    APPLIED = "Applied"
+    NOT_OPEN = "NotOpen"
 
 
 class DefaultDecision(StrEnum):

@@ -122,6 +122,23 @@ _DEFAULT_TEXT = {
     DefaultDecision.DENY: S.DEFAULT_DENY,
     DefaultDecision.RECOMMENDATION: S.DEFAULT_RECOMMENDATION,
 }
+# Why a review that is not in progress takes no decisions; and whether it has ended (so what
+# happened to undecided items can be said).
+_STATUS_TEXT = {
+    ReviewStatus.ENDED: S.REVIEW_ENDED,
+    ReviewStatus.NOT_STARTED: S.REVIEW_NOT_STARTED,
+    ReviewStatus.STARTING: S.REVIEW_STARTING,
+    ReviewStatus.COMPLETING: S.REVIEW_COMPLETING,
+    ReviewStatus.AUTO_REVIEWING: S.REVIEW_AUTO_REVIEWING,
+    ReviewStatus.AUTO_REVIEWED: S.REVIEW_AUTO_REVIEWED,
+    ReviewStatus.APPLYING: S.REVIEW_APPLYING,
+    ReviewStatus.APPLIED: S.REVIEW_APPLIED,
+    ReviewStatus.NOT_OPEN: S.REVIEW_NOT_OPEN,
+}
+_NOT_YET_STARTED = frozenset({ReviewStatus.NOT_STARTED, ReviewStatus.STARTING})
+_OUTCOME_KNOWN = frozenset(
+    {ReviewStatus.ENDED, ReviewStatus.AUTO_REVIEWED, ReviewStatus.APPLYING, ReviewStatus.APPLIED}
+)
 _ENDED_DEFAULT_TEXT = {
     DefaultDecision.NONE: S.ENDED_DEFAULT_NONE,
     DefaultDecision.APPROVE: S.ENDED_DEFAULT_APPROVE,
@@ -455,6 +472,8 @@ class _ReviewCard(_Common):
 
     def due_block(self) -> CardElement:
         st, view = self.st, self.view
+        if view.status in _NOT_YET_STARTED:
+            return text(st.due_line(view.due, self.now))
         if not self.in_progress:
             return text(st.text(S.ENDED_ON, date=st.date(view.due)), weight="Bolder")
         days_left = st.days_between(self.now, view.due)
@@ -477,8 +496,8 @@ class _ReviewCard(_Common):
     def status_blocks(self) -> list[CardElement]:
         st, view, counts = self.st, self.view, self.counts
         if not self.in_progress:
-            lines = [st.text(S.REVIEW_ENDED)]
-            if counts.open:
+            lines = [st.text(_STATUS_TEXT.get(view.status, S.REVIEW_NOT_OPEN))]
+            if counts.open and view.status in _OUTCOME_KNOWN:
                 lines.append(st.text(_ENDED_DEFAULT_TEXT[view.default_decision]))
             return [notice_container(NoticeKind.INFO, plain(" ".join(lines)))]
         if counts.total == 0:

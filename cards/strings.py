@@ -64,6 +64,27 @@ class S(StrEnum):
     ALL_DONE = "review.all_done"
     ALL_DONE_DETAIL = "review.all_done_detail"
     REVIEW_ENDED = "review.ended"
+    # Where a review that is not open stands (Graph's instance status).
+    REVIEW_NOT_STARTED = "review.status_not_started"
+    REVIEW_STARTING = "review.status_starting"
+    REVIEW_COMPLETING = "review.status_completing"
+    REVIEW_AUTO_REVIEWING = "review.status_auto_reviewing"
+    REVIEW_AUTO_REVIEWED = "review.status_auto_reviewed"
+    REVIEW_APPLYING = "review.status_applying"
+    REVIEW_APPLIED = "review.status_applied"
+    REVIEW_NOT_OPEN = "review.status_not_open"
+    # Short status labels (the status page).
+    STATUS_NOT_STARTED = "status.not_started"
+    STATUS_STARTING = "status.starting"
+    STATUS_IN_PROGRESS = "status.in_progress"
+    STATUS_COMPLETING = "status.completing"
+    STATUS_COMPLETED = "status.completed"
+    STATUS_AUTO_REVIEWING = "status.auto_reviewing"
+    STATUS_AUTO_REVIEWED = "status.auto_reviewed"
+    STATUS_APPLYING = "status.applying"
+    STATUS_APPLIED = "status.applied"
+    STATUS_DELETED = "status.deleted"
+    STATUS_NOT_OPEN = "status.not_open"  # {status}
     NO_ITEMS = "review.no_items"
     INSTRUCTIONS = "review.instructions"  # {text}
     DEFAULT_NONE = "review.default_none"
@@ -239,6 +260,30 @@ EN: Mapping[str, Entry] = {
     S.ALL_DONE: "Thanks — nothing left",
     S.ALL_DONE_DETAIL: "You have decided every item in this review.",
     S.REVIEW_ENDED: "This review has ended. Decisions can no longer be changed.",
+    S.REVIEW_NOT_STARTED: "This review has not started yet. You can decide once it starts.",
+    S.REVIEW_STARTING: "This review is starting. You can decide in a few minutes.",
+    S.REVIEW_COMPLETING: "This review is completing — no more decisions.",
+    S.REVIEW_AUTO_REVIEWING: (
+        "This review has ended and the items nobody decided are being decided automatically "
+        "— no more decisions."
+    ),
+    S.REVIEW_AUTO_REVIEWED: (
+        "This review has ended. The items nobody decided were decided automatically."
+    ),
+    S.REVIEW_APPLYING: "This review has ended and its results are being applied.",
+    S.REVIEW_APPLIED: "This review has ended and its results were applied.",
+    S.REVIEW_NOT_OPEN: "This review is not open for decisions.",
+    S.STATUS_NOT_STARTED: "Not started",
+    S.STATUS_STARTING: "Starting",
+    S.STATUS_IN_PROGRESS: "In progress",
+    S.STATUS_COMPLETING: "Completing — no more decisions",
+    S.STATUS_COMPLETED: "Completed",
+    S.STATUS_AUTO_REVIEWING: "Deciding automatically — no more decisions",
+    S.STATUS_AUTO_REVIEWED: "Decided automatically",
+    S.STATUS_APPLYING: "Applying results",
+    S.STATUS_APPLIED: "Applied",
+    S.STATUS_DELETED: "Deleted",
+    S.STATUS_NOT_OPEN: "Not open for decisions ({status})",
     S.NO_ITEMS: "You have no items in this review.",
     S.INSTRUCTIONS: "Instructions: {text}",
     S.DEFAULT_NONE: "If nobody decides an item by the due date, access stays as it is.",

@@ -14,10 +14,12 @@ Rule semantics (emulator choices, the docs have nothing to say here):
   (``status``, ``drop``, ``expired_token``) that fires decides the answer, in insertion order.
   A latency rule with ``phase="response"`` delays the answer instead, after the service has
   done the work (a write is applied, its confirmation is late) — not for ``$batch`` items.
-* A ``status`` 429 carries ``Retry-After`` (``retry_after_s``, else 1 s) unless
-  ``omit_retry_after``: Teams documents no ``Retry-After`` on the Bot Connector's 429s.
 * ``probability`` is drawn per matching request from a per-rule RNG (``seed`` makes it
   reproducible). ``remaining`` counts firings; the rule disappears when it reaches zero.
+* ``Retry-After`` of a ``status`` rule: whole seconds drawn from ``retry_after_s`` (1 s for a
+  Graph or login 429 without a range; none for the connector's, as Teams documents none), or
+  ``retry_after_header`` sent verbatim (Graph may send ``2.128``), or none at all with
+  ``omit_retry_after`` (Graph documents 429s without it).
 * Routes under ``/_emulator/`` are never faulted, so a test can always switch faults off again.
 """
 
@@ -154,9 +156,10 @@ class FaultRule:
     latency_s: float = 0.0
     status: int = 503
     retry_after_s: tuple[float, float] | None = None
+    retry_after_header: str | None = None
+    omit_retry_after: bool = False
     remaining: int | None = None
     seed: int | None = None
-    omit_retry_after: bool = False
     phase: FaultPhase = "request"
 
     def __post_init__(self) -> None:
@@ -178,6 +181,10 @@ class FaultRule:
             low, high = self.retry_after_s
             if low < 0 or high < low:
                 raise ValueError("retry_after_s must be (low, high) with 0 <= low <= high")
+        if self.omit_retry_after and (
+            self.retry_after_header is not None or self.retry_after_s is not None
+        ):
+            raise ValueError("omit_retry_after excludes retry_after_s and retry_after_header")
         if self.remaining is not None and self.remaining < 1:
             raise ValueError("remaining must be >= 1 (or None for unlimited)")
         re.compile(self.path_regex)  # fail at add() time, not on the first request
@@ -208,6 +215,7 @@ class FaultOutcome:
     kind: FaultKind
     status: int
     retry_after_s: int | None
+    retry_after_header: str | None = None
 
     def error(
         self,
@@ -227,7 +235,10 @@ class FaultOutcome:
         return body
 
     def headers(self) -> dict[str, str]:
-        """Response headers (``Retry-After`` in integer seconds when there is one)."""
+        """Response headers (``Retry-After`` in integer seconds when there is one, or the rule's
+        verbatim value)."""
+        if self.retry_after_header is not None:
+            return {"Retry-After": self.retry_after_header}
         if self.retry_after_s is None:
             return {}
         return {"Retry-After": str(self.retry_after_s)}
@@ -353,6 +364,7 @@ class Faults:
                     kind=rule.kind,
                     status=self._status_for(rule, service),
                     retry_after_s=self._retry_after(rule, active.rng, service),
+                    retry_after_header=rule.retry_after_header if rule.kind == "status" else None,
                 )
         return latency_s, response_latency_s, outcome
 
@@ -374,7 +386,7 @@ class Faults:
 
     @staticmethod
     def _retry_after(rule: FaultRule, rng: random.Random, service: str) -> int | None:
-        if rule.kind != "status" or rule.omit_retry_after:
+        if rule.kind != "status" or rule.omit_retry_after or rule.retry_after_header is not None:
             return None
         if rule.retry_after_s is None:
             # Graph's and Entra's 429s carry Retry-After (1 s keeps tests quick when no range

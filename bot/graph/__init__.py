@@ -7,10 +7,14 @@ Build order (all collaborators passed in)::
     # ManagedIdentityCredential / SecretCredential every token provider shares
     app_tokens = AppTokenProvider(settings, store=store)
     obo = OboTokenProvider(settings, store=store)
-    graph = GraphClient.from_settings(http, tokens=app_tokens, settings=settings)
+    graph = GraphClient.from_settings(http, tokens=app_tokens, settings=settings,
+                                      priority=Priority.LOW)           # background: paced
     reviews = AccessReviewsApi(graph)                                  # app-only reads
-    as_user = AccessReviewsApi(graph.with_tokens(obo.for_user(user_oid=oid, sso_token=sso)))
+    clicks = graph.with_priority(Priority.HIGH)                        # what a reviewer waits on
+    as_user = AccessReviewsApi(clicks.with_tokens(obo.for_user(user_oid=oid, sso_token=sso)))
     await as_user.record_decision(DecisionWrite(...))                  # delegated write
+
+Priority, pacing by Graph's reported budget and the two in-flight lanes: :mod:`bot.graph.pacing`.
 """
 
 from bot.graph.client import (
@@ -56,6 +60,7 @@ from bot.graph.errors import (
     TokenServiceUnavailable,
 )
 from bot.graph.odata import Query, odata_eq, odata_string
+from bot.graph.pacing import GraphPacer, PacerMetrics, Priority, ThrottleScope, graph_priority
 from bot.graph.reviews import PENDING_DECISIONS, AccessReviewsApi, DecisionWrite, decision_writes
 from bot.graph.teams_apps import TeamsAppsApi
 from bot.graph.tokens import (
@@ -93,6 +98,7 @@ __all__ = [
     "GraphForbidden",
     "GraphMetrics",
     "GraphNotFound",
+    "GraphPacer",
     "GraphResponse",
     "GraphServerError",
     "GraphSettings",
@@ -105,12 +111,15 @@ __all__ = [
     "MsalHttpClient",
     "NoCachedToken",
     "OboTokenProvider",
+    "PacerMetrics",
+    "Priority",
     "Query",
     "RetryPolicy",
     "SecretCredential",
     "SsoTokenExpired",
     "SsoTokenInvalid",
     "TeamsAppsApi",
+    "ThrottleScope",
     "TokenAcquisitionError",
     "TokenCacheCipher",
     "TokenCacheStore",
@@ -121,6 +130,7 @@ __all__ = [
     "UserTokenSource",
     "create_http_client",
     "decision_writes",
+    "graph_priority",
     "odata_eq",
     "odata_string",
     "parse_retry_after",

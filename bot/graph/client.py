@@ -14,6 +14,15 @@ Retry policy (the only one in the bot):
   not started: the call fails with the last error instead.
 * ``$batch`` retries only the throttled/failed sub-requests, after the longest ``Retry-After``
   among them, and keeps every item's own error.
+* ``Retry-After`` is honoured to the millisecond (Graph may send ``2.128``); without one the wait
+  is drawn uniformly from ``[0, min(backoff_max_s, backoff_base_s * 2**(n-1))]`` for the n-th
+  retry ("full jitter"; defaults 0.5 s base, 30 s cap), never a fixed second.
+
+Priority and pacing (see :mod:`bot.graph.pacing`): every request says
+``x-ms-throttle-priority`` (``low`` for background work, ``high`` for what a reviewer waits on),
+goes through the pacer (background requests wait when the app's Graph budget is nearly spent;
+high ones never do) and through one of two in-flight caps: background requests can fill theirs
+without delaying a click by a single slot.
 """
 
 from __future__ import annotations
@@ -42,6 +51,18 @@ from bot.graph.errors import (
     error_from_parts,
 )
 from bot.graph.odata import Query, encode_query
+from bot.graph.pacing import (
+    PRIORITY_HEADER,
+    RESOURCE_UNIT_HEADER,
+    THROTTLE_PERCENT_HEADER,
+    THROTTLE_SCOPE_HEADER,
+    GraphPacer,
+    Priority,
+    ThrottleScope,
+    Ticket,
+    current_priority,
+    header_float,
+)
 from bot.graph.tokens import TokenSource
 from bot.http import create_async_client
 
@@ -61,6 +82,9 @@ log = logging.getLogger(__name__)
 
 #: Graph refuses a ``$batch`` with more sub-requests than this.
 MAX_BATCH_SIZE = 20
+
+_FOREGROUND = "foreground"
+_BACKGROUND = "background"
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Answers that say "not processed, come back later": safe to repeat for any method.
@@ -132,6 +156,12 @@ class GraphMetrics:
         self.batch_subrequests = Counter(
             "graph_batch_subrequests",
             "Sub-requests sent inside $batch calls (each counts against Graph's limits).",
+            registry=self.registry,
+        )
+        self.throttled = Counter(
+            "graph_throttled",
+            "429 answers met (whole requests and $batch items), by request priority.",
+            ["priority"],
             registry=self.registry,
         )
         self.duration = Histogram(
@@ -215,6 +245,11 @@ class GraphClient:
     supplies bearer tokens (:class:`~bot.graph.tokens.AppTokenProvider` for app-only,
     ``OboTokenProvider.for_user(...)`` for delegated calls; see :meth:`with_tokens`).
 
+    ``priority`` is this client's ``x-ms-throttle-priority`` (background work: ``LOW``; what a
+    reviewer waits on: ``HIGH``); an enclosing :func:`~bot.graph.pacing.graph_priority` or a
+    call's own ``priority=`` overrides it. ``max_in_flight`` caps the requests in flight per lane:
+    high-priority requests have a lane of their own, so background work never holds their slots.
+
     Graph failures raise :class:`~bot.graph.errors.GraphError` subclasses; a token that cannot
     be had raises the provider's :class:`~bot.graph.errors.TokenAcquisitionError` unchanged.
     ``sleep``/``monotonic``/``wall_clock``/``rng`` are injectable for tests (inject ``sleep``
@@ -233,6 +268,9 @@ class GraphClient:
         user_agent: str = "AccessReviewBot/0.1",
         batch_concurrency: int = 4,
         max_in_flight: int = 40,
+        priority: Priority = Priority.NORMAL,
+        tenant_id: str = "",
+        pacer: GraphPacer | None = None,
         registry: CollectorRegistry | None = None,
         metrics: GraphMetrics | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -255,10 +293,19 @@ class GraphClient:
         self._sleep = sleep or self._sleep_until_elapsed
         self._wall_clock = wall_clock or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self._priority = Priority(priority)
+        self._tenant_id = tenant_id or getattr(tokens, "tenant_id", "") or ""
+        self._pacer = pacer or GraphPacer(
+            registry=self.metrics.registry, monotonic=monotonic, sleep=self._sleep
+        )
         # Requests waiting for a pooled connection inside httpcore cost CPU on every change of
         # the pool (it rescans its queue): thousands queued there make it quadratic. Queue them
-        # here instead, below the pool size, shared by every with_tokens() clone.
-        self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
+        # here instead, below the pool size, shared by every with_tokens() clone. Two lanes: a
+        # poll may fill the background one; a click's requests queue only behind other clicks.
+        self._lanes = {
+            _FOREGROUND: asyncio.Semaphore(max(1, max_in_flight)),
+            _BACKGROUND: asyncio.Semaphore(max(1, max_in_flight)),
+        }
 
     @classmethod
     def from_settings(
@@ -268,6 +315,7 @@ class GraphClient:
         tokens: TokenSource,
         settings: GraphSettings,
         registry: CollectorRegistry | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> GraphClient:
         """A client configured from :class:`GraphSettings`."""
         return cls(
@@ -283,15 +331,41 @@ class GraphClient:
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             user_agent=settings.user_agent,
             batch_concurrency=settings.batch_concurrency,
+            priority=priority,
+            tenant_id=settings.tenant_id,
             registry=registry,
         )
 
-    def with_tokens(self, tokens: TokenSource) -> GraphClient:
-        """The same client (pool, policy, metrics) acting with other tokens, e.g. a reviewer's."""
+    def with_tokens(self, tokens: TokenSource, *, priority: Priority | None = None) -> GraphClient:
+        """The same client (pool, lanes, pacer, policy, metrics) acting with other tokens, e.g. a
+        reviewer's; with this client's priority unless another is given."""
         clone = object.__new__(GraphClient)
         clone.__dict__.update(self.__dict__)
         clone._tokens = tokens
+        clone._tenant_id = getattr(tokens, "tenant_id", "") or self._tenant_id
+        if priority is not None:
+            clone._priority = Priority(priority)
         return clone
+
+    def with_priority(self, priority: Priority) -> GraphClient:
+        """The same client sending its requests with another ``x-ms-throttle-priority``."""
+        return self.with_tokens(self._tokens, priority=priority)
+
+    @property
+    def priority(self) -> Priority:
+        return self._priority
+
+    @property
+    def pacer(self) -> GraphPacer:
+        """The budget estimate shared by this client and its clones."""
+        return self._pacer
+
+    @property
+    def tenant_id(self) -> str:
+        return self._tenant_id
+
+    def _effective_priority(self, override: Priority | None) -> Priority:
+        return override or current_priority() or self._priority
 
     @property
     def base_url(self) -> str:
@@ -323,6 +397,7 @@ class GraphClient:
         headers: Mapping[str, str] | None = None,
         version: str | None = None,
         idempotent: bool | None = None,
+        priority: Priority | None = None,
     ) -> GraphResponse:
         """Send one logical request with retries; return the success or raise a :class:`GraphError`."""
         method = method.upper()
@@ -335,7 +410,12 @@ class GraphClient:
             idempotent = method in _IDEMPOTENT_METHODS
         content = None if json_body is None else json.dumps(json_body).encode()
         return await self._send_with_retries(
-            method, url, content=content, extra_headers=headers or {}, idempotent=idempotent
+            method,
+            url,
+            content=content,
+            extra_headers=headers or {},
+            idempotent=idempotent,
+            priority=self._effective_priority(priority),
         )
 
     async def get(
@@ -345,10 +425,13 @@ class GraphClient:
         params: Mapping[str, str] | Query | None = None,
         version: str | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | None = None,
     ) -> Any:
         """GET and return the decoded JSON body."""
         return (
-            await self.request("GET", path, params=params, version=version, headers=headers)
+            await self.request(
+                "GET", path, params=params, version=version, headers=headers, priority=priority
+            )
         ).body
 
     async def paginate(
@@ -358,9 +441,12 @@ class GraphClient:
         params: Mapping[str, str] | Query | None = None,
         version: str | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every item of a collection, following ``@odata.nextLink`` until the last page."""
-        async for page in self.pages(path, params=params, version=version, headers=headers):
+        async for page in self.pages(
+            path, params=params, version=version, headers=headers, priority=priority
+        ):
             for item in page:
                 yield item
 
@@ -371,12 +457,15 @@ class GraphClient:
         params: Mapping[str, str] | Query | None = None,
         version: str | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Each page's ``value`` list of a collection, following ``@odata.nextLink``."""
         next_path: str | None = path
         next_params = params
         while next_path is not None:
-            body = await self.get(next_path, params=next_params, version=version, headers=headers)
+            body = await self.get(
+                next_path, params=next_params, version=version, headers=headers, priority=priority
+            )
             if not isinstance(body, Mapping):
                 raise GraphError("collection answer is not a JSON object", status=200)
             value = body.get("value")
@@ -390,7 +479,11 @@ class GraphClient:
     # -- $batch ---------------------------------------------------------------------------------
 
     async def batch(
-        self, requests: Sequence[BatchRequest], *, version: str | None = None
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        version: str | None = None,
+        priority: Priority | None = None,
     ) -> dict[str, BatchResponse]:
         """Run sub-requests through ``$batch`` (20 per HTTP call); the answers keyed by id.
 
@@ -408,10 +501,13 @@ class GraphClient:
         chunks = [requests[i : i + MAX_BATCH_SIZE] for i in range(0, len(requests), MAX_BATCH_SIZE)]
         semaphore = asyncio.Semaphore(self._batch_concurrency)
         results: dict[str, BatchResponse] = {}
+        effective = self._effective_priority(priority)
 
         async def run(chunk: Sequence[BatchRequest]) -> None:
             async with semaphore:
-                results.update(await self._run_batch_chunk(chunk, version=version))
+                results.update(
+                    await self._run_batch_chunk(chunk, version=version, priority=effective)
+                )
 
         tasks = [asyncio.create_task(run(chunk)) for chunk in chunks]
         try:
@@ -425,7 +521,7 @@ class GraphClient:
         return {i: results[i] for i in ids}
 
     async def _run_batch_chunk(
-        self, chunk: Sequence[BatchRequest], *, version: str | None
+        self, chunk: Sequence[BatchRequest], *, version: str | None, priority: Priority
     ) -> dict[str, BatchResponse]:
         deadline = self._monotonic() + self._retry.deadline_s
         pending = {r.id: r for r in chunk}
@@ -436,12 +532,21 @@ class GraphClient:
             round_number += 1
             all_idempotent = all(r.method.upper() in _IDEMPOTENT_METHODS for r in pending.values())
             self.metrics.batch_subrequests.inc(len(pending))
-            response = await self.request(
+            subrequests = [r.to_json() for r in pending.values()]
+            if priority is not Priority.NORMAL:
+                # Graph checks every sub-request against its limits on its own: each says its
+                # priority too.
+                for sub in subrequests:
+                    sub.setdefault("headers", {})[PRIORITY_HEADER] = priority.value
+            response = await self._send_with_retries(
                 "POST",
-                "/$batch",
-                json_body={"requests": [r.to_json() for r in pending.values()]},
-                version=version,
+                self.url_for("/$batch", version=version),
+                content=json.dumps({"requests": subrequests}).encode(),
+                extra_headers={},
                 idempotent=all_idempotent,
+                priority=priority,
+                batch_items=len(pending),
+                batch_writes=any(r.method.upper() != "GET" for r in pending.values()),
             )
             answered = self._parse_batch_body(response.body)
             retry_ids: list[str] = []
@@ -539,6 +644,9 @@ class GraphClient:
         content: bytes | None,
         extra_headers: Mapping[str, str],
         idempotent: bool,
+        priority: Priority,
+        batch_items: int = 0,
+        batch_writes: bool = False,
     ) -> GraphResponse:
         started = self._monotonic()
         deadline = started + self._retry.deadline_s
@@ -547,13 +655,24 @@ class GraphClient:
         token = ""
         refreshed = False
         attempt = 0
+        lane = self._lanes[_FOREGROUND if priority is Priority.HIGH else _BACKGROUND]
+        write = batch_writes if batch_items else method not in ("GET", "HEAD")
         while True:
             attempt += 1
             if not refreshed:
                 # Per attempt: after a long Retry-After the previous token may have expired.
                 token = await self._tokens.get_token()
+            # Background requests wait here while the budget is spent; high ones never do.
+            ticket = await self._pacer.admit(
+                tenant=self._tenant_id,
+                priority=priority,
+                cost_ru=self._pacer.estimate_ru(self._tenant_id, max(1, batch_items)),
+                write=write,
+                writes=max(1, batch_items),
+            )
             remaining_s = deadline - self._monotonic()
             if remaining_s <= 0:
+                self._pacer.settle(ticket, resource_units=0.0, limit_percentage=None)
                 raise GraphUnavailable(
                     f"deadline of {self._retry.deadline_s:.0f}s passed",
                     client_request_id=client_request_id,
@@ -566,6 +685,8 @@ class GraphClient:
                 "Accept": "application/json",
                 **extra_headers,
             }
+            if priority is not Priority.NORMAL:
+                headers[PRIORITY_HEADER] = priority.value
             if content is not None:
                 headers.setdefault("Content-Type", "application/json")
             timeout = httpx.Timeout(
@@ -576,12 +697,17 @@ class GraphClient:
             )
             sent_at = self._monotonic()
             try:
-                async with self._in_flight:
+                async with lane:
                     response = await self._http.request(
                         method, url, content=content, headers=headers, timeout=timeout
                     )
                     await response.aread()
-            except httpx.TransportError as exc:
+            except BaseException as exc:
+                # Unknown cost: the reservation stands as the estimate (also when cancelled: a
+                # reservation nobody settles would hold the background back for good).
+                self._pacer.settle(ticket, resource_units=None, limit_percentage=None)
+                if not isinstance(exc, httpx.TransportError):
+                    raise
                 elapsed_ms = (self._monotonic() - sent_at) * 1000
                 self.metrics.requests.labels(method, "error").inc()
                 # A request that never left (connect failures) can always be repeated.
@@ -615,7 +741,15 @@ class GraphClient:
             self.metrics.requests.labels(method, str(status)).inc()
             self.metrics.duration.labels(method).observe(elapsed_s)
             request_id = response.headers.get("request-id")
+            retry_after_s = parse_retry_after(
+                response.headers.get("Retry-After"), now=self._wall_clock()
+            )
             if status < 400:
+                body: Any = None
+                try:
+                    body = _decode_json(response)
+                finally:
+                    self._settle(ticket, response.headers, status, retry_after_s, body, batch_items)
                 log.debug(
                     "graph %s %s -> %d in %.0f ms (attempt %d, client-request-id %s, request-id %s)",
                     method,
@@ -629,13 +763,11 @@ class GraphClient:
                 return GraphResponse(
                     status=status,
                     headers=response.headers,
-                    body=_decode_json(response),
+                    body=body,
                     request_id=request_id,
                 )
 
-            retry_after_s = parse_retry_after(
-                response.headers.get("Retry-After"), now=self._wall_clock()
-            )
+            self._settle(ticket, response.headers, status, retry_after_s, None, 0)
             error = error_from_parts(
                 status=status,
                 body=response.content,
@@ -675,6 +807,60 @@ class GraphClient:
                 raise error
             self.metrics.retries.labels(str(status)).inc()
             await self._sleep(wait_s)
+
+    def _settle(
+        self,
+        ticket: Ticket,
+        headers: Mapping[str, str],
+        status: int,
+        retry_after_s: float | None,
+        body: Any,
+        batch_items: int,
+    ) -> None:
+        """Tell the pacer what an answer (and, for ``$batch``, each item) said about the budget."""
+        units = header_float(headers, RESOURCE_UNIT_HEADER)
+        percentage = header_float(headers, THROTTLE_PERCENT_HEADER)
+        scope = ThrottleScope.parse(_header(headers, THROTTLE_SCOPE_HEADER))
+        throttled = status == 429
+        wait_s = retry_after_s if throttled else None
+        if throttled:
+            self.metrics.throttled.labels(ticket.priority.value).inc()
+        if batch_items and isinstance(body, Mapping) and isinstance(body.get("responses"), list):
+            item_units: float | None = None
+            for item in body["responses"]:
+                if not isinstance(item, Mapping):
+                    continue
+                raw = item.get("headers")
+                item_headers = (
+                    {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
+                )
+                cost = header_float(item_headers, RESOURCE_UNIT_HEADER)
+                if cost is not None:
+                    item_units = (item_units or 0.0) + cost
+                share = header_float(item_headers, THROTTLE_PERCENT_HEADER)
+                if share is not None:
+                    percentage = max(percentage or 0.0, share)
+                if str(item.get("status")) == "429":
+                    self.metrics.throttled.labels(ticket.priority.value).inc()
+                    throttled = True
+                    scope = scope or ThrottleScope.parse(
+                        _header(item_headers, THROTTLE_SCOPE_HEADER)
+                    )
+                    item_wait = parse_retry_after(
+                        _header(item_headers, "Retry-After"), now=self._wall_clock()
+                    )
+                    if item_wait is not None:
+                        wait_s = max(wait_s or 0.0, item_wait)
+            if item_units is not None:
+                units = (units or 0.0) + item_units
+        self._pacer.settle(
+            ticket,
+            resource_units=units,
+            limit_percentage=percentage,
+            throttle_scope=scope,
+            retry_after_s=wait_s,
+            throttled=throttled,
+        )
 
     def _may_retry(self, attempt: int, wait_s: float, deadline: float) -> bool:
         return attempt < self._retry.max_attempts and self._monotonic() + wait_s < deadline

@@ -6,15 +6,15 @@ All work app-only (``User.Read.All``, ``GroupMember.Read.All``, ``Application.Re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import quote
 
 from bot.graph.client import BatchRequest, GraphClient
-from bot.graph.errors import GraphNotFound
+from bot.graph.errors import GraphError, GraphNotFound
 from bot.graph.models import DirectoryObject, MailboxSettings, User
 from bot.graph.odata import Query, encode_query
 
-__all__ = ["USER_FIELDS", "DirectoryApi"]
+__all__ = ["USERS_WITH_MANAGERS_PAGE_SIZE", "USER_FIELDS", "DirectoryApi"]
 
 #: What the bot reads of a user (keeps answers small: Graph bills and pages by size).
 USER_FIELDS = (
@@ -28,6 +28,11 @@ USER_FIELDS = (
 )
 # Member/owner lists are directoryObject collections: no default $select, because properties of
 # the derived types (userPrincipalName of a user) are not valid there for every service.
+
+#: Users a page of ``GET /users?$expand=manager`` holds: with ``$expand`` a directory list serves
+#: at most 100 objects a page, whatever ``$top`` asks (a known issue Microsoft documents for
+#: ``$expand`` on directory objects; ``$top=999`` without ``$expand``).
+USERS_WITH_MANAGERS_PAGE_SIZE = 100
 
 
 def _seg(value: str) -> str:
@@ -103,6 +108,40 @@ class DirectoryApi:
             answer.raise_for_status()
             managers[uid] = User.from_graph(answer.body or {})
         return managers
+
+    async def count_users(self) -> int:
+        """How many users the tenant has: ``GET /users/$count`` (an advanced query, so
+        ``ConsistencyLevel: eventual``; the answer is a bare number).
+
+        The count also tells the client's pacer the tenant's documented Graph budget.
+        """
+        body = await self._graph.get("/users/$count", headers={"ConsistencyLevel": "eventual"})
+        text = str(body).strip() if isinstance(body, str | int) else ""
+        if not text.isdigit():
+            raise GraphError("the user count is not a number", status=200)
+        count = int(text)
+        self._graph.pacer.note_tenant_users(self._graph.tenant_id, count)
+        return count
+
+    async def users_with_managers(self) -> AsyncIterator[list[tuple[str, str | None]]]:
+        """Every user with their direct manager's id (None: no manager), a page at a time:
+        ``GET /users?$select=id&$expand=manager($select=id)`` (``$levels`` works only on a
+        single user, so this is the direct manager, as ``./manager`` reviewers need)."""
+        query = Query(
+            top=USERS_WITH_MANAGERS_PAGE_SIZE, select=("id",), expand="manager($select=id)"
+        )
+        async for page in self._graph.pages("/users", params=query):
+            found: list[tuple[str, str | None]] = []
+            for item in page:
+                user_id = item.get("id")
+                if not isinstance(user_id, str) or not user_id:
+                    continue
+                manager = item.get("manager")
+                manager_id = manager.get("id") if isinstance(manager, Mapping) else None
+                found.append(
+                    (user_id, manager_id if isinstance(manager_id, str) and manager_id else None)
+                )
+            yield found
 
     async def group_members(
         self, group_id: str, *, transitive: bool = True, query: Query | None = None

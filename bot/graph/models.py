@@ -3,13 +3,19 @@
 Each model is a frozen dataclass built by ``from_graph(dict)``: it tolerates missing and unknown
 fields, keeps enum-like values as plain strings (Graph returns statuses its docs do not list, e.g.
 ``Applied``), and keeps the whole JSON object in ``raw`` for anything not modelled.
+
+Parsing is defensive: a field of an unexpected type (a number where Graph documents a string, a
+string where an object belongs) is treated as missing and logged once per field and type, so a
+changed or broken answer degrades one field instead of failing a whole discovery cycle.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -30,8 +36,14 @@ __all__ = [
     "TeamsAppInstallation",
     "User",
     "WorkingHours",
+    "guest_address",
     "parse_graph_datetime",
+    "parse_sign_in",
+    "principal_kind",
+    "resource_kind",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Graph's "nobody" id in ``reviewedBy``/``appliedBy`` of items nobody touched.
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -48,14 +60,78 @@ class Decision:
 
 
 class ReviewStatus:
-    """Known definition/instance/stage statuses (Graph also sends undocumented ones)."""
+    """Definition/instance/stage statuses.
+
+    The docs list ``Initializing``, ``NotStarted``, ``Starting``, ``InProgress``, ``Completing``,
+    ``Completed``, ``AutoReviewing`` and ``AutoReviewed``; Graph also answers ``Applying`` and
+    ``Applied`` (after ``applyDecisions``). Only ``InProgress`` is open for decisions; anything
+    else, including a status nobody documented, is not (:meth:`normalize` logs the latter once).
+    """
 
     NOT_STARTED = "NotStarted"
+    INITIALIZING = "Initializing"
+    STARTING = "Starting"
     IN_PROGRESS = "InProgress"
+    COMPLETING = "Completing"
     COMPLETED = "Completed"
+    AUTO_REVIEWING = "AutoReviewing"
+    AUTO_REVIEWED = "AutoReviewed"
+    APPLYING = "Applying"
     APPLIED = "Applied"
     #: Statuses in which reviewers can still decide.
     OPEN = frozenset({IN_PROGRESS})
+    #: Before decisions open.
+    NOT_YET_OPEN = frozenset({NOT_STARTED, INITIALIZING, STARTING})
+    #: After decisions closed, while Graph is still finishing the review on its own (the bot
+    #: keeps following these instances so cards show where they ended up).
+    SETTLING = frozenset({COMPLETING, AUTO_REVIEWING, APPLYING})
+    #: Ended; only an admin's ``applyDecisions`` moves these on (to ``Applying``/``Applied``).
+    ENDED = frozenset({COMPLETED, AUTO_REVIEWED, APPLIED})
+    DOCUMENTED = OPEN | NOT_YET_OPEN | SETTLING | ENDED
+
+    @classmethod
+    def normalize(cls, value: str) -> str:
+        """The documented spelling of ``value`` (compared case-insensitively); an unknown status
+        is kept as sent and logged once."""
+        known = _STATUS_BY_LOWER.get(value.strip().lower())
+        if known is not None:
+            return known
+        if value:
+            _warn_once(
+                ("status", value),
+                "access review status %r is not documented: treated as not open for decisions",
+                value,
+            )
+        return value
+
+    @classmethod
+    def is_open(cls, value: str) -> bool:
+        """Whether reviewers can decide in this status."""
+        return cls.normalize(value) in cls.OPEN
+
+
+_STATUS_BY_LOWER = {status.lower(): status for status in ReviewStatus.DOCUMENTED}
+_WARNED: set[tuple[str, ...]] = set()
+
+
+def _warn_once(key: tuple[str, ...], message: str, *args: object) -> None:
+    """Log ``message`` the first time ``key`` is seen in this process (a bad field of every item
+    of a 100k-item poll is one line, not 100k)."""
+    if key in _WARNED:
+        return
+    if len(_WARNED) < 1000:
+        _WARNED.add(key)
+    log.warning(message, *args)
+
+
+def _unexpected(key: str, value: Any, expected: str) -> None:
+    _warn_once(
+        ("type", key, type(value).__name__),
+        "Graph sent %s as %s where %s belongs: treated as missing",
+        key,
+        type(value).__name__,
+        expected,
+    )
 
 
 def parse_graph_datetime(value: Any) -> datetime | None:
@@ -76,22 +152,163 @@ def parse_graph_datetime(value: Any) -> datetime | None:
 
 def _str(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    _unexpected(key, value, "a string")
+    return ""
 
 
 def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
-    return None if value is None else str(value)
+    if value is None or isinstance(value, str):
+        return value
+    _unexpected(key, value, "a string")
+    return None
 
 
 def _map(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key)
-    return value if isinstance(value, Mapping) else {}
+    if isinstance(value, Mapping):
+        return value
+    if value is not None:
+        _unexpected(key, value, "an object")
+    return {}
 
 
 def _list(data: Mapping[str, Any], key: str) -> Sequence[Any]:
     value = data.get(key)
-    return value if isinstance(value, list) else []
+    if isinstance(value, list):
+        return value
+    if value is not None:
+        _unexpected(key, value, "a list")
+    return []
+
+
+# Graph's lastUserSignInDateTime is US-formatted .NET text: "2/11/2022 5:31:37 PM +00:00".
+_US_SIGN_IN = re.compile(
+    r"^(\d{1,2})/(\d{1,2})/(\d{1,4}) (\d{1,2}):(\d{2}):(\d{2}) ([AP]M)(?: ([+-]\d{2}):(\d{2}))?$",
+    re.IGNORECASE,
+)
+# .NET's DateTime.MinValue ("1/1/0001 12:00:00 AM", "0001-01-01T00:00:00Z") stands for "never".
+_NEVER_BEFORE_YEAR = 1900
+
+
+def parse_sign_in(value: Any) -> tuple[datetime | None, bool]:
+    """``principal.lastUserSignInDateTime`` → (when, never signed in).
+
+    ``""`` and ``null`` mean the user never signed in, as does .NET's minimum date; Graph's
+    US-formatted text and ISO 8601 both parse. Anything else (another type, text that is no date)
+    is logged once and treated as unknown: ``(None, False)``.
+    """
+    if value is None:
+        return None, True
+    if not isinstance(value, str):
+        _unexpected("lastUserSignInDateTime", value, "a string")
+        return None, False
+    text = value.strip()
+    if not text:
+        return None, True
+    parsed: datetime | None = None
+    if match := _US_SIGN_IN.match(text):
+        month, day, year, hour, minute, second, half, off_h, off_m = match.groups()
+        try:
+            local = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour) % 12 + (12 if half.upper() == "PM" else 0),
+                int(minute),
+                int(second),
+            )
+        except ValueError:
+            local = None
+        if local is not None:
+            offset = timedelta(0)
+            if off_h is not None:
+                sign = -1 if off_h.startswith("-") else 1
+                offset = sign * timedelta(hours=abs(int(off_h)), minutes=int(off_m))
+            try:
+                parsed = (local - offset).replace(tzinfo=UTC)
+            except OverflowError:  # DateTime.MinValue with a positive offset
+                parsed = local.replace(tzinfo=UTC)
+    else:
+        parsed = parse_graph_datetime(text)
+    if parsed is None:
+        _warn_once(
+            ("sign-in", "format"),
+            "lastUserSignInDateTime %r is not a date: treated as unknown",
+            text[:40],
+        )
+        return None, False
+    if parsed.year < _NEVER_BEFORE_YEAR:
+        return None, True
+    return parsed, False
+
+
+def guest_address(user_principal_name: str) -> str | None:
+    """The external address of a B2B guest from its ``#EXT#`` user principal name.
+
+    ``adele_fabrikam.com#EXT#@contoso.onmicrosoft.com`` → ``adele@fabrikam.com`` (Entra writes the
+    invited address with its ``@`` as ``_``); None when the name is not in that form.
+    """
+    marker = user_principal_name.upper().find("#EXT#")
+    if marker <= 0:
+        return None
+    local, sep, domain = user_principal_name[:marker].rpartition("_")
+    if not sep or not local or "." not in domain:
+        return None
+    return f"{local}@{domain}"
+
+
+_RESOURCE_KINDS = {
+    "group": "group",
+    "serviceprincipal": "servicePrincipal",
+    "application": "servicePrincipal",
+    "directoryrole": "directoryRole",
+    "azurerole": "azureRole",
+    "accesspackageassignmentpolicy": "accessPackageAssignmentPolicy",
+}
+# What the @odata.type of a resource or the path of a resourceLink says, when ``type`` does not.
+_RESOURCE_HINTS = (
+    ("azurerole", "azureRole"),
+    ("accesspackageassignmentpolicy", "accessPackageAssignmentPolicy"),
+    ("serviceprincipal", "servicePrincipal"),
+    ("/applications/", "servicePrincipal"),
+    ("directoryrole", "directoryRole"),
+    ("rolemanagement/directory", "directoryRole"),
+    ("/groups/", "group"),
+)
+
+
+def resource_kind(type_: str, odata_type: str = "", link: str = "") -> str:
+    """One spelling of a decision resource's kind, whatever casing Graph used: ``group``,
+    ``servicePrincipal``, ``directoryRole``, ``azureRole``, ``accessPackageAssignmentPolicy``;
+    ``type`` as sent (or ``""``) when it is none of them."""
+    known = _RESOURCE_KINDS.get(type_.strip().lower())
+    if known is not None:
+        return known
+    hints = f"{odata_type} {link}".lower()
+    for hint, kind in _RESOURCE_HINTS:
+        if hint in hints:
+            return kind
+    return type_.strip()
+
+
+def principal_kind(identity: Identity) -> str:
+    """``user`` or ``servicePrincipal`` for a decision's principal (``""`` when neither)."""
+    odata = identity.odata_type.lower()
+    if odata.endswith("serviceprincipalidentity"):
+        return "servicePrincipal"
+    if odata.endswith("useridentity"):
+        return "user"
+    lowered = identity.type.strip().lower()
+    if lowered in ("user", ""):
+        return "user" if identity.id else ""
+    if lowered == "serviceprincipal":
+        return "servicePrincipal"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +358,21 @@ class Identity:
         """True for Graph's zero-GUID placeholder (not reviewed / not applied)."""
         return not self.id or self.id == ZERO_GUID
 
+    @property
+    def kind(self) -> str:
+        """``user``, ``servicePrincipal`` or ``""`` (see :func:`principal_kind`)."""
+        return principal_kind(self)
+
+    @property
+    def is_guest(self) -> bool:
+        """A B2B guest: its user principal name is the ``#EXT#`` form."""
+        return "#EXT#" in self.user_principal_name.upper()
+
+    @property
+    def address(self) -> str:
+        """What to show as the principal's address: a guest's real one, else the UPN."""
+        return guest_address(self.user_principal_name) or self.user_principal_name
+
 
 @dataclass(frozen=True)
 class AccessReviewDefinition:
@@ -162,7 +394,7 @@ class AccessReviewDefinition:
         return cls(
             id=_str(data, "id"),
             display_name=_str(data, "displayName"),
-            status=_str(data, "status"),
+            status=ReviewStatus.normalize(_str(data, "status")),
             description_for_reviewers=_str(data, "descriptionForReviewers"),
             reviewers=ReviewerScope.many(_list(data, "reviewers")),
             fallback_reviewers=ReviewerScope.many(_list(data, "fallbackReviewers")),
@@ -206,7 +438,7 @@ class AccessReviewInstance:
         return cls(
             id=_str(data, "id"),
             definition_id=definition_id,
-            status=_str(data, "status"),
+            status=ReviewStatus.normalize(_str(data, "status")),
             start=parse_graph_datetime(data.get("startDateTime")),
             end=parse_graph_datetime(data.get("endDateTime")),
             reviewers=ReviewerScope.many(_list(data, "reviewers")),
@@ -238,7 +470,7 @@ class AccessReviewStage:
             id=_str(data, "id"),
             definition_id=definition_id,
             instance_id=instance_id,
-            status=_str(data, "status"),
+            status=ReviewStatus.normalize(_str(data, "status")),
             start=parse_graph_datetime(data.get("startDateTime")),
             end=parse_graph_datetime(data.get("endDateTime")),
             reviewers=ReviewerScope.many(_list(data, "reviewers")),
@@ -267,6 +499,11 @@ class DecisionResource:
             odata_type=_str(data, "@odata.type"),
         )
 
+    @property
+    def kind(self) -> str:
+        """The resource's kind in one spelling, whatever casing Graph sent (:func:`resource_kind`)."""
+        return resource_kind(self.type, self.odata_type)
+
 
 @dataclass(frozen=True)
 class AccessReviewDecision:
@@ -286,11 +523,21 @@ class AccessReviewDecision:
     reviewed_at: datetime | None = None
     # Graph sends this one as a non-ISO string ("2/11/2022 5:31:37 PM +00:00"); kept verbatim.
     principal_last_sign_in: str | None = None
+    # ... and parsed: when (UTC), or whether Graph says "never" ("" or null; see parse_sign_in).
+    principal_signed_in_at: datetime | None = None
+    principal_never_signed_in: bool = False
+    principal_app_id: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_graph(cls, data: Mapping[str, Any]) -> AccessReviewDecision:
+    def from_graph(cls, data: Mapping[str, Any], *, keep_raw: bool = True) -> AccessReviewDecision:
+        """``keep_raw=False`` drops the JSON once it is modelled (big listings)."""
         principal = _map(data, "principal")
+        signed_in_at, never = (
+            parse_sign_in(principal["lastUserSignInDateTime"])
+            if "lastUserSignInDateTime" in principal
+            else (None, False)
+        )
         return cls(
             id=_str(data, "id"),
             access_review_id=_str(data, "accessReviewId"),
@@ -305,12 +552,25 @@ class AccessReviewDecision:
             reviewed_by=Identity.from_graph(_map(data, "reviewedBy")),
             reviewed_at=parse_graph_datetime(data.get("reviewedDateTime")),
             principal_last_sign_in=_opt_str(principal, "lastUserSignInDateTime"),
-            raw=data,
+            principal_signed_in_at=signed_in_at,
+            principal_never_signed_in=never,
+            principal_app_id=_str(principal, "appId"),
+            raw=data if keep_raw else {},
         )
 
     @property
     def is_pending(self) -> bool:
         return self.decision == Decision.NOT_REVIEWED
+
+    @property
+    def resource_kind(self) -> str:
+        """The resource's kind from its ``type``, ``@odata.type`` or ``resourceLink``."""
+        resource = self.resource
+        return resource_kind(
+            resource.type if resource else "",
+            resource.odata_type if resource else "",
+            self.resource_link,
+        )
 
 
 @dataclass(frozen=True)

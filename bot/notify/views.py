@@ -29,16 +29,19 @@ from cards import (
     StageView,
     UserType,
 )
+from cards.strings import S, Strings
 
 __all__ = [
     "ReviewerContext",
     "build_review_card_view",
+    "card_status",
     "context_from_reference",
     "escalation_view",
     "parse_sign_in",
     "pending_list_view",
     "review_card_view",
     "reviewer_context",
+    "status_label",
 ]
 
 _DECISIONS = {d.value: d for d in Decision}
@@ -48,6 +51,51 @@ _GRAPH_SIGN_IN = re.compile(
 )
 # Recommendations look back 30 days by default (Graph's recommendationLookBackDuration).
 _LOOK_BACK = timedelta(days=30)
+# Graph's instance statuses (bot.graph.models.ReviewStatus) as the cards and status page say them.
+_CARD_STATUS = {
+    "InProgress": ReviewStatus.IN_PROGRESS,
+    "NotStarted": ReviewStatus.NOT_STARTED,
+    "Initializing": ReviewStatus.STARTING,
+    "Starting": ReviewStatus.STARTING,
+    "Completing": ReviewStatus.COMPLETING,
+    "Completed": ReviewStatus.ENDED,
+    "AutoReviewing": ReviewStatus.AUTO_REVIEWING,
+    "AutoReviewed": ReviewStatus.AUTO_REVIEWED,
+    "Applying": ReviewStatus.APPLYING,
+    "Applied": ReviewStatus.APPLIED,
+    "Deleted": ReviewStatus.ENDED,
+}
+_STATUS_LABEL = {
+    "NotStarted": S.STATUS_NOT_STARTED,
+    "Initializing": S.STATUS_STARTING,
+    "Starting": S.STATUS_STARTING,
+    "InProgress": S.STATUS_IN_PROGRESS,
+    "Completing": S.STATUS_COMPLETING,
+    "Completed": S.STATUS_COMPLETED,
+    "AutoReviewing": S.STATUS_AUTO_REVIEWING,
+    "AutoReviewed": S.STATUS_AUTO_REVIEWED,
+    "Applying": S.STATUS_APPLYING,
+    "Applied": S.STATUS_APPLIED,
+    "Deleted": S.STATUS_DELETED,
+}
+
+
+def card_status(graph_status: str, *, past_end: bool = False) -> ReviewStatus:
+    """What the card says for an instance in ``graph_status`` (past its end date while Graph
+    still said ``InProgress``: ended). A status nobody documented is "not open for decisions"."""
+    status = _CARD_STATUS.get(graph_status, ReviewStatus.NOT_OPEN)
+    if status is ReviewStatus.IN_PROGRESS and past_end:
+        return ReviewStatus.ENDED
+    return status
+
+
+def status_label(graph_status: str, *, locale: str = "en") -> str:
+    """A short label for an instance status ("Completing — no more decisions", "Applied")."""
+    strings = Strings(locale)
+    key = _STATUS_LABEL.get(graph_status)
+    if key is None:
+        return strings.text(S.STATUS_NOT_OPEN, status=graph_status[:40] or "?")
+    return strings.text(key)
 
 
 def parse_sign_in(value: Any) -> datetime | None:
@@ -120,13 +168,20 @@ def _default_decision(settings: Mapping[str, Any]) -> DefaultDecision:
 
 
 def _reason(
-    recommendation: Recommendation, last_sign_in: datetime | None, now: datetime
+    recommendation: Recommendation,
+    last_sign_in: datetime | None,
+    now: datetime,
+    *,
+    never_signed_in: bool = True,
 ) -> RecommendationReason | None:
     if recommendation is Recommendation.NO_INFO:
         return None
     if last_sign_in is None:
+        # "Never signed in" only when Graph said so ("" or null), not when it said nothing usable.
         return (
-            RecommendationReason.NEVER_SIGNED_IN if recommendation is Recommendation.DENY else None
+            RecommendationReason.NEVER_SIGNED_IN
+            if recommendation is Recommendation.DENY and never_signed_in
+            else None
         )
     if now - last_sign_in > _LOOK_BACK:
         return RecommendationReason.NO_RECENT_SIGN_IN
@@ -140,7 +195,11 @@ def _principal(data: Mapping[str, Any]) -> PrincipalView:
     return PrincipalView(
         display_name=str(principal.get("displayName") or principal.get("id") or "?"),
         kind=PrincipalKind.SERVICE_PRINCIPAL if is_sp else PrincipalKind.USER,
-        user_principal_name=str(principal.get("userPrincipalName") or "") or None,
+        # A guest's real address rather than its #EXT# user principal name.
+        user_principal_name=str(
+            principal.get("address") or principal.get("userPrincipalName") or ""
+        )
+        or None,
         app_id=str(principal.get("appId") or "") or None,
         user_type=None
         if is_sp
@@ -182,7 +241,12 @@ def item_view(item: ItemRecord, *, viewer_oid: str, now: datetime, share_earlier
         principal=_principal(data),
         resource_name=str(resource.get("displayName") or "") or None,
         recommendation=recommendation,
-        recommendation_reason=_reason(recommendation, last_sign_in, now),
+        recommendation_reason=_reason(
+            recommendation,
+            last_sign_in,
+            now,
+            never_signed_in=bool(data.get("neverSignedIn", True)),
+        ),
         last_sign_in=last_sign_in,
         state=state,
         decision=decision,
@@ -255,8 +319,8 @@ def build_review_card_view(
             key=lambda i: (str(i.data.get("principal", {}).get("displayName", "")), i.item_id),
         )
     )
-    ended = instance.status != "InProgress" or (
-        instance.end_at is not None and instance.end_at <= now
+    status = card_status(
+        instance.status, past_end=instance.end_at is not None and instance.end_at <= now
     )
     return ReviewCardView(
         context=viewer.card_context(now),
@@ -265,7 +329,7 @@ def build_review_card_view(
         due=instance.end_at or now,
         items=views,
         instructions=str(instance.data.get("descriptionForReviewers") or "") or None,
-        status=ReviewStatus.ENDED if ended else ReviewStatus.IN_PROGRESS,
+        status=status,
         justification_required=bool(settings.get("justificationRequiredOnApproval")),
         default_decision=_default_decision(settings),
         auto_apply=bool(settings.get("autoApplyDecisionsEnabled")),

@@ -12,6 +12,14 @@ One cycle (:meth:`Discovery.run_once`):
 An instance is only written after all its decisions were read, so a failed page leaves that
 instance's previous snapshot untouched; the cycle reports itself incomplete and is retried. An
 instance is only declared ended after Graph itself says so.
+
+Only ``InProgress`` is open for decisions. An instance that ended is followed while Graph still
+moves it on by itself (``Completing``, ``AutoReviewing``, ``Applying``: every cycle) and, for a
+week after it ended, hourly for an ``applyDecisions`` (``Completed`` → ``Applied``), so cards and
+the status page show where it ended up. Ids: a definition's instances each have their own id
+(recurring reviews; only a one-time review's instance may share its definition's id); the store,
+cards and decision writes are keyed by instance id, and an instance's definition id is only ever
+taken from the URL it was read from, never assumed equal.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -44,7 +53,9 @@ from bot.graph.models import (
     AccessReviewInstance,
     AccessReviewStage,
     ReviewerScope,
+    ReviewStatus,
 )
+from bot.graph.odata import encode_query
 from bot.reviews.events import (
     Assigned,
     DomainEvent,
@@ -140,10 +151,18 @@ class DiscoveryConfig:
     # Access review lists serve at most 100 items a page (Graph's documented default and the
     # emulator's maximum): asking for more only gets 100 back.
     page_size: int = 100
-    # Compare our resolved reviewers with Graph's contactedReviewers for newly seen instances.
+    # Compare our resolved reviewers with Graph's contactedReviewers, once per instance whose
+    # reviewers are found through the directory (managers, owners, groups).
     crosscheck_contacted_reviewers: bool = True
     # Instances whose decisions are listed at once (each a $batch sub-request for its first page).
     instance_concurrency: int = 20
+    # The cross-check is a diagnostic: a few instances a cycle find a systematic difference
+    # without spending a Graph request on every instance of a big first poll (the others are
+    # checked in later cycles).
+    crosscheck_limit_per_cycle: int = 3
+    # Ended instances are re-read (for an applyDecisions) this often, for this long after they end.
+    recheck_ended_s: float = 3600.0
+    follow_ended_s: float = 7 * 24 * 3600.0
 
 
 class DiscoveryMetrics:
@@ -188,6 +207,10 @@ class CycleReport:
     assignments_added: int = 0
     assignments_removed: int = 0
     directory_lookups: int = 0
+    crosschecks: int = 0
+    # How managers were learnt this cycle ("per_user" or "list") and the requests it took.
+    manager_mode: str = "per_user"
+    manager_requests: int = 0
     events: list[DomainEvent] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     duration_s: float = 0.0
@@ -297,6 +320,9 @@ class Discovery:
             by_instance: dict[str, list[_Target]] = defaultdict(list)
             for target in targets:
                 by_instance[target.instance.id].append(target)
+            resolver.managers.plan(
+                scoped_targets=sum(1 for group in by_instance.values() if _needs_managers(group[0]))
+            )
             try:
                 async with asyncio.TaskGroup() as tasks:
                     for group in by_instance.values():
@@ -306,6 +332,8 @@ class Discovery:
                 if lost is not None:
                     raise LeaseLost(str(lost.exceptions[0])) from group_error
                 raise
+            # Those that ended before this cycle first: one just ended is not read twice.
+            await self._follow_ended(definition_id, instance_id, report)
             await self._end_instances(ended_candidates, report)
         except GraphError as exc:
             report.complete = False
@@ -313,6 +341,8 @@ class Discovery:
             self._metrics.errors.labels("listing").inc()
             log.warning("discovery cycle stopped early: %s", exc)
         report.directory_lookups = resolver.lookups
+        report.manager_requests = resolver.managers.requests
+        report.manager_mode = resolver.managers.mode
         report.duration_s = time.perf_counter() - started
         self._metrics.cycle_duration_s.observe(report.duration_s)
         self._metrics.cycles.labels("complete" if report.complete else "incomplete").inc()
@@ -408,10 +438,10 @@ class Discovery:
         read_began = self._clock.now()
         try:
             decisions = await self._pending_decisions(target)
-            if any(
-                scope_kind(s) == "manager" for s in (*target.reviewers, *target.fallback_reviewers)
-            ):
-                # One $batch call per 20 managers rather than one GET each.
+            if _needs_managers(target):
+                # All of them at once, the cheaper way (resolver.ManagerLookup). While the
+                # tenant's user list is read this instance keeps its slot: handing it back let
+                # a hundred instances hold their decisions at once (+35 MB at 100k) for no gain.
                 await resolver.prefetch_managers(decisions)
             resolutions = await asyncio.gather(
                 *(
@@ -424,8 +454,16 @@ class Discovery:
                 )
             )
             previous = await self._store.get_instance(instance_id=instance.id)
-            if self._config.crosscheck_contacted_reviewers and previous is None:
+            crosschecked = bool(previous is not None and previous.data.get("crosschecked"))
+            if (
+                self._config.crosscheck_contacted_reviewers
+                and not crosschecked
+                and _resolved_through_directory(target)
+                and report.crosschecks < self._config.crosscheck_limit_per_cycle
+            ):
+                report.crosschecks += 1
                 await self._crosscheck(target, {r for res in resolutions for r in res.reviewers})
+                crosschecked = True
         except GraphError as exc:
             report.complete = False
             report.errors.append(f"instance {instance.id}: {exc}")
@@ -434,7 +472,10 @@ class Discovery:
             return
 
         await _check_guard()
-        await self._store.upsert_instances(instances=[self._instance_record(target)])
+        record = self._instance_record(target)
+        if crosschecked:
+            record = _replace_instance(record, data={**record.data, "crosschecked": True})
+        await self._store.upsert_instances(instances=[record])
         stored = {i.item_id: i for i in await self._store.list_items(instance_id=instance.id)}
         pending_ids = {d.id for d in decisions}
         items = [
@@ -501,7 +542,9 @@ class Discovery:
         )
         decisions: list[AccessReviewDecision] = []
         async for item in self._graph.paginate(target.decisions_path(), params=query):
-            decision = AccessReviewDecision.from_graph(item)
+            # Everything discovery uses is modelled: the JSON is not kept (a poll holds many
+            # instances' decisions at once; ~1.5 KB each).
+            decision = AccessReviewDecision.from_graph(item, keep_raw=False)
             if decision.is_pending:
                 decisions.append(decision)
         return decisions
@@ -594,21 +637,95 @@ class Discovery:
                 continue
             if status == IN_PROGRESS:
                 continue  # a listing race; it is still running
-            await self._store.upsert_instances(
-                instances=[
-                    InstanceRecord(
-                        instance_id=record.instance_id,
-                        definition_id=record.definition_id,
-                        display_name=record.display_name,
-                        status=status,
-                        start_at=record.start_at,
-                        end_at=record.end_at,
-                        stage_id=record.stage_id,
-                        data=record.data,
-                    )
-                ]
+            await self._record_status(record, status, report)
+
+    async def _follow_ended(
+        self, definition_id: str | None, instance_id: str | None, report: CycleReport
+    ) -> None:
+        """Re-read ended instances Graph may still move on, and record where they went."""
+        now = self._clock.now()
+        due: list[InstanceRecord] = []
+        for record in await self._store.list_instances():
+            status = record.status
+            if status in (IN_PROGRESS, ReviewStatus.APPLIED, "Deleted"):
+                continue
+            if definition_id is not None and record.definition_id != definition_id:
+                continue
+            if instance_id is not None and record.instance_id != instance_id:
+                continue
+            if status not in ReviewStatus.SETTLING and status not in ReviewStatus.NOT_YET_OPEN:
+                ended_at = _when(record.data.get("endedAt")) or record.end_at
+                checked_at = _when(record.data.get("statusCheckedAt")) or ended_at
+                if ended_at is None or (now - ended_at).total_seconds() > (
+                    self._config.follow_ended_s
+                ):
+                    continue
+                if checked_at is not None and (now - checked_at).total_seconds() < (
+                    self._config.recheck_ended_s
+                ):
+                    continue
+            due.append(record)
+        if not due:
+            return
+        select = encode_query(Query(select=("id", "status")).params())
+        answers = await self._graph.batch(
+            [
+                BatchRequest(
+                    id=str(n),
+                    method="GET",
+                    url=f"{_ROOT}/{_seg(r.definition_id)}/instances/{_seg(r.instance_id)}?{select}",
+                )
+                for n, r in enumerate(due)
+            ]
+        )
+        for n, record in enumerate(due):
+            await _check_guard()
+            answer = answers[str(n)]
+            if isinstance(answer.error, GraphNotFound):
+                status = "Deleted"
+            elif answer.error is not None:
+                report.complete = False
+                report.errors.append(f"instance {record.instance_id}: {answer.error}")
+                continue
+            else:
+                body = answer.body if isinstance(answer.body, Mapping) else {}
+                status = AccessReviewInstance.from_graph(body).status
+            if status == record.status or status == IN_PROGRESS:
+                # Unchanged (or reopened, which the next listing picks up): remember the look.
+                await self._store.upsert_instances(
+                    instances=[
+                        _replace_instance(
+                            record, data={**record.data, "statusCheckedAt": now.isoformat()}
+                        )
+                    ]
+                )
+                continue
+            await self._record_status(record, status, report)
+
+    async def _record_status(
+        self, record: InstanceRecord, status: str, report: CycleReport
+    ) -> None:
+        """Store an instance's new (not open) status and tell the cards."""
+        now = self._clock.now().isoformat()
+        data = {**record.data, "statusCheckedAt": now}
+        if record.status == IN_PROGRESS:
+            data["endedAt"] = now
+        if not ReviewStatus.is_open(status) and status not in ReviewStatus.DOCUMENTED:
+            log.info(
+                "instance has an undocumented status: not open for decisions",
+                extra={"instance_id": record.instance_id, "status": status[:64]},
             )
-            await self._emit([InstanceEnded(instance_id=record.instance_id, status=status)], report)
+        await self._store.upsert_instances(
+            instances=[_replace_instance(record, status=status, data=data)]
+        )
+        await self._emit(
+            [
+                InstanceEnded(
+                    instance_id=record.instance_id, status=status, previous_status=record.status
+                )
+            ],
+            report,
+        )
 
     async def _correct_values(
         self,
@@ -679,23 +796,27 @@ class Discovery:
     ) -> ItemRecord:
         principal = decision.principal
         resource = decision.resource
+        signed_in_at = decision.principal_signed_in_at
         data: dict[str, Any] = {
             "principal": {
                 "id": principal.id,
                 "displayName": principal.display_name,
                 "userPrincipalName": principal.user_principal_name,
-                "type": "servicePrincipal"
-                if "serviceprincipal" in principal.odata_type.lower()
-                else (principal.type or "user"),
-                "isGuest": "#ext#" in principal.user_principal_name.lower(),
-                "appId": str(decision.raw.get("principal", {}).get("appId") or ""),
+                # A guest's #EXT# name is unreadable: the cards show its real address.
+                "address": principal.address if principal.is_guest else None,
+                "type": principal.kind or "user",
+                "isGuest": principal.is_guest,
+                "appId": decision.principal_app_id,
             },
             "resource": {
                 "id": resource.id if resource else "",
                 "displayName": resource.display_name if resource else "",
-                "type": resource.type if resource else "",
+                "type": decision.resource_kind,
             },
-            "lastSignIn": decision.principal_last_sign_in,
+            # ISO 8601 (Graph's own text is US-formatted); None with neverSignedIn when Graph
+            # said "" or null, None alone when it said nothing usable.
+            "lastSignIn": signed_in_at.isoformat() if signed_in_at else None,
+            "neverSignedIn": decision.principal_never_signed_in,
             "reviewerSource": resolution_source,
         }
         if previous is not None and previous.data.get("earlierStages"):
@@ -772,11 +893,12 @@ def _audit_of(event: DomainEvent) -> AuditEvent:
                 detail={"decision": event.decision, "by": event.decided_by_name},
             )
         case InstanceEnded():
+            ended = event.previous_status == IN_PROGRESS
             return AuditEvent(
-                action="instance_ended",
+                action="instance_ended" if ended else "instance_status_changed",
                 actor="discovery",
                 instance_id=event.instance_id,
-                detail={"status": event.status},
+                detail={"status": event.status, "previous": event.previous_status},
             )
         case ReviewerDone():
             return AuditEvent(
@@ -785,6 +907,17 @@ def _audit_of(event: DomainEvent) -> AuditEvent:
                 instance_id=event.instance_id,
                 detail={"reviewer": event.reviewer_oid},
             )
+
+
+def _resolved_through_directory(target: _Target) -> bool:
+    """Whether reviewers come from directory relations (a cross-check can find a difference);
+    named users and self-review cannot differ."""
+    kinds = {scope_kind(s) for s in (*target.reviewers, *target.fallback_reviewers)}
+    return bool(kinds - {"user"})
+
+
+def _needs_managers(target: _Target) -> bool:
+    return any(scope_kind(s) == "manager" for s in (*target.reviewers, *target.fallback_reviewers))
 
 
 def _specific_users(scopes: Iterable[ReviewerScope]) -> list[str]:
@@ -798,6 +931,23 @@ def _specific_users(scopes: Iterable[ReviewerScope]) -> list[str]:
 
 
 def _replace_item(item: ItemRecord, **changes: Any) -> ItemRecord:
-    from dataclasses import replace
-
     return replace(item, **changes)
+
+
+def _replace_instance(record: InstanceRecord, **changes: Any) -> InstanceRecord:
+    return replace(record, **changes)
+
+
+def _when(value: Any) -> datetime | None:
+    """An ISO timestamp kept in a record's data, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")

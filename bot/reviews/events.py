@@ -39,10 +39,15 @@ class ItemDecidedElsewhere:
 
 @dataclass(frozen=True, slots=True)
 class InstanceEnded:
-    """An instance is no longer in progress (completed, stopped, applied …)."""
+    """An instance is no longer in progress (completed, stopped, applied …).
+
+    Also sent when an instance that had ended moves on (``Completing`` → ``Completed`` →
+    ``Applied``): ``previous_status`` is then the status it ended with, so the cards follow it.
+    """
 
     instance_id: str
     status: str
+    previous_status: str = "InProgress"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,11 @@ from bot.graph import (
     ConsentRequired,
     InteractionRequired,
     NoCachedToken,
+    Priority,
     SsoTokenExpired,
     SsoTokenInvalid,
     TokenAcquisitionError,
+    graph_priority,
 )
 from bot.notify.reminders import ReminderScheduler, request_reminder
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
@@ -36,6 +38,7 @@ from bot.reviews.decisions import (
     DecisionService,
     Refusal,
 )
+from bot.reviews.poller import request_targeted_poll
 from bot.store import AuditEvent, Store
 from cards import (
     BACK_KEY,
@@ -229,7 +232,10 @@ class ActionRouter:
             log.warning("unknown card verb", extra={"verb": context.verb[:40]})
             return ActionResult.error(400, "BadRequest", "This button is not supported.")
         try:
-            return await handler(context)
+            # A reviewer waits on everything a click does: its Graph calls are high priority,
+            # never paced or queued behind a poll (bot.graph.pacing).
+            with graph_priority(Priority.HIGH):
+                return await handler(context)
         except BadData as exc:
             log.warning("malformed card data: %s", exc, extra={"verb": context.verb})
             return ActionResult.error(400, "BadRequest", f"The card sent malformed data: {exc}.")
@@ -432,6 +438,16 @@ class ActionRouter:
             ),
             instance,
         )
+        if outcome.status == "failed" and outcome.error in ("bad_request", "not_found"):
+            # Graph refused the write itself: the review may have ended (a recurring review
+            # rolled over to its next instance) since the last poll. Poll this review now, so
+            # its cards say so within a tick instead of at the next full poll.
+            await request_targeted_poll(
+                self._store,
+                clock=self._clock,
+                definition_id=instance.definition_id,
+                instance_id=instance.instance_id,
+            )
         return await self._review_card(
             context, instance_id, page=page, notice=self._notice(outcome)
         )

@@ -28,7 +28,8 @@ from bot.admin import ReviewSummary, review_summaries
 from bot.graph import DirectoryApi, GraphError, TokenAcquisitionError
 from bot.notify.delivery import CARD_KIND
 from bot.notify.notifier import FAILED_CARD_RECHECK_S
-from bot.store import AuditEvent, ItemRecord, Store
+from bot.notify.views import status_label
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
 from bot.web.keys import CLOCK, DIRECTORY_API, MICROSOFT, SETTINGS, STORE
 from bot.web.middleware import expect_handler
 
@@ -204,6 +205,13 @@ async def _status_data(request: web.Request) -> StatusData:
     )
 
 
+async def _not_in_progress(store: Store, *, limit: int = 25) -> list[InstanceRecord]:
+    """Reviews that are not open for decisions, latest end first (Completing, Applied, …)."""
+    others = [i for i in await store.list_instances() if i.status != "InProgress"]
+    others.sort(key=lambda i: (i.end_at is None, i.end_at), reverse=True)
+    return others[:limit]
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%a %d %b %H:%M UTC") if value else "—"
 
@@ -256,6 +264,24 @@ async def _reviews_section(data: StatusData) -> str:
         "<table id='review-table'><tr><th>Review</th><th>Stage</th><th>Due</th>"
         "<th>Items decided</th><th>Reviewers with items left</th><th>Audit trail</th></tr>"
         f"{rows or '<tr><td colspan=6>No review in progress.</td></tr>'}</table>"
+    )
+
+
+async def _other_reviews_section(data: StatusData) -> str:
+    """Reviews not open for decisions (Completing, Completed, Applied, …), latest end first."""
+    others = await _not_in_progress(data.store)
+    if not others:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(i.display_name)}<br><small class='id'>instance "
+        f"<code>{escape(i.instance_id)}</code></small></td><td>{_when(i.end_at)}</td>"
+        f"<td class='status'>{escape(status_label(i.status))}</td>"
+        f"<td><a href='{escape(audit_link(i.instance_id))}'>CSV</a></td></tr>"
+        for i in others
+    )
+    return (
+        "<h2>Other reviews</h2><table id='other-reviews'><tr><th>Review</th><th>Ends</th>"
+        f"<th>Status</th><th>Audit trail</th></tr>{rows}</table>"
     )
 
 
@@ -322,6 +348,7 @@ async def _failures_section(data: StatusData) -> str:
 SECTIONS: list[Section] = [
     _summary_section,
     _reviews_section,
+    _other_reviews_section,
     _reviewers_section,
     _decisions_section,
     _failures_section,

@@ -187,7 +187,12 @@ class BatchRoutes(GraphBase):
             charged.append(inner.charge.units)
         item: dict[str, Any] = {"id": raw["id"], "status": response.status}
         headers = dict(response.headers)
-        if response.body is not None:
+        if response.text is not None:
+            # A text answer ($count) is a string body in the batch response.
+            headers["Content-Type"] = "text/plain"
+            item["headers"] = headers
+            item["body"] = response.text
+        elif response.body is not None:
             headers["Content-Type"] = "application/json"
             item["headers"] = headers
             item["body"] = response.body

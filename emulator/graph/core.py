@@ -199,11 +199,13 @@ class GraphRequest:
 
 @dataclass(slots=True)
 class GraphResponse:
-    """The answer to one :class:`GraphRequest`."""
+    """The answer to one :class:`GraphRequest`: a JSON ``body``, or ``text`` (``$count`` answers
+    a bare number as ``text/plain``)."""
 
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
 
 
 Handler = Callable[[GraphRequest, dict[str, str]], Awaitable[GraphResponse]]
@@ -449,6 +451,11 @@ class GraphBase:
             "client-request-id": request.headers.get("client-request-id", graph_request.request_id),
             **response.headers,
         }
+        if response.text is not None:
+            headers["Content-Type"] = "text/plain"
+            return web.Response(
+                status=response.status, headers=headers, body=response.text.encode()
+            )
         if response.body is None:
             return web.Response(status=response.status, headers=headers)
         headers["Content-Type"] = _JSON_CONTENT_TYPE

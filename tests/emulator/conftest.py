@@ -97,9 +97,16 @@ class GraphHarness:
         )
 
     async def call(
-        self, method: str, path: str, token: str | None, *, json: Any = None, params: Any = None
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         return await self.client.request(
             method, self.base_url + path, headers=headers, json=json, params=params
         )

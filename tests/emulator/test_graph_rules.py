@@ -340,3 +340,20 @@ async def test_expanding_managers_needs_user_read_all(people: GraphHarness) -> N
         "GET", "/v1.0/users", people.app_token(), params={"$expand": "directReports"}
     )
     assert unknown.status_code == 400
+
+
+async def test_user_count_is_plain_text_and_needs_eventual_consistency(
+    people: GraphHarness,
+) -> None:
+    """``GET /users/$count`` (advanced query): a bare number as text/plain with
+    ``ConsistencyLevel: eventual``, refused without it."""
+    token = people.app_token()
+    refused = await people.call("GET", "/v1.0/users/$count", token)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "Request_BadRequest"
+    counted = await people.call(
+        "GET", "/v1.0/users/$count", token, headers={"ConsistencyLevel": "eventual"}
+    )
+    assert counted.status_code == 200, counted.text
+    assert counted.headers["Content-Type"].startswith("text/plain")
+    assert counted.text == str(len(people.tenant.users)) == "330"
