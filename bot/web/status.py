@@ -280,7 +280,7 @@ async def _other_reviews_section(data: StatusData) -> str:
         for i in others
     )
     return (
-        "<h2>Other reviews</h2><table id='other-reviews'><tr><th>Review</th><th>Ends</th>"
+        '<h2>Other reviews</h2><table id="other-reviews"><tr><th>Review</th><th>Ends</th>'
         f"<th>Status</th><th>Audit trail</th></tr>{rows}</table>"
     )
 

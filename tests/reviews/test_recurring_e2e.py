@@ -204,13 +204,14 @@ async def notified(tmp_path: Path) -> AsyncIterator[BotOnEmulator]:
 async def _notify(harness: BotOnEmulator, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
     import json
 
-    from bot.web.notifications import signature_for
+    from bot.web.keys import CLOCK
+    from bot.web.notifications import signed_headers
 
     raw = json.dumps(body).encode()
     response = await harness.client.post(
         "/api/notifications",
         data=raw,
-        headers={"Content-Type": "application/json", "X-Signature": signature_for(SECRET, raw)},
+        headers=signed_headers(SECRET, raw, now_s=harness.app[CLOCK].now().timestamp()),
     )
     return response.status, await response.json()
 
@@ -235,6 +236,7 @@ async def test_a_notification_about_the_rollover_polls_the_right_review(
     new = await store.get_instance(instance_id=NEW)
     assert old is not None and old.status == "Completed"
     assert new is not None and new.definition_id == DEFINITION and new.status == "InProgress"
-    # The new instance's own id now works too.
-    status, _body = await _notify(notified, {"instanceId": NEW})
+    # The new instance's own id now works too. (The same body at the same second would be a
+    # replayed signature: a caller adds a field of its own to tell two requests apart.)
+    status, _body = await _notify(notified, {"instanceId": NEW, "requestId": "second"})
     assert status == 202
