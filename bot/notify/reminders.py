@@ -42,6 +42,8 @@ from bot.store import AuditEvent, InstanceRecord, OutboxMessage, Store
 
 __all__ = [
     "REMINDER_LEASE",
+    "REMINDER_LEASE_TTL_S",
+    "REMINDER_PASS_EVERY_S",
     "REQUEST_KIND",
     "ReminderMode",
     "ReminderScheduler",
@@ -54,6 +56,10 @@ log = logging.getLogger(__name__)
 _HOURS_TTL_S = 6 * 3600
 #: The lease under which one replica at a time runs the reminder passes.
 REMINDER_LEASE = "reminders"
+#: How often the background loop runs a pass (a requested reminder wakes it earlier).
+REMINDER_PASS_EVERY_S = 60.0
+#: The lease outlives its holder by three passes: another replica takes over within that.
+REMINDER_LEASE_TTL_S = 3 * REMINDER_PASS_EVERY_S
 #: Outbox kind of a reminder a person asked for, settled by the next reminder pass.
 REQUEST_KIND = "reminder_request"
 # A request row is claimed for this long while a pass settles it (a crash gives it back).
@@ -146,6 +152,7 @@ class ReminderScheduler:
         escalation_fallback: str = "",
         digest: bool = False,
         wake: Callable[[], None] | None = None,
+        lease_ttl_s: float = REMINDER_LEASE_TTL_S,
     ) -> None:
         self._store = store
         self._directory = directory
@@ -155,7 +162,11 @@ class ReminderScheduler:
         self._escalation_fallback = escalation_fallback
         self._digest = digest
         self._wake_outbox = wake
-        self._worker_id = f"reminders-{uuid.uuid4().hex[:12]}"
+        #: This scheduler's name as the reminders lease holder (and as the claimer of requests):
+        #: the background loop and a demo clock move run passes under it, so the two are one role.
+        self.holder = f"reminders-{uuid.uuid4().hex[:12]}"
+        self._worker_id = self.holder
+        self._lease_ttl_s = lease_ttl_s
         self._hours: dict[str, tuple[float, WorkingHours]] = {}
         self._recipients: dict[tuple[str, str], tuple[float, list[_Recipient]]] = {}
         # Escalation slots this process saw claimed: no more directory look-ups for them.
@@ -186,12 +197,26 @@ class ReminderScheduler:
                 waiter.cancel()
             self._wake_event.clear()
 
-    async def run_leased(self, *, holder: str, ttl_s: float) -> list[Due] | None:
-        """A pass, if ``holder`` has (or can take) the reminders lease; ``None`` if another
+    async def run_leased(self) -> list[Due] | None:
+        """A pass, if this scheduler holds (or can take) the reminders lease; ``None`` if another
         replica holds it."""
-        if await self._store.acquire_lease(name=REMINDER_LEASE, holder=holder, ttl_s=ttl_s) is None:
+        lease = await self._store.acquire_lease(
+            name=REMINDER_LEASE, holder=self.holder, ttl_s=self._lease_ttl_s
+        )
+        if lease is None:
             return None
         return await self.run_once()
+
+    async def run_forever(
+        self, stop: asyncio.Event, *, every_s: float = REMINDER_PASS_EVERY_S
+    ) -> None:
+        """Leased passes until ``stop`` is set, every ``every_s`` or when :meth:`wake` is called."""
+        while not stop.is_set():
+            try:
+                await self.run_leased()
+            except Exception:
+                log.exception("reminder pass failed")
+            await self.wait(stop, timeout_s=every_s)
 
     # -- look-ups ---------------------------------------------------------------------------------
     async def hours_for(self, user_oid: str) -> WorkingHours:

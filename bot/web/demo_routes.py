@@ -13,7 +13,6 @@ to move. ``python app.py demo clock +3d`` calls this route on the running demo's
 from __future__ import annotations
 
 import logging
-import os
 
 from aiohttp import web
 
@@ -34,8 +33,6 @@ _NOT_DEMO = (
     "this process does not run the demo clock (start the demo with: python app.py, "
     "without MicrosoftAppId)"
 )
-# The reminder loop's lease lifetime (app._reminder_loop: three of its one-minute periods).
-_REMINDER_LEASE_TTL_S = 180.0
 
 
 def check_demo_clock(settings: Settings, clock: Clock) -> None:
@@ -83,9 +80,8 @@ async def move_demo_clock(request: web.Request) -> web.Response:
     queued: list[dict[str, str]] = []
     reminder_run = "not running"
     if REMINDERS in app:
-        # The same holder as the app's reminder loop, so this pass and the loop are one role.
-        holder = f"reminders-{os.getpid()}-{id(app)}"
-        dues = await app[REMINDERS].run_leased(holder=holder, ttl_s=_REMINDER_LEASE_TTL_S)
+        # Under the scheduler's own holder name, as its background loop: the two are one role.
+        dues = await app[REMINDERS].run_leased()
         if dues is None:
             reminder_run = "another replica holds the reminders lease"
         else:

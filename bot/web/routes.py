@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +26,7 @@ from bot.web.keys import (
     OUTBOX,
     POLLER,
     REGISTRY,
+    REMINDERS,
     SETTINGS,
     STORE,
 )
@@ -155,7 +155,9 @@ def _my_holders(request: web.Request) -> set[str]:
     outbox = request.app.get(OUTBOX)
     if outbox is not None:
         holders.add(outbox.worker_id)
-    holders.add(f"reminders-{os.getpid()}-{id(request.app)}")
+    reminders = request.app.get(REMINDERS)
+    if reminders is not None:
+        holders.add(reminders.holder)
     return holders
 
 
