@@ -308,7 +308,7 @@ def _print_reminded(result: dict[str, Any]) -> None:
         "covered": "covered by a scheduled reminder",
         "skipped": "not sent",
         "failed": "failed",
-        "in_progress": "being queued by another request",
+        "unknown": "not described in the audit trail",
     }
     for row in already:
         asked = f"asked for {_when(row.get('requestedAt'))}" if row.get("requestedAt") else ""

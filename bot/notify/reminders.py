@@ -38,7 +38,7 @@ from bot.notify.delivery import CARD_KIND
 from bot.notify.policy import ReminderPolicy, ScheduleSettings
 from bot.notify.schedule import Due, due_notifications, escalation_point, notification_id
 from bot.notify.worktime import WorkingHours, hours_from_mailbox
-from bot.store import AuditEvent, InstanceRecord, OutboxMessage, Store
+from bot.store import AuditEvent, InstanceRecord, OutboxMessage, QueuedMessage, Store
 
 __all__ = [
     "REMINDER_LEASE",
@@ -48,6 +48,8 @@ __all__ = [
     "ReminderMode",
     "ReminderScheduler",
     "enqueue_reminder",
+    "reminder_card",
+    "reminder_request",
     "request_reminder",
 ]
 
@@ -72,11 +74,11 @@ _REQUEST_BATCH = 50
 ReminderMode = Literal["now", "working_hours"]
 
 
-async def enqueue_reminder(
-    store: Store, *, tenant_id: str, reviewer_oid: str, instance_id: str, key: str, reason: str
-) -> bool:
-    """Queue a reminder card (the review's items, "6 of 18 left, due tomorrow") under ``key``."""
-    return await store.enqueue_outbox(
+def reminder_card(
+    *, tenant_id: str, reviewer_oid: str, instance_id: str, key: str, reason: str
+) -> QueuedMessage:
+    """The outbox message of a reminder card (the review's items, "6 of 18 left, due tomorrow")."""
+    return QueuedMessage(
         key=key,
         kind=CARD_KIND,
         payload={
@@ -87,6 +89,50 @@ async def enqueue_reminder(
             "mode": "new",
             "reason": reason,
         },
+    )
+
+
+async def enqueue_reminder(
+    store: Store, *, tenant_id: str, reviewer_oid: str, instance_id: str, key: str, reason: str
+) -> bool:
+    """Queue a reminder card under ``key``. False if ``key`` was already queued."""
+    card = reminder_card(
+        tenant_id=tenant_id,
+        reviewer_oid=reviewer_oid,
+        instance_id=instance_id,
+        key=key,
+        reason=reason,
+    )
+    return await store.enqueue_outbox(key=card.key, kind=card.kind, payload=card.payload)
+
+
+def reminder_request(
+    *,
+    tenant_id: str,
+    reviewer_oid: str,
+    instance_id: str,
+    key: str,
+    card_key: str,
+    reason: str,
+    by: str,
+    requested_at: datetime,
+) -> QueuedMessage:
+    """The outbox message asking the next reminder pass to remind ``reviewer_oid`` in their
+    working hours, after any snooze (see the module docs). ``card_key`` is the outbox key the
+    reminder card gets, so a pass that dies half-way cannot queue it twice."""
+    return QueuedMessage(
+        key=key,
+        kind=REQUEST_KIND,
+        payload={
+            "tenantId": tenant_id,
+            "reviewerOid": reviewer_oid,
+            "instanceId": instance_id,
+            "cardKey": card_key,
+            "reason": reason,
+            "by": by,
+            "requestedAt": requested_at.isoformat(),
+        },
+        not_before=requested_at,
     )
 
 
@@ -102,22 +148,22 @@ async def request_reminder(
     by: str,
     requested_at: datetime,
 ) -> bool:
-    """Ask the next reminder pass to remind ``reviewer_oid`` in their working hours, after any
-    snooze (see the module docs). ``card_key`` is the outbox key the reminder card gets, so a pass
-    that dies half-way cannot queue it twice. False if ``key`` was already requested."""
-    return await store.enqueue_outbox(
+    """Queue :func:`reminder_request`. False if ``key`` was already requested."""
+    request = reminder_request(
+        tenant_id=tenant_id,
+        reviewer_oid=reviewer_oid,
+        instance_id=instance_id,
         key=key,
-        kind=REQUEST_KIND,
-        payload={
-            "tenantId": tenant_id,
-            "reviewerOid": reviewer_oid,
-            "instanceId": instance_id,
-            "cardKey": card_key,
-            "reason": reason,
-            "by": by,
-            "requestedAt": requested_at.isoformat(),
-        },
-        not_before=requested_at,
+        card_key=card_key,
+        reason=reason,
+        by=by,
+        requested_at=requested_at,
+    )
+    return await store.enqueue_outbox(
+        key=request.key,
+        kind=request.kind,
+        payload=request.payload,
+        not_before=request.not_before,
     )
 
 
