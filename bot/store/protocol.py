@@ -392,6 +392,10 @@ class Store(Protocol):
         call took, in the order given."""
         ...
 
+    async def reminder_slot_taken(self, *, reminder_id: str) -> bool:
+        """True when :meth:`mark_reminder_sent` recorded the slot ``reminder_id``."""
+        ...
+
     async def claim_outbox_early(
         self, *, key: str, worker: str, lease_s: float
     ) -> OutboxMessage | None:

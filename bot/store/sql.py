@@ -1116,6 +1116,14 @@ class SqlStore:
                 await conn.execute(self._audit_insert(event))
         return taken
 
+    async def reminder_slot_taken(self, *, reminder_id: str) -> bool:
+        r = t.reminders_sent
+        async with self._read() as conn:
+            found = (
+                await conn.execute(sa.select(r.c.reminder_id).where(r.c.reminder_id == reminder_id))
+            ).first()
+        return found is not None
+
     async def claim_outbox_early(
         self, *, key: str, worker: str, lease_s: float
     ) -> OutboxMessage | None:

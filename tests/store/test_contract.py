@@ -729,3 +729,15 @@ async def test_claim_outbox_early_takes_a_waiting_message_once(
     assert await any_store.complete_outbox(message_id=claimed.id, worker="admin", result={"x": 1})
     assert await any_store.claim_outbox_early(key="req", worker="admin", lease_s=60) is None
     assert await any_store.claim_outbox_early(key="missing", worker="admin", lease_s=60) is None
+
+
+async def test_reminder_slot_taken_reads_the_ledger(any_store: SqlStore) -> None:
+    assert not await any_store.reminder_slot_taken(reminder_id="escalation|alex|i1|end-2wd")
+    await any_store.mark_reminder_sent(
+        reminder_id="escalation|alex|i1|end-2wd",
+        recipient_oid=ALEX,
+        instance_id="i1",
+        kind="escalation",
+    )
+    assert await any_store.reminder_slot_taken(reminder_id="escalation|alex|i1|end-2wd")
+    assert not await any_store.reminder_slot_taken(reminder_id="escalation|megan|i1|end-2wd")
