@@ -22,6 +22,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -132,6 +133,7 @@ def _serve_demo(settings: Settings, sock: socket.socket, create_app: AppFactory)
     local = settings.bind_host in ("0.0.0.0", "::", "localhost")  # noqa: S104
     reach = "127.0.0.1" if local else settings.bind_host
     endpoint = f"http://{reach}:{settings.port}/api/messages"
+    _check_writable(Path(DEMO_STATE_FILE).parent)
     demo = start_demo_cloud(settings, bot_endpoint=endpoint, state_file=DEMO_STATE_FILE)
     try:
         app = create_app(demo.settings, microsoft=demo.side, clock=demo.clock)
@@ -161,6 +163,21 @@ def _serve_demo(settings: Settings, sock: socket.socket, create_app: AppFactory)
     finally:
         demo.stop()
     return 0
+
+
+def _check_writable(folder: Path) -> None:
+    """The demo keeps its store and state file in ``folder``: one line, not a traceback, when it
+    cannot (a read-only file system, such as a container's root)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CommandError(
+            f"the demo keeps its store and state in {folder.resolve()}/, which cannot be written "
+            f"({exc.strerror or type(exc).__name__}): start it from a folder you may write to"
+        ) from None
 
 
 # Loggers whose INFO lines the demo keeps out of the terminal (LOG_LEVEL=DEBUG shows them).
