@@ -147,7 +147,7 @@ def _serve_demo(settings: Settings, sock: socket.socket, create_app: AppFactory)
             reviews = await app[STORE].list_instances(status="InProgress")
             cards = await app[STORE].list_audit(actions=["notified"], limit=100_000)
             print(
-                next_steps(port=settings.port, reviews=len(reviews), cards=len(cards)),
+                next_steps(port=settings.port, host=reach, reviews=len(reviews), cards=len(cards)),
                 flush=True,
             )
 
@@ -192,11 +192,12 @@ DEMO_QUIET_LOGGERS = (
 
 
 async def _queued(app: web.Application) -> int:
-    store = app[STORE]
-    return await store.count_outbox(status="pending") + await store.count_outbox(status="in_flight")
+    # Only what goes out now: a card or reminder waiting for someone's working hours (hours
+    # away) is not what the newcomer waits for before "Next:".
+    return await app[STORE].count_outbox_due()
 
 
-def _store_url(settings: Settings) -> str:
+def _store_url(settings: Settings, *, must_exist: bool = True) -> str:
     """The store the server uses in this mode: the demo's file without credentials.
 
     A SQLite file that does not exist is an error, not a new empty store: a command that reads
@@ -208,7 +209,7 @@ def _store_url(settings: Settings) -> str:
 
         url = demo_database_url(settings)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
-    if path and path != ":memory:" and not os.path.exists(path):
+    if must_exist and path and path != ":memory:" and not os.path.exists(path):
         mode = "the demo" if settings.demo_mode else "the bot"
         raise CommandError(f"no store at {path}: start {mode} first (scripts/run)")
     return url
@@ -224,12 +225,7 @@ async def _open_cli_store(settings: Settings) -> Store:
 
 def _tenant_for(settings: Settings) -> str:
     side = microsoft_side(settings)
-    if side is not None:
-        return side.tenant_id
-    from bot.demo import read_state
-
-    state = read_state()
-    return str(state.get("tenant_id") or "") if state else settings.app_tenant_id
+    return side.tenant_id if side is not None else settings.app_tenant_id
 
 
 def _instance_argument(value: str) -> str:
@@ -261,11 +257,21 @@ def _add_remind(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Com
 def _remind(settings: Settings, args: argparse.Namespace) -> int:
     from bot.admin import remind_now
 
-    if settings.demo_mode and settings.database_url == Settings().database_url:
-        # The demo keeps its own store (bot.demo) and clock, in the running demo: ask it, as an
-        # admin would. With DATABASE_URL set, the command works on that store as always.
+    if settings.demo_mode:
+        # The demo's clock runs in the running demo (it may be days ahead of the wall clock), and
+        # so does the reminder pass that settles the request: ask it, as an admin would.
+        from bot.demo import read_state
+
+        state = read_state() or {}
+        running_on = str(state.get("database_url") or "")
+        if running_on and running_on != _store_url(settings, must_exist=False):
+            raise CommandError(
+                f"the demo running in this folder uses the store {running_on}, not "
+                f"{_store_url(settings, must_exist=False)} (DATABASE_URL): set DATABASE_URL as "
+                "the demo has it"
+            )
         query = f"instance={quote(args.instance, safe='')}&now={'true' if args.now else 'false'}"
-        answer = _ask_demo(settings, "POST", f"/admin/remind?{query}")
+        answer = _ask_demo("POST", f"/admin/remind?{query}&by=cli")
         if answer is None:
             return 1
         status, body = answer
@@ -348,13 +354,24 @@ def _when(iso: object) -> str:
         return str(iso)
 
 
-def _ask_demo(settings: Settings, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
-    """Call the running demo's admin route on ``PORT``; None (and a line on stderr) if no demo
-    answers there."""
-    base = f"http://127.0.0.1:{settings.port}"
+def _ask_demo(method: str, path: str) -> tuple[int, dict[str, Any]] | None:
+    """Call an admin route of the demo running in this folder, where its state file says it
+    listens (``--port``, ``HOST``); None (and a line on stderr) if no demo answers there."""
+    from bot.demo import DEMO_STATE_FILE, read_state
+
+    state = read_state()
+    endpoint = str(state.get("bot_endpoint") or "") if state else ""
+    if not endpoint:
+        print(
+            f"error: no demo is running in this folder (no {DEMO_STATE_FILE}): start it with: "
+            "python app.py",
+            file=sys.stderr,
+        )
+        return None
+    base = endpoint.removesuffix("/api/messages")
 
     async def call() -> tuple[int, dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=base, timeout=120.0) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=120.0, trust_env=False) as client:
             response = await client.request(method, path)
         try:
             body = response.json()
@@ -377,14 +394,14 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {DEMO_CLOCK_REFUSED}", file=sys.stderr)
         return 2
     if args.advance is None:
-        answer = _ask_demo(settings, "GET", "/admin/demo/clock")
+        answer = _ask_demo("GET", "/admin/demo/clock")
     else:
         try:
             delta = parse_advance(args.advance)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        answer = _ask_demo(settings, "POST", f"/admin/demo/clock?advance={iso_duration(delta)}")
+        answer = _ask_demo("POST", f"/admin/demo/clock?advance={iso_duration(delta)}")
     if answer is None:
         return 1
     status, body = answer

@@ -396,6 +396,11 @@ class Store(Protocol):
         """True when :meth:`mark_reminder_sent` recorded the slot ``reminder_id``."""
         ...
 
+    async def count_outbox_due(self) -> int:
+        """Messages being sent or due to be: in flight, or pending with ``not_before`` now or
+        earlier (those waiting for someone's working hours are not counted)."""
+        ...
+
     async def claim_outbox_early(
         self, *, key: str, worker: str, lease_s: float
     ) -> OutboxMessage | None:

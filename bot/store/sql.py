@@ -1124,6 +1124,19 @@ class SqlStore:
             ).first()
         return found is not None
 
+    async def count_outbox_due(self) -> int:
+        o = t.outbox
+        due = sa.or_(
+            o.c.status == "in_flight",
+            sa.and_(o.c.status == "pending", o.c.not_before <= self._now()),
+        )
+        # A count over the whole queue (thousands of rows during a fan-out): off the loop.
+        async with self._read(inline=False) as conn:
+            count = (
+                await conn.execute(sa.select(sa.func.count()).select_from(o).where(due))
+            ).scalar()
+        return int(count or 0)
+
     async def claim_outbox_early(
         self, *, key: str, worker: str, lease_s: float
     ) -> OutboxMessage | None:

@@ -370,6 +370,10 @@ async def admin_remind(request: web.Request) -> web.Response:
     now_flag = request.query.get("now", "false").strip().lower()
     if now_flag not in ("true", "false", "1", "0", "yes", "no"):
         return web.json_response({"error": "now must be true or false"}, status=400)
+    # Who the audit names: the admin, or the command line asking the running demo for them.
+    by = request.query.get("by", "admin")
+    if by not in ("admin", "cli"):
+        return web.json_response({"error": "by must be admin or cli"}, status=400)
     side = request.app.get(MICROSOFT)
     tenant_id = side.tenant_id if side is not None else request.app[SETTINGS].app_tenant_id
     scheduler, outbox = request.app.get(REMINDERS), request.app.get(OUTBOX)
@@ -386,7 +390,7 @@ async def admin_remind(request: web.Request) -> web.Response:
             clock=request.app[CLOCK],
             tenant_id=tenant_id,
             instance_id=instance_id,
-            by="admin",
+            by=by,
             now=now_flag in ("true", "1", "yes"),
             window_h=request.app[SETTINGS].manual_reminder_window_h,
             wake=wake,

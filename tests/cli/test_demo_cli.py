@@ -227,6 +227,10 @@ async def test_the_demo_from_the_terminal_to_an_audited_decision(demo: RunningDe
     unknown = run_module(demo.folder, "token", "--user", "nobody")
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no single demo person")
 
+    # "Next:" step 5 reaches this demo on its own port (not PORT's 3978), from its state file.
+    shown = run_app(demo.folder, "demo", "clock")
+    assert shown.returncode == 0 and "ahead of the wall clock" in shown.stdout, shown.stderr
+
     # The state file is the running demo's only: gone when it stops, and then the command says so.
     await stop_demo(demo)
     assert not (demo.folder / "data/demo-state.json").exists()
@@ -262,5 +266,8 @@ async def test_the_listening_address_follows_host_and_the_flag(
         found = await running.wait_for(r"bot endpoint +http://[\d.]+:(\d+)/api/messages")
         assert f"listening on {expected}" in running.text()
         assert listening_addresses(int(found[1])) == {expected}
+        # The commands find the demo where it listens, whatever HOST and --port said.
+        shown = run_app(tmp_path, "demo", "clock", env=cli_env(**env))
+        assert shown.returncode == 0 and "ahead of the wall clock" in shown.stdout, shown.stderr
     finally:
         await stop_demo(running)

@@ -741,3 +741,16 @@ async def test_reminder_slot_taken_reads_the_ledger(any_store: SqlStore) -> None
     )
     assert await any_store.reminder_slot_taken(reminder_id="escalation|alex|i1|end-2wd")
     assert not await any_store.reminder_slot_taken(reminder_id="escalation|megan|i1|end-2wd")
+
+
+async def test_count_outbox_due_leaves_out_what_waits(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    later = clock.now() + timedelta(hours=10)
+    await any_store.enqueue_outbox(key="now", kind="card", payload={})
+    await any_store.enqueue_outbox(key="claimed", kind="card", payload={})
+    await any_store.enqueue_outbox(key="tonight", kind="card", payload={}, not_before=later)
+    assert await any_store.claim_outbox_key(key="claimed", worker="w", lease_s=60) is not None
+    assert await any_store.count_outbox_due() == 2
+    clock.advance(timedelta(hours=10))
+    assert await any_store.count_outbox_due() == 3

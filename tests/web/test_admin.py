@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import create_app
-from bot.settings import Settings
+from bot.settings import Settings, documented_variables
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, SqlStore, open_store
 from bot.web.keys import STORE
 
@@ -113,8 +113,16 @@ async def test_command_line_remind_and_export(tmp_path: Path) -> None:
     store = await open_store(url)
     await _seed(store)
     await store.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
-    env["DATABASE_URL"] = url
+    # A bot with credentials: the commands work on its store (in demo mode, remind asks the
+    # running demo instead, whose clock matters: tests/demo/test_demo_clock.py).
+    env = {k: v for k, v in os.environ.items() if k not in documented_variables()}
+    env |= {
+        "MicrosoftAppId": "00000000-0000-0000-0000-0000000000b0",
+        "MicrosoftAppPassword": "pw",
+        "MicrosoftAppTenantId": TENANT,
+        "TOKEN_CACHE_KEY": KEY,
+        "DATABASE_URL": url,
+    }
     remind = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "remind", "--instance", "inst-1"],
         cwd=tmp_path,
@@ -155,8 +163,22 @@ async def test_command_line_remind_and_export(tmp_path: Path) -> None:
         timeout=60,
     )
     assert export.returncode == 0, export.stderr
-    actions = [row["action"] for row in json.loads(out.read_text())]
-    assert actions == ["notified", "manual_reminder"]
+    rows = json.loads(out.read_text())
+    assert [(row["action"], row["actor"]) for row in rows] == [
+        ("notified", "bot"),
+        ("manual_reminder", "cli"),
+    ]
+    # In demo mode no store is reminded on the side: with no demo running here, it says so.
+    demo_env = {k: v for k, v in env.items() if not k.startswith(("Microsoft", "TOKEN_CACHE"))}
+    alone = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "remind", "--instance", "inst-1"],
+        cwd=tmp_path,
+        env=demo_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert alone.returncode == 1 and "no demo is running in this folder" in alone.stderr
 
 
 HOSTILE_CELLS = [
