@@ -107,7 +107,16 @@ class CredentialError(ValueError):
 
 class CredentialUnavailable(InvalidClient):
     """No assertion could be made at token time (file gone, certificate expired, the managed
-    identity endpoint refused): a configuration problem, not worth retrying at once."""
+    identity endpoint refused): a configuration problem, not worth retrying at once.
+
+    When the managed identity endpoint refused, ``status`` is its HTTP status and ``error`` its
+    error code (IMDS: ``bad_request_102`` for a request without its ``Metadata`` header); callers
+    branch on those, never on the message. ``status`` is 0 when no endpoint answered.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.status = status
 
 
 class CredentialSourceUnreachable(TokenServiceUnavailable):
@@ -719,6 +728,8 @@ class ManagedIdentityCredential(ClientCredential):
             + (f": {description}" if description else "")
             + ")",
             error=error,
+            description=description,
+            status=self._session.last_status() if isinstance(self._session, _NoEnvSession) else 0,
         )
 
     def _assertion(self) -> str:
@@ -741,16 +752,27 @@ class ManagedIdentityCredential(ClientCredential):
 
 
 class _NoEnvSession(requests.Session):
-    """``requests`` without the environment's proxies and CA bundle, with a default timeout."""
+    """``requests`` without the environment's proxies and CA bundle, with a default timeout.
+
+    It remembers, per thread, the HTTP status of its last answer: msal hands back only the
+    endpoint's JSON, and a refusal is reported with its status.
+    """
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
         self.trust_env = False
         self._timeout_s = timeout_s
+        self._last = threading.local()
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self._timeout_s)
-        return super().request(*args, **kwargs)
+        response = super().request(*args, **kwargs)
+        self._last.status = int(response.status_code)
+        return response
+
+    def last_status(self) -> int:
+        """The HTTP status of this thread's last answer (0 before any)."""
+        return int(getattr(self._last, "status", 0))
 
 
 # -- metrics ---------------------------------------------------------------------------------------
