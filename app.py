@@ -8,6 +8,7 @@ wires everything with one aiohttp cleanup context per long-lived resource, in de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import sys
@@ -312,7 +313,20 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     mode = "anonymous (no MicrosoftAppId)" if settings.demo_mode else settings.app_type
     log.info("bot endpoint ready at /api/messages, auth mode: %s", mode)
+    stop = asyncio.Event()
+    # botbuilder reads its connector token synchronously on the loop: it is renewed in a thread
+    # ahead of expiry, so that call never waits for the token service.
+    refresher = (
+        asyncio.create_task(credentials.run_refresher(stop), name="bot-connector-tokens")
+        if credentials is not None
+        else None
+    )
     yield
+    stop.set()
+    if refresher is not None:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
     if credentials is not None:
         credentials.close()
 
