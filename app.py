@@ -103,7 +103,11 @@ def create_app(
     check_demo_shortcuts(settings, side)
     if side is not None:
         status = check_credential(side)
-        log.info("credential: %s (%s)", status.kind, status.detail)
+        if settings.demo_mode:
+            # The emulated tenant's own app and secret, made up for this run: nothing to act on.
+            log.debug("credential: the emulated tenant's app secret (demo mode)")
+        else:
+            log.info("credential: %s (%s)", status.kind, status.detail)
     if clock is not None:
         check_demo_clock(settings, clock)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_middleware])

@@ -156,6 +156,8 @@ async def test_the_demo_from_the_terminal_to_an_audited_decision(demo: RunningDe
     before_next = text[: text.index("\nReady:")]
     info_lines = [line for line in before_next.splitlines() if " INFO " in line]
     assert len(info_lines) <= 4, info_lines
+    # Nothing about a "client secret" a newcomer never configured: the emulator's is made up.
+    assert "credential:" not in before_next and "client secret" not in before_next
     assert "discovery cycle done" in before_next
     ready = re.search(r"Ready: (\d+) reviews in progress found, (\d+) review cards sent", text)
     assert ready is not None and int(ready[1]) > 0 and int(ready[2]) > 0
