@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.clock import Clock, DemoClock, iso_duration, parse_advance
 from bot.reviews.poller import request_targeted_poll
 from bot.settings import Settings
+from bot.web.admin_auth import may_change
 from bot.web.keys import CLOCK, OUTBOX, POLLER, REMINDERS, SETTINGS, STORE
 from bot.wiring import DemoShortcutRefused
 
@@ -66,6 +67,10 @@ async def move_demo_clock(request: web.Request) -> web.Response:
     clock = _demo_clock(request)
     if isinstance(clock, web.Response):
         return clock
+    # The demo has no token: a page of another site must still not move its clock.
+    refused = may_change(request)
+    if refused is not None:
+        return refused.response()
     try:
         delta = parse_advance(request.query.get("advance", ""))
     except ValueError as exc:

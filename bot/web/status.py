@@ -4,7 +4,8 @@ Server-rendered HTML from the store (no build step, no script needed; it reloads
 few seconds): reviews in progress with their ids, progress and a link to each one's audit export;
 reviewers with pending work; messages sent; recent decisions and failures. People are shown by
 name, with their object id on hover and in a detail line. Open in demo mode; with real credentials
-it needs the admin token (``ADMIN_TOKEN``) as a bearer token or as the password of HTTP basic auth.
+it needs the admin token (``ADMIN_TOKEN``) as a bearer token or as the password of HTTP basic auth
+(remind-now, which changes state, only as a bearer token: :mod:`bot.web.admin_auth`).
 
 The page is a list of sections (:data:`SECTIONS`), each an async function from the page's shared
 data (:class:`StatusData`) to one HTML fragment; a new block is one more function in that list.
@@ -12,9 +13,7 @@ data (:class:`StatusData`) to one HTML fragment; a new block is one more functio
 
 from __future__ import annotations
 
-import hmac
 import logging
-from base64 import b64decode
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from aiohttp import web
 from bot.admin import ReviewSummary, review_summaries
 from bot.graph import DirectoryApi, GraphError, TokenAcquisitionError
 from bot.store import AuditEvent, ItemRecord, Store
+from bot.web.admin_auth import may_change, may_read
 from bot.web.keys import CLOCK, DIRECTORY_API, MICROSOFT, SETTINGS, STORE
 
 __all__ = ["NAME_CACHE", "SECTIONS", "NameCache", "StatusData", "add_status_page", "status_routes"]
@@ -39,26 +39,6 @@ status_routes = web.RouteTableDef()
 REVIEWERS_SHOWN = 25
 DECISIONS_SHOWN = 15
 FAILURES_SHOWN = 10
-
-
-def _authorized(request: web.Request) -> bool:
-    settings = request.app[SETTINGS]
-    if settings.demo_mode:
-        return True
-    token = settings.admin_token
-    if not token:
-        return False
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return hmac.compare_digest(value.strip().encode(), token.encode())
-    if scheme.lower() == "basic":
-        try:
-            _user, _, password = b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(password.encode(), token.encode())
-    return False
 
 
 @dataclass
@@ -336,7 +316,7 @@ progress{width:12rem} .stats span{margin-right:2rem} .decision-deny{color:#a4262
 
 @status_routes.get("/")
 async def status_page(request: web.Request) -> web.StreamResponse:
-    if not _authorized(request):
+    if not may_read(request):
         return web.Response(
             status=401,
             text="Status page: admin token required.",
@@ -362,8 +342,9 @@ async def admin_remind(request: web.Request) -> web.Response:
     from bot.admin import remind_now, valid_instance_id
     from bot.web.keys import MICROSOFT, OUTBOX, REMINDERS
 
-    if not _authorized(request):
-        return web.json_response({"error": "admin token required"}, status=401)
+    refused = may_change(request)
+    if refused is not None:
+        return refused.response()
     instance_id = request.query.get("instance", "")
     if not valid_instance_id(instance_id):
         return web.json_response({"error": "name the review: ?instance=ID"}, status=400)
@@ -405,7 +386,7 @@ async def admin_audit(request: web.Request) -> web.Response:
     """The audit trail of ``?instance=ID`` as ``?format=csv`` (default) or ``json``."""
     from bot.admin import UnknownInstance, export_audit, valid_instance_id
 
-    if not _authorized(request):
+    if not may_read(request):
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
     fmt = request.query.get("format", "csv")
