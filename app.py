@@ -1,32 +1,24 @@
-"""Access Review Bot: the application factory and the command line.
+"""Access Review Bot: the application factory.
 
-``python app.py`` serves the bot on ``PORT`` (default 3978). ``python app.py --help`` lists the
-subcommands. Nothing is built at import time: ``create_app(settings)`` wires everything with one
-aiohttp cleanup context per long-lived resource, in dependency order.
+``python app.py`` serves the bot on ``PORT`` (default 3978); ``python app.py --help`` lists the
+subcommands, which live in :mod:`bot.cli`. Nothing is built at import time: ``create_app(settings)``
+wires everything with one aiohttp cleanup context per long-lived resource, in dependency order.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
 
 import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from bot.admin import ReviewSummary
 from bot.clock import Clock, SystemClock
 from bot.graph import (
     AccessReviewsApi,
@@ -39,15 +31,14 @@ from bot.graph import (
 )
 from bot.graph.credentials import CredentialCollector
 from bot.http import AiohttpTransport
-from bot.logs import configure_logging
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker
 from bot.notify.notifier import GraphProvisioner, ReviewNotifier
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.reminders import ReminderScheduler
 from bot.reviews import Discovery, DiscoveryMetrics, Poller, PollerConfig
 from bot.reviews.decisions import DecisionService, DecisionWorker
-from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store, StoreError, open_store
+from bot.settings import Settings
+from bot.store import open_store
 from bot.teams.actions import ActionRouter, SsoConfig
 from bot.teams.adapter import create_adapter
 from bot.teams.bot import ReviewBot
@@ -113,7 +104,11 @@ def create_app(
     check_demo_shortcuts(settings, side)
     if side is not None:
         status = check_credential(side)
-        log.info("credential: %s (%s)", status.kind, status.detail)
+        if settings.demo_mode:
+            # The emulated tenant's own app and secret, made up for this run: nothing to act on.
+            log.debug("credential: the emulated tenant's app secret (demo mode)")
+        else:
+            log.info("credential: %s (%s)", status.kind, status.detail)
     if clock is not None:
         check_demo_clock(settings, clock)
     app = web.Application(
@@ -297,25 +292,11 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(app[POLLER].run_forever(stop), name="poller"),
         asyncio.create_task(app[OUTBOX].run_forever(stop), name="outbox"),
         asyncio.create_task(app[DECISION_WORKER].run_forever(stop), name="decisions"),
-        asyncio.create_task(_reminder_loop(app, stop), name="reminders"),
+        asyncio.create_task(app[REMINDERS].run_forever(stop), name="reminders"),
     ]
     yield
     stop.set()
     await asyncio.gather(*tasks)
-
-
-async def _reminder_loop(
-    app: web.Application, stop: asyncio.Event, *, every_s: float = 60.0
-) -> None:
-    """Reminders and escalations, by whichever replica holds the reminder lease; a requested
-    reminder (remind-now, a Nudge) wakes it early."""
-    scheduler, holder = app[REMINDERS], f"reminders-{os.getpid()}-{id(app)}"
-    while not stop.is_set():
-        try:
-            await scheduler.run_leased(holder=holder, ttl_s=every_s * 3)
-        except Exception:
-            log.exception("reminder pass failed")
-        await scheduler.wait(stop, timeout_s=every_s)
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -349,566 +330,29 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     mode = "anonymous (no MicrosoftAppId)" if settings.demo_mode else settings.app_type
     log.info("bot endpoint ready at /api/messages, auth mode: %s", mode)
+    stop = asyncio.Event()
+    # botbuilder reads its connector token synchronously on the loop: it is renewed in a thread
+    # ahead of expiry, so that call never waits for the token service.
+    refresher = (
+        asyncio.create_task(credentials.run_refresher(stop), name="bot-connector-tokens")
+        if credentials is not None
+        else None
+    )
     yield
+    stop.set()
+    if refresher is not None:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
     if credentials is not None:
         credentials.close()
 
 
-# -- command line -----------------------------------------------------------------------------
-#
-# Each subcommand is one ``_add_*`` function: it declares its arguments on the parser it is given
-# and returns the function that runs it. A new subcommand is one more such function in
-# ``SUBCOMMANDS``.
-
-Command = Callable[[Settings, argparse.Namespace], int]
-AddCommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Command]
-
-
-class CommandError(Exception):
-    """A command cannot do what was asked; ``main`` prints the message as one line and exits 1."""
-
-
-def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    serve = sub.add_parser(
-        "serve", help="serve the bot on PORT (the default when no command is given)"
-    )
-    _serve_options(serve)
-    return _serve
-
-
-def _serve_options(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS: `app.py --port N serve` keeps N (a subparser's None would overwrite it).
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=argparse.SUPPRESS,
-        help="port to listen on (default: PORT, else 3978; 0: any free port, printed)",
-    )
-    parser.add_argument(
-        "--host",
-        default=argparse.SUPPRESS,
-        help="interface to listen on (default: HOST, else 127.0.0.1 in demo mode, 0.0.0.0 "
-        "with credentials)",
-    )
-
-
-def _serve_settings(settings: Settings, args: argparse.Namespace) -> Settings:
-    port = getattr(args, "port", None)
-    host = getattr(args, "host", None)
-    if port is not None:
-        if not 0 <= port <= 65535:
-            raise CommandError("--port must be a whole number from 0 (any free port) to 65535")
-        settings = replace(settings, port=port)
-    if host is not None:
-        settings = replace(settings, host=host.strip())
-    return settings
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything starts: with port 0 the OS picks the port,
-    and the demo must know it before its emulated connector can be told the bot's endpoint."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise CommandError(f"cannot listen on {host}: {exc.strerror}") from None
-    family, kind, proto, _name, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(128)
-    return sock
-
-
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    settings = _serve_settings(settings, args)
-    sock = _listen(settings.bind_host, settings.port)
-    settings = replace(settings, port=sock.getsockname()[1])
-    if settings.demo_mode:
-        return _serve_demo(settings, sock)
-    app = create_app(settings)
-    print(
-        f"Access Review Bot listening on http://{settings.bind_host}:{settings.port} "
-        f"(bot endpoint /api/messages, health /healthz)",
-        flush=True,
-    )
-    web.run_app(app, sock=sock, print=None, access_log=None)
-    return 0
-
-
-def _serve_demo(settings: Settings, sock: socket.socket) -> int:
-    from bot.demo import DEMO_STATE_FILE, banner, next_steps, start_demo_cloud, wait_until_settled
-    from bot.logs import quiet_loggers
-
-    # The emulated Microsoft side and the bot's routine start-up lines (every install, every
-    # conversation, every request of the emulated connector) would bury what to do next; they
-    # stay available with LOG_LEVEL=DEBUG.
-    quiet_loggers(DEMO_QUIET_LOGGERS, level=settings.log_level)
-    # The emulated connector reaches the bot where it listens (loopback when that is all of them).
-    local = settings.bind_host in ("0.0.0.0", "::", "localhost")  # noqa: S104
-    reach = "127.0.0.1" if local else settings.bind_host
-    endpoint = f"http://{reach}:{settings.port}/api/messages"
-    demo = start_demo_cloud(settings, bot_endpoint=endpoint, state_file=DEMO_STATE_FILE)
-    try:
-        app = create_app(demo.settings, microsoft=demo.side, clock=demo.clock)
-        print(banner(demo, host=settings.bind_host, port=settings.port), flush=True)
-
-        async def announce() -> None:
-            await wait_until_settled(
-                cycles_run=lambda: app[POLLER].cycles_run,
-                queued=lambda: _queued(app),
-            )
-            reviews = await app[STORE].list_instances(status="InProgress")
-            cards = await app[STORE].list_audit(actions=["notified"], limit=100_000)
-            print(
-                next_steps(port=settings.port, reviews=len(reviews), cards=len(cards)),
-                flush=True,
-            )
-
-        async def announce_ctx(app: web.Application) -> AsyncIterator[None]:
-            task = asyncio.create_task(announce(), name="demo-next-steps")
-            yield
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        app.cleanup_ctx.append(announce_ctx)
-        web.run_app(app, sock=sock, print=None, access_log=None)
-    finally:
-        demo.stop()
-    return 0
-
-
-# Loggers whose INFO lines the demo keeps out of the terminal (LOG_LEVEL=DEBUG shows them).
-DEMO_QUIET_LOGGERS = (
-    "emulator",
-    "bot.web.access",
-    "bot.teams.bot",
-    "bot.notify.notifier",
-    "bot.store.sql",
-    "bot.graph.client",
-)
-
-
-async def _queued(app: web.Application) -> int:
-    store = app[STORE]
-    return await store.count_outbox(status="pending") + await store.count_outbox(status="in_flight")
-
-
-def _store_url(settings: Settings) -> str:
-    """The store the server uses in this mode: the demo's file without credentials.
-
-    A SQLite file that does not exist is an error, not a new empty store: a command that reads
-    must not answer "nothing happened" about a store it just created.
-    """
-    url = settings.database_url
-    if settings.demo_mode:
-        from bot.demo import demo_database_url
-
-        url = demo_database_url(settings)
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
-    if path and path != ":memory:" and not os.path.exists(path):
-        mode = "the demo" if settings.demo_mode else "the bot"
-        raise CommandError(f"no store at {path}: start {mode} first (scripts/run)")
-    return url
-
-
-async def _open_cli_store(settings: Settings) -> Store:
-    return await open_store(
-        _store_url(settings),
-        pool_size=2,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-    )
-
-
-def _tenant_for(settings: Settings) -> str:
-    side = microsoft_side(settings)
-    if side is not None:
-        return side.tenant_id
-    from bot.demo import read_state
-
-    state = read_state()
-    return str(state.get("tenant_id") or "") if state else settings.app_tenant_id
-
-
-def _instance_argument(value: str) -> str:
-    from bot.admin import valid_instance_id
-
-    if not valid_instance_id(value):
-        raise argparse.ArgumentTypeError(
-            "must be a review instance id (letters, digits, '-', '_', '.'): "
-            "python app.py reviews lists them"
-        )
-    return value
-
-
-def _add_remind(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    remind = sub.add_parser(
-        "remind", help="queue a reminder now for everyone with pending items in a review"
-    )
-    remind.add_argument(
-        "--instance", required=True, type=_instance_argument, help="the review instance id"
-    )
-    remind.add_argument(
-        "--now",
-        action="store_true",
-        help="send at once, even outside the reviewers' working hours or while they snooze",
-    )
-    return _remind
-
-
-def _remind(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.admin import remind_now
-
-    if settings.demo_mode and settings.database_url == Settings().database_url:
-        # The demo keeps its own store (bot.demo) and clock, in the running demo: ask it, as an
-        # admin would. With DATABASE_URL set, the command works on that store as always.
-        query = f"instance={quote(args.instance, safe='')}&now={'true' if args.now else 'false'}"
-        answer = _ask_demo(settings, "POST", f"/admin/remind?{query}")
-        if answer is None:
-            return 1
-        status, body = answer
-        if status >= 400:
-            print(f"error: {body.get('error', status)}", file=sys.stderr)
-            return 1
-        _print_reminded(body)
-        return 0
-
-    async def run() -> dict[str, Any]:
-        store = await _open_cli_store(settings)
-        try:
-            result = await remind_now(
-                store,
-                clock=SystemClock(),
-                tenant_id=_tenant_for(settings),
-                instance_id=args.instance,
-                by="cli",
-                now=args.now,
-                window_h=settings.manual_reminder_window_h,
-            )
-            return result.as_json()
-        finally:
-            await store.close()
-
-    try:
-        reminded = asyncio.run(run())
-    except LookupError as exc:
-        raise CommandError(str(exc)) from None
-    _print_reminded(reminded)
-    return 0
-
-
-def _print_reminded(result: dict[str, Any]) -> None:
-    """What remind-now did, for a person: how many were queued, who was left alone and why."""
-    queued = int(result.get("queued") or 0)
-    if result.get("mode") == "now":
-        when = "to be sent now (working hours and snooze overridden)"
-    else:
-        when = "each at the reviewer's next working moment, after any snooze"
-    if queued:
-        print(f"queued a reminder for {queued} reviewer(s), {when}; the running bot sends them")
-    else:
-        print("queued no reminder")
-    already = [r for r in result.get("reviewers") or [] if r.get("status") == "already_reminded"]
-    if not already:
-        return
-    window_h = float(result.get("windowHours") or 0)
-    print(
-        f"not reminded again, a manual reminder reached them within {window_h:g} h: "
-        f"{len(already)} reviewer(s)"
-    )
-    states = {
-        "waiting": "waiting",
-        "queued": "queued",
-        "sent": "sent",
-        "covered": "covered by a scheduled reminder",
-        "skipped": "not sent",
-        "failed": "failed",
-        "in_progress": "being queued by another request",
-    }
-    for row in already:
-        asked = f"asked for {_when(row.get('requestedAt'))}" if row.get("requestedAt") else ""
-        if row.get("requestedBy"):
-            asked += f" by {row['requestedBy']}"
-        state = states.get(str(row.get("state")), str(row.get("state")))
-        if row.get("sentAt"):
-            state += f" {_when(row['sentAt'])}"
-        if row.get("sendAt"):
-            state += f" until {_when(row['sendAt'])}"
-        if row.get("note"):
-            state += f" ({row['note']})"
-        print(f"  {row.get('reviewer')}: " + "; ".join(part for part in (asked, state) if part))
-
-
-def _when(iso: object) -> str:
-    try:
-        return datetime.fromisoformat(str(iso)).astimezone(UTC).strftime("%a %d %b %H:%M:%S UTC")
-    except ValueError:
-        return str(iso)
-
-
-def _ask_demo(settings: Settings, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
-    """Call the running demo's admin route on ``PORT``; None (and a line on stderr) if no demo
-    answers there."""
-    base = f"http://127.0.0.1:{settings.port}"
-
-    async def call() -> tuple[int, dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=base, timeout=120.0) as client:
-            response = await client.request(method, path)
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text[:200]}
-        return response.status_code, body if isinstance(body, dict) else {"error": str(body)}
-
-    try:
-        return asyncio.run(call())
-    except httpx.TransportError:
-        print(f"error: no demo answers at {base} (start it with: python app.py)", file=sys.stderr)
-        return None
-
-
-def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.clock import iso_duration, parse_advance
-    from bot.web.demo_routes import DEMO_CLOCK_REFUSED
-
-    if not settings.demo_mode:
-        print(f"error: {DEMO_CLOCK_REFUSED}", file=sys.stderr)
-        return 2
-    if args.advance is None:
-        answer = _ask_demo(settings, "GET", "/admin/demo/clock")
-    else:
-        try:
-            delta = parse_advance(args.advance)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        answer = _ask_demo(settings, "POST", f"/admin/demo/clock?advance={iso_duration(delta)}")
-    if answer is None:
-        return 1
-    status, body = answer
-    if status >= 400:
-        print(f"error: {body.get('error', status)}", file=sys.stderr)
-        return 1
-    if args.advance is None:
-        print(f"demo time {_when(body.get('now'))} ({body.get('offset')} ahead of the wall clock)")
-        return 0
-    print(f"demo clock moved forward {body.get('advancedBy')}: now {_when(body.get('now'))}")
-    queued = body.get("queued") or []
-    print(f"reminder pass: {body.get('reminderPass')}; queued {len(queued)} message(s)")
-    for due in queued:
-        # An escalation goes to the reviewer's manager; the reviewer is who it is about.
-        whom = "about" if due.get("kind") == "escalation" else "to"
-        print(
-            f"  {due.get('kind')} ({due.get('point')}) {whom} {due.get('reviewer')},"
-            f" review {due.get('instance')}"
-        )
-    return 0
-
-
-def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    audit = sub.add_parser(
-        "audit", help="export a review's audit trail (audit export --instance ID)"
-    )
-    audit.add_argument("action", choices=["export"])
-    audit.add_argument(
-        "--instance", required=True, type=_instance_argument, help="the review instance id"
-    )
-    audit.add_argument("--format", choices=["csv", "json"], default="csv")
-    audit.add_argument("--out", help="write to this file instead of standard output")
-    return _audit
-
-
-def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.admin import UnknownInstance, export_audit
-
-    async def run() -> str:
-        store = await _open_cli_store(settings)
-        try:
-            return await export_audit(store, instance_id=args.instance, fmt=args.format)
-        finally:
-            await store.close()
-
-    try:
-        text = asyncio.run(run())
-    except UnknownInstance as exc:
-        raise CommandError(f"{exc} (python app.py reviews lists the reviews)") from None
-    if args.out:
-        with open(args.out, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def _add_reviews(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    reviews = sub.add_parser(
-        "reviews",
-        help="list the reviews the bot knows: names, definition and instance ids, status, "
-        "stage, due date, decided/total, reviewers with items left",
-    )
-    reviews.add_argument("--format", choices=["table", "json"], default="table")
-    return _reviews
-
-
-def _reviews(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.admin import review_summaries
-
-    async def run() -> list[ReviewSummary]:
-        store = await _open_cli_store(settings)
-        try:
-            return await review_summaries(store)
-        finally:
-            await store.close()
-
-    summaries = asyncio.run(run())
-    if args.format == "json":
-        sys.stdout.write(json.dumps([s.as_json() for s in summaries], indent=2) + "\n")
-        return 0
-    sys.stdout.write(_reviews_table(summaries))
-    return 0
-
-
-def _reviews_table(summaries: Sequence[ReviewSummary]) -> str:
-    header = (
-        "REVIEW",
-        "DEFINITION ID",
-        "INSTANCE ID",
-        "STATUS",
-        "STAGE",
-        "DUE (UTC)",
-        "DECIDED",
-        "REVIEWERS PENDING",
-    )
-    rows = [
-        (
-            s.name,
-            s.definition_id,
-            s.instance_id,
-            s.status,
-            s.stage or "-",
-            s.due.strftime("%Y-%m-%d %H:%M") if s.due else "-",
-            f"{s.decided}/{s.total}",
-            str(s.reviewers_pending),
-        )
-        for s in summaries
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    if not rows:
-        lines.append("(no review yet: the bot lists what its discovery found)")
-    return "\n".join(lines) + "\n"
-
-
-def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    sub.add_parser(
-        "doctor", help="check the tenant's setup: tokens, permissions, consent, SSO, Teams app"
-    )
-    return _doctor
-
-
-def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.doctor import run_doctor
-
-    return asyncio.run(run_doctor(settings, out=sys.stdout))
-
-
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    demo = sub.add_parser(
-        "demo",
-        help="demo mode only: move the running demo's clock (demo clock +3d) to watch reminders",
-    )
-    demo.add_argument("action", choices=["clock"])
-    demo.add_argument(
-        "advance",
-        nargs="?",
-        help="how far forward: +3d, 8h, 90m, P3D, PT4H (leave out to show the demo's time)",
-    )
-    return _demo
-
-
-def _add_manifest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Command:
-    manifest = sub.add_parser(
-        "manifest",
-        help="build or validate the Teams app package (python app.py manifest build --out app.zip)",
-        add_help=False,
-    )
-    manifest.add_argument("manifest_args", nargs=argparse.REMAINDER)
-    manifest.set_defaults(passthrough=True)
-    return _manifest
-
-
-def _manifest(_settings: Settings, args: argparse.Namespace) -> int:
-    from manifest import main as manifest_main
-
-    return manifest_main(list(args.manifest_args), os.environ)
-
-
-SUBCOMMANDS: tuple[AddCommand, ...] = (
-    _add_serve,
-    _add_reviews,
-    _add_remind,
-    _add_audit,
-    _add_doctor,
-    _add_manifest,
-    _add_demo,
-)
-
-
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
-    parser = argparse.ArgumentParser(
-        prog="app.py",
-        description="Access Review Bot: Microsoft Entra ID access reviews done in Microsoft Teams.",
-        epilog="Configuration comes from the environment and .env; see .env.example.",
-    )
-    # `python app.py --port 3979` serves, as `python app.py serve --port 3979` does.
-    _serve_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands: dict[str, Command] = {}
-    for add in SUBCOMMANDS:
-        before = set(sub.choices)
-        run = add(sub)
-        for name in set(sub.choices) - before:
-            commands[name] = run
-    return parser, commands
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse the command line, load and validate settings, run the command."""
-    parser, commands = _parser()
-    args, unknown = parser.parse_known_args(argv)
-    if getattr(args, "passthrough", False):
-        # Subcommands with their own parser (manifest) get every argument after their name.
-        args.manifest_args = list(unknown) + list(args.manifest_args)
-    elif unknown:
-        parser.error("unrecognized arguments: " + " ".join(unknown))
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    command = commands[args.command or "serve"]
-    try:
-        return command(settings, args)
-    except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except SettingsError as exc:
-        # Found when the command starts (a credential that cannot be used): one line, no trace.
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f"store error: {exc}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        return 130
+    """Entry point: the command line (:mod:`bot.cli`), serving with :func:`create_app`."""
+    from bot.cli import main as cli_main
+
+    return cli_main(argv, create_app=create_app)
 
 
 if __name__ == "__main__":

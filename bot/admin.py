@@ -15,20 +15,16 @@ import csv
 import io
 import json
 import re
+import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.clock import Clock
-from bot.notify.reminders import (
-    REQUEST_KIND,
-    ReminderMode,
-    enqueue_reminder,
-    request_reminder,
-)
-from bot.store import AuditEvent, InstanceRecord, ItemRecord, OutboxMessage, Store
+from bot.notify.reminders import REQUEST_KIND, ReminderMode, reminder_card, reminder_request
+from bot.store import AuditEvent, InstanceRecord, ItemRecord, OnceWork, OutboxMessage, Store
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -74,8 +70,8 @@ AUDIT_COLUMNS = (
 #: Where an earlier manual reminder is: ``waiting`` (for the reviewer's working hours or the end
 #: of their snooze), ``queued`` (to be sent), ``sent``, ``covered`` (a scheduled reminder went
 #: out at the same moment instead), ``skipped`` (nothing pending any more, review over),
-#: ``failed``, or ``in_progress`` (another request is queuing it this very moment).
-ReminderState = Literal["waiting", "queued", "sent", "covered", "skipped", "failed", "in_progress"]
+#: ``failed``, or ``unknown`` (the window is taken but no request line describes it).
+ReminderState = Literal["waiting", "queued", "sent", "covered", "skipped", "failed", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +141,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# How long an override's one-time key is kept: longer than any review runs.
+_OVERRIDE_KEY_TTL_S = 400 * 86400.0
+
+
 def manual_window_key(reviewer_oid: str, instance_id: str) -> str:
     """The one-time key that makes a manual reminder one per reviewer and review per window."""
     return f"manual-reminder|{reviewer_oid}|{instance_id}"
@@ -168,7 +168,12 @@ async def remind_now(
     reminder was asked for, by whom, and whether and when it was sent. Otherwise, with ``now``
     the reminder card is queued at once, whatever the reviewer's hours or snooze; without it a
     request is queued that the reminder pass settles in the reviewer's working hours after any
-    snooze (:mod:`bot.notify.reminders`). ``wake`` is called when something was queued.
+    snooze (:mod:`bot.notify.reminders`). ``now`` also sends at once an earlier request of the
+    window that still waits (one message, not two). ``wake`` is called when something was queued.
+
+    The window keys, the queued messages and the ``manual_reminder`` audit line are written in
+    one store transaction: a failure at any point leaves all of them or none, so a retry neither
+    finds a window taken with nothing queued nor queues anything twice.
     """
     instance = await store.get_instance(instance_id=instance_id)
     if instance is None:
@@ -185,84 +190,176 @@ async def remind_now(
     at = clock.now()
     stamp = at.strftime("%Y%m%dT%H%M%S%fZ")
     window = timedelta(hours=window_h)
-    outcomes: list[ManualReminder] = []
-    requests: dict[str, str] = {}
-    earlier: dict[str, tuple[AuditEvent, str]] | None = None
-    for reviewer in sorted(pending):
-        if not await store.remember_once(
-            key=manual_window_key(reviewer, instance_id), ttl_s=window.total_seconds()
-        ):
-            if earlier is None:
-                earlier = await _earlier_requests(store, instance_id, since=at - window)
-            outcomes.append(
-                await _describe_earlier(store, reviewer, instance_id, earlier.get(reviewer), at)
-            )
-            continue
+    reviewers = sorted(pending)
+    work: dict[str, OnceWork] = {}
+    for reviewer in reviewers:
         card_key = f"manual|{reviewer}|{instance_id}|{stamp}"
-        if now:
-            await enqueue_reminder(
-                store,
+        message = (
+            reminder_card(
                 tenant_id=tenant_id,
                 reviewer_oid=reviewer,
                 instance_id=instance_id,
                 key=card_key,
                 reason="manual",
             )
-            requests[reviewer] = card_key
-        else:
-            request_key = f"manual-request|{reviewer}|{instance_id}|{stamp}"
-            await request_reminder(
-                store,
+            if now
+            else reminder_request(
                 tenant_id=tenant_id,
                 reviewer_oid=reviewer,
                 instance_id=instance_id,
-                key=request_key,
+                key=f"manual-request|{reviewer}|{instance_id}|{stamp}",
                 card_key=card_key,
                 reason="manual",
                 by=by,
                 requested_at=at,
             )
-            requests[reviewer] = request_key
-        outcomes.append(
-            ManualReminder(
-                reviewer_oid=reviewer, status="queued", mode=mode, requested_at=at, requested_by=by
+        )
+        work[reviewer] = OnceWork(
+            once_key=manual_window_key(reviewer, instance_id), messages=(message,)
+        )
+    reviewer_of = {w.once_key: reviewer for reviewer, w in work.items()}
+
+    def audit(taken: Sequence[OnceWork]) -> list[AuditEvent]:
+        queued = {reviewer_of[w.once_key]: w.messages[0].key for w in taken}
+        return [
+            AuditEvent(
+                action="manual_reminder",
+                actor=by,
+                instance_id=instance_id,
+                result="queued" if queued else "already reminded",
+                detail={
+                    "mode": mode,
+                    "reviewers": list(queued),
+                    "count": len(queued),
+                    "requests": queued,
+                    "alreadyReminded": [r for r in reviewers if r not in queued],
+                    "windowHours": window_h,
+                },
             )
+        ]
+
+    taken = await store.enqueue_once(
+        work=list(work.values()), ttl_s=window.total_seconds(), audit=audit
+    )
+    queued = {reviewer_of[w.once_key] for w in taken}
+    outcomes: list[ManualReminder] = []
+    earlier: dict[str, tuple[AuditEvent, str]] | None = None
+    for reviewer in reviewers:
+        if reviewer in queued:
+            outcomes.append(
+                ManualReminder(
+                    reviewer_oid=reviewer,
+                    status="queued",
+                    mode=mode,
+                    requested_at=at,
+                    requested_by=by,
+                )
+            )
+            continue
+        if earlier is None:
+            earlier = await _earlier_requests(store, instance_id)
+        found = earlier.get(reviewer)
+        overridden = None
+        if now and found is not None:
+            overridden = await _send_waiting_now(
+                store, found[1], reviewer=reviewer, tenant_id=tenant_id, by=by, at=at
+            )
+        outcomes.append(
+            overridden or await _describe_earlier(store, reviewer, instance_id, found, at)
         )
     result = RemindNowResult(
         instance_id=instance_id, mode=mode, window_h=window_h, reviewers=tuple(outcomes)
-    )
-    await store.append_audit(
-        event=AuditEvent(
-            action="manual_reminder",
-            actor=by,
-            instance_id=instance_id,
-            result="queued" if result.queued else "already reminded",
-            detail={
-                "mode": mode,
-                "reviewers": result.queued,
-                "count": len(result.queued),
-                "requests": requests,
-                "alreadyReminded": [r.reviewer_oid for r in result.already_reminded],
-                "windowHours": window_h,
-            },
-        )
     )
     if result.queued and wake is not None:
         wake()
     return result
 
 
-async def _earlier_requests(
-    store: Store, instance_id: str, *, since: datetime
-) -> dict[str, tuple[AuditEvent, str]]:
-    """The latest manual request per reviewer since ``since``: its audit line and outbox key."""
+async def _send_waiting_now(
+    store: Store, request_key: str, *, reviewer: str, tenant_id: str, by: str, at: datetime
+) -> ManualReminder | None:
+    """Send at once the earlier request of the window that still waits (for working hours or
+    the end of a snooze): an admin's ``now`` overrides it. One message, not two: the card is
+    queued under the key the request would have used, and the request is settled. None when
+    there is no such request (it was sent, or a reminder pass is settling it this moment)."""
+    row = await store.get_outbox(key=request_key)
+    if row is None or row.kind != REQUEST_KIND or row.status != "pending":
+        return None
+    worker = f"remind-now-{uuid.uuid4().hex[:12]}"
+    # Taken from the queue first, so a reminder pass cannot settle it meanwhile.
+    claimed = await store.claim_outbox_early(key=request_key, worker=worker, lease_s=60.0)
+    if claimed is None:
+        return None
+    payload = claimed.payload
+    instance_id = str(payload.get("instanceId") or "")
+    card_key = str(payload.get("cardKey") or request_key)
+    waiting = claimed.not_before > at
+    detail = {
+        "recipient": reviewer,
+        "request": request_key,
+        "requestedBy": str(payload.get("by") or ""),
+        "requestedAt": str(payload.get("requestedAt") or ""),
+        "mode": "now",
+    }
+    if waiting:
+        detail |= {"until": claimed.not_before.isoformat(), "waitedFor": claimed.last_error or ""}
+    card = reminder_card(
+        tenant_id=str(payload.get("tenantId") or tenant_id),
+        reviewer_oid=reviewer,
+        instance_id=instance_id,
+        key=card_key,
+        reason=str(payload.get("reason") or "manual"),
+    )
+    # The card and its audit line together; a crash before the request is settled below leaves
+    # the request to a later pass, whose card has this key and so is not sent again.
+    await store.enqueue_once(
+        work=[OnceWork(once_key=f"manual-override|{request_key}", messages=(card,))],
+        ttl_s=_OVERRIDE_KEY_TTL_S,
+        audit=lambda taken: (
+            [
+                AuditEvent(
+                    action="reminder_overridden",
+                    actor=by,
+                    instance_id=instance_id,
+                    result="sent now",
+                    detail=detail,
+                )
+            ]
+            if taken
+            else []
+        ),
+    )
+    await store.complete_outbox(
+        message_id=claimed.id,
+        worker=worker,
+        result={"outcome": "queued", "at": at.isoformat(), "cardKey": card_key, "nowBy": by},
+    )
+    note = "the earlier request goes out now"
+    if waiting:
+        note += f" instead of waiting until {claimed.not_before.isoformat()}"
+        if claimed.last_error:
+            note += f" ({claimed.last_error})"
+    return ManualReminder(
+        reviewer_oid=reviewer,
+        status="queued",
+        mode="now",
+        requested_at=at,
+        requested_by=by,
+        note=note,
+    )
+
+
+async def _earlier_requests(store: Store, instance_id: str) -> dict[str, tuple[AuditEvent, str]]:
+    """The latest manual request per reviewer: its audit line and outbox key.
+
+    A reviewer's window key and the line naming their request are written in one transaction,
+    so the latest line that names them is the request holding their window.
+    """
     found: dict[str, tuple[AuditEvent, str]] = {}
     events = await store.list_audit(
         instance_id=instance_id, actions=["manual_reminder"], newest_first=True, limit=1000
     )
     for event in events:
-        if event.at is not None and event.at < since:
-            break
         requests = event.detail.get("requests")
         if not isinstance(requests, dict):
             continue
@@ -280,16 +377,16 @@ async def _describe_earlier(
 ) -> ManualReminder:
     """What happened to the manual reminder that holds the window for ``reviewer``."""
     if earlier is None:
-        # The window is taken but its request is not recorded yet: another request is between
-        # the two steps right now.
+        # The window is taken but no request line names the reviewer (one written before the
+        # window and its request shared a transaction): nothing more is known of it.
         return ManualReminder(
             reviewer_oid=reviewer,
             status="already_reminded",
             mode=None,
             requested_at=None,
             requested_by="",
-            state="in_progress",
-            note="another request is queuing a reminder for this reviewer right now",
+            state="unknown",
+            note="a manual reminder holds the window, but its request is not in the audit trail",
         )
     event, key = earlier
     raw_mode = event.detail.get("mode")

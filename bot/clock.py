@@ -132,13 +132,19 @@ def parse_advance(text: str) -> timedelta:
     if match is None or not any(match.groupdict().values()):
         raise ValueError(f"{value!r} is not a duration ({_ADVANCE_HELP})")
     parts = {name: int(number or 0) for name, number in match.groupdict().items()}
-    delta = timedelta(
-        weeks=parts["w"],
-        days=parts["d"],
-        hours=parts["h"],
-        minutes=parts["m"],
-        seconds=parts.get("s", 0),
-    )
+    try:
+        delta = timedelta(
+            weeks=parts["w"],
+            days=parts["d"],
+            hours=parts["h"],
+            minutes=parts["m"],
+            seconds=parts.get("s", 0),
+        )
+    except OverflowError:
+        # Beyond what a timedelta holds (about 2.7 million years): far past the limit below.
+        raise ValueError(
+            f"move the demo clock at most {MAX_DEMO_ADVANCE.days} days at a time"
+        ) from None
     if delta <= timedelta(0):
         raise ValueError("the demo clock only moves forward: give a duration above zero")
     if delta > MAX_DEMO_ADVANCE:

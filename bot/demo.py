@@ -270,12 +270,12 @@ def banner(demo: DemoCloud, *, host: str, port: int) -> str:
     )
 
 
-def playground_command(port: int) -> str:
-    """The command that starts the pinned Agents Playground against the bot on ``port``."""
-    if port == DEFAULT_PORT:
+def playground_command(port: int, host: str = "127.0.0.1") -> str:
+    """The command that starts the pinned Agents Playground against the bot on ``host:port``."""
+    if port == DEFAULT_PORT and host == "127.0.0.1":
         return "npm run playground"
     return (
-        f"npx --no agentsplayground -e http://127.0.0.1:{port}/api/messages -c msteams"
+        f"npx --no agentsplayground -e http://{host}:{port}/api/messages -c msteams"
         " --disable-telemetry"
     )
 
@@ -283,16 +283,16 @@ def playground_command(port: int) -> str:
 DEFAULT_PORT = 3978
 
 
-def next_steps(*, port: int, reviews: int, cards: int) -> str:
+def next_steps(*, port: int, reviews: int, cards: int, host: str = "127.0.0.1") -> str:
     """The "Next:" block, printed once the first discovery and the first cards are done."""
     return (
         f"\nReady: {reviews} reviews in progress found, {cards} review cards sent.\n"
         "Next:\n"
         "  1. Chat with the bot as Alex Wilber: in another terminal, in this folder (npm ci once;\n"
         "     .m365agentsplayground.yml makes you Alex), run\n"
-        f"       {playground_command(port)}\n"
+        f"       {playground_command(port, host)}\n"
         "     open the page it prints, type 'pending', open a review and click Approve.\n"
-        f"  2. Watch it on the status page http://127.0.0.1:{port}/ or list the reviews:\n"
+        f"  2. Watch it on the status page http://{host}:{port}/ or list the reviews:\n"
         "       .venv/bin/python app.py reviews\n"
         "  3. The review's audit trail (its instance id is in that list):\n"
         "       .venv/bin/python app.py audit export --instance ID\n"

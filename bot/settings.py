@@ -406,6 +406,12 @@ def _check_credential(settings: Settings) -> None:
                 "MANAGED_IDENTITY_CLIENT_ID is required for the managed-identity credential (the "
                 "client id of the user-assigned identity the app registration trusts)"
             )
+        if wanted == "federated-token-file":
+            raise SettingsError(
+                "AZURE_FEDERATED_TOKEN_FILE is required for the federated-token-file credential: "
+                "is the workload identity webhook injecting it (the pod's label "
+                "azure.workload.identity/use, its service account's client-id annotation)?"
+            )
         raise SettingsError(f"{variable} is required for the {wanted} credential")
     others = [v for kind, v in configured if kind != wanted]
     if others:
@@ -441,11 +447,50 @@ def _check_consistency(settings: Settings) -> None:
                 'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
             )
     else:
-        configured = _configured_credentials(settings)
-        if configured:
-            raise SettingsError(f"{configured[0][1]} is set but MicrosoftAppId is empty")
-        if settings.app_type == "UserAssignedMSI":
-            raise SettingsError("MicrosoftAppType UserAssignedMSI needs MicrosoftAppId")
+        _refuse_production_settings_in_demo_mode(settings)
+
+
+# Without MicrosoftAppId the process runs the demo: open admin routes, the emulator's tenant in
+# its store. A setting that only a real deployment has means the app id is missing by mistake
+# (most often: the workload identity webhook did not inject AZURE_CLIENT_ID), so it stops the
+# process with the likely cause instead of starting the demo in production.
+_NO_APP_ID = "but there is no MicrosoftAppId"
+_WEBHOOK_HINT = (
+    "(nor AZURE_CLIENT_ID): is the workload identity webhook injecting it (the pod's label "
+    "azure.workload.identity/use, its service account's client-id annotation)? Otherwise set "
+    "MicrosoftAppId to the app registration's Application (client) ID"
+)
+_SET_APP_ID = (
+    ": set MicrosoftAppId to the app registration's Application (client) ID (without it the bot "
+    "runs the demo)"
+)
+
+
+def _refuse_production_settings_in_demo_mode(settings: Settings) -> None:
+    kind = settings.credential_type
+    if kind:
+        hint = f" {_WEBHOOK_HINT}" if kind == "federated-token-file" else _SET_APP_ID
+        raise SettingsError(f"CREDENTIAL_TYPE is set ({kind}) {_NO_APP_ID}{hint}")
+    configured = _configured_credentials(settings)
+    if configured:
+        variable = configured[0][1]
+        hint = f" {_WEBHOOK_HINT}" if variable == "AZURE_FEDERATED_TOKEN_FILE" else _SET_APP_ID
+        raise SettingsError(f"{variable} is set {_NO_APP_ID}{hint}")
+    if settings.app_type != "MultiTenant":
+        raise SettingsError(f"MicrosoftAppType {settings.app_type} needs MicrosoftAppId")
+    if not settings.database_url.startswith("sqlite:///"):
+        raise SettingsError(
+            f"DATABASE_URL names a PostgreSQL database {_NO_APP_ID}: the demo (what runs without "
+            "it) writes its emulated tenant into its store and runs on SQLite only; set "
+            "MicrosoftAppId for a real tenant"
+        )
+    for variable, value in (
+        ("MicrosoftAppTenantId", settings.app_tenant_id),
+        ("ADMIN_TOKEN", settings.admin_token),
+        ("TOKEN_CACHE_KEY", settings.token_cache_key),
+    ):
+        if value:
+            raise SettingsError(f"{variable} is set {_NO_APP_ID}{_SET_APP_ID}")
 
 
 def settings_field_names() -> frozenset[str]:

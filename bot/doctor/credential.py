@@ -23,6 +23,11 @@ from bot.graph.credentials import (
 
 __all__ = ["CredentialCheck"]
 
+# IMDS's error code for a request that arrived without its "Metadata: true" header ("How to use
+# managed identities for Azure resources on an Azure VM to acquire an access token", error table:
+# 400 bad_request_102 "Required metadata header not specified").
+IMDS_MISSING_METADATA = "bad_request_102"
+
 _TITLES = {
     "secret": "Credential: client secret",
     "certificate": "Credential: certificate",
@@ -109,7 +114,7 @@ class CredentialCheck:
                 "Container Apps) or serves IMDS; IMDS must be reached directly, not through a "
                 "proxy (add 169.254.169.254 to NO_PROXY)."
             )
-            if "metadata header" in str(exc).lower():
+            if isinstance(exc, CredentialUnavailable) and exc.error == IMDS_MISSING_METADATA:
                 fix = (
                     "The endpoint received the request without its 'Metadata: true' header: "
                     "something between the bot and IMDS (an HTTP proxy, a sidecar) removes it. "

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import logging
 import os
@@ -107,7 +108,16 @@ class CredentialError(ValueError):
 
 class CredentialUnavailable(InvalidClient):
     """No assertion could be made at token time (file gone, certificate expired, the managed
-    identity endpoint refused): a configuration problem, not worth retrying at once."""
+    identity endpoint refused): a configuration problem, not worth retrying at once.
+
+    When the managed identity endpoint refused, ``status`` is its HTTP status and ``error`` its
+    error code (IMDS: ``bad_request_102`` for a request without its ``Metadata`` header); callers
+    branch on those, never on the message. ``status`` is 0 when no endpoint answered.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.status = status
 
 
 class CredentialSourceUnreachable(TokenServiceUnavailable):
@@ -672,7 +682,11 @@ class ManagedIdentityCredential(ClientCredential):
             http_client=self._session,
             token_cache=msal.TokenCache(),
         )
+        # Guards the fields below, never held during a request.
         self._lock = threading.Lock()
+        self._flight: _Flight | None = None
+        # A thread joining another's request waits at most this long (msal may retry it).
+        self._wait_s = 6 * timeout_s
         self.tokens_fetched = 0
 
     def __repr__(self) -> str:
@@ -684,27 +698,49 @@ class ManagedIdentityCredential(ClientCredential):
     def token(self) -> str:
         """The identity's token for the exchange audience (msal's cache first).
 
+        Blocking (msal's HTTP call, up to the timeout): call it from a worker thread. Threads
+        asking at the same moment share one request; no lock is held while it runs.
+
         Raises :class:`CredentialSourceUnreachable` (retry later) or
         :class:`CredentialUnavailable` (the endpoint refused: configuration).
         """
         with self._lock:
-            try:
-                result = self._client.acquire_token_for_client(resource=self.audience)
-            except requests.RequestException as exc:
-                raise CredentialSourceUnreachable(
-                    f"the managed identity endpoint did not answer ({managed_identity_source()}, "
-                    f"{exc.__class__.__name__})"
-                ) from None
-            except ValueError as exc:
-                # msal re-raises a JSON decoding error for an answer that is not JSON, and
-                # ManagedIdentityError (a ValueError) for an unusable configuration.
-                raise CredentialUnavailable(
-                    f"the managed identity endpoint gave an unusable answer "
-                    f"({managed_identity_source()}, {exc.__class__.__name__})"
-                ) from None
+            flight = self._flight
+            leading = flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leading:
+            return flight.result(wait_s=self._wait_s)
+        try:
+            flight.token = self._fetch()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
+        return flight.token
+
+    def _fetch(self) -> str:
+        try:
+            result = self._client.acquire_token_for_client(resource=self.audience)
+        except requests.RequestException as exc:
+            raise CredentialSourceUnreachable(
+                f"the managed identity endpoint did not answer ({managed_identity_source()}, "
+                f"{exc.__class__.__name__})"
+            ) from None
+        except ValueError as exc:
+            # msal re-raises a JSON decoding error for an answer that is not JSON, and
+            # ManagedIdentityError (a ValueError) for an unusable configuration.
+            raise CredentialUnavailable(
+                f"the managed identity endpoint gave an unusable answer "
+                f"({managed_identity_source()}, {exc.__class__.__name__})"
+            ) from None
         if result and "access_token" in result:
             if result.get("token_source") == "identity_provider":
-                self.tokens_fetched += 1
+                with self._lock:
+                    self.tokens_fetched += 1
             return str(result["access_token"])
         result = result or {}
         error = str(result.get("error") or "no token")
@@ -719,6 +755,8 @@ class ManagedIdentityCredential(ClientCredential):
             + (f": {description}" if description else "")
             + ")",
             error=error,
+            description=description,
+            status=self._session.last_status() if isinstance(self._session, _NoEnvSession) else 0,
         )
 
     def _assertion(self) -> str:
@@ -740,17 +778,52 @@ class ManagedIdentityCredential(ClientCredential):
             self._session.close()
 
 
+class _Flight:
+    """One managed identity token request, shared by the threads that asked meanwhile."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.token = ""
+        self.error: BaseException | None = None
+
+    def result(self, *, wait_s: float) -> str:
+        if not self.done.wait(wait_s):
+            raise CredentialSourceUnreachable(
+                f"the managed identity endpoint did not answer within {wait_s:.0f} s "
+                f"({managed_identity_source()})"
+            )
+        if self.error is not None:
+            # Each waiting thread raises its own copy (a traceback is per raise).
+            try:
+                error = copy.copy(self.error)
+            except Exception:  # an error that cannot be copied is re-worded
+                error = CredentialSourceUnreachable(str(self.error))
+            raise error
+        return self.token
+
+
 class _NoEnvSession(requests.Session):
-    """``requests`` without the environment's proxies and CA bundle, with a default timeout."""
+    """``requests`` without the environment's proxies and CA bundle, with a default timeout.
+
+    It remembers, per thread, the HTTP status of its last answer: msal hands back only the
+    endpoint's JSON, and a refusal is reported with its status.
+    """
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
         self.trust_env = False
         self._timeout_s = timeout_s
+        self._last = threading.local()
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self._timeout_s)
-        return super().request(*args, **kwargs)
+        response = super().request(*args, **kwargs)
+        self._last.status = int(response.status_code)
+        return response
+
+    def last_status(self) -> int:
+        """The HTTP status of this thread's last answer (0 before any)."""
+        return int(getattr(self._last, "status", 0))
 
 
 # -- metrics ---------------------------------------------------------------------------------------

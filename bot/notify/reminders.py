@@ -33,27 +33,47 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.clock import Clock
-from bot.graph import DirectoryApi, GraphError
+from bot.graph import (
+    DirectoryApi,
+    GraphError,
+    GraphServerError,
+    GraphThrottled,
+    GraphUnavailable,
+    TokenServiceUnavailable,
+)
 from bot.notify.delivery import CARD_KIND
 from bot.notify.policy import ReminderPolicy, ScheduleSettings
 from bot.notify.schedule import Due, due_notifications, escalation_point, notification_id
 from bot.notify.worktime import WorkingHours, hours_from_mailbox
-from bot.store import AuditEvent, InstanceRecord, OutboxMessage, Store
+from bot.store import AuditEvent, InstanceRecord, OnceWork, OutboxMessage, QueuedMessage, Store
 
 __all__ = [
     "REMINDER_LEASE",
+    "REMINDER_LEASE_TTL_S",
+    "REMINDER_PASS_EVERY_S",
     "REQUEST_KIND",
     "ReminderMode",
     "ReminderScheduler",
     "enqueue_reminder",
+    "reminder_card",
+    "reminder_request",
     "request_reminder",
 ]
 
 log = logging.getLogger(__name__)
 
 _HOURS_TTL_S = 6 * 3600
+# An escalation slot's one-time key outlives the review's end by this much.
+_SLOT_KEY_MARGIN_S = 7 * 86400.0
+# Directory failures that say nothing about the user (retry budget spent on 429s or 5xx, no
+# answer, no token): a later pass asks again.
+_TRANSIENT = (GraphThrottled, GraphServerError, GraphUnavailable, TokenServiceUnavailable)
 #: The lease under which one replica at a time runs the reminder passes.
 REMINDER_LEASE = "reminders"
+#: How often the background loop runs a pass (a requested reminder wakes it earlier).
+REMINDER_PASS_EVERY_S = 60.0
+#: The lease outlives its holder by three passes: another replica takes over within that.
+REMINDER_LEASE_TTL_S = 3 * REMINDER_PASS_EVERY_S
 #: Outbox kind of a reminder a person asked for, settled by the next reminder pass.
 REQUEST_KIND = "reminder_request"
 # A request row is claimed for this long while a pass settles it (a crash gives it back).
@@ -66,11 +86,11 @@ _REQUEST_BATCH = 50
 ReminderMode = Literal["now", "working_hours"]
 
 
-async def enqueue_reminder(
-    store: Store, *, tenant_id: str, reviewer_oid: str, instance_id: str, key: str, reason: str
-) -> bool:
-    """Queue a reminder card (the review's items, "6 of 18 left, due tomorrow") under ``key``."""
-    return await store.enqueue_outbox(
+def reminder_card(
+    *, tenant_id: str, reviewer_oid: str, instance_id: str, key: str, reason: str
+) -> QueuedMessage:
+    """The outbox message of a reminder card (the review's items, "6 of 18 left, due tomorrow")."""
+    return QueuedMessage(
         key=key,
         kind=CARD_KIND,
         payload={
@@ -81,6 +101,50 @@ async def enqueue_reminder(
             "mode": "new",
             "reason": reason,
         },
+    )
+
+
+async def enqueue_reminder(
+    store: Store, *, tenant_id: str, reviewer_oid: str, instance_id: str, key: str, reason: str
+) -> bool:
+    """Queue a reminder card under ``key``. False if ``key`` was already queued."""
+    card = reminder_card(
+        tenant_id=tenant_id,
+        reviewer_oid=reviewer_oid,
+        instance_id=instance_id,
+        key=key,
+        reason=reason,
+    )
+    return await store.enqueue_outbox(key=card.key, kind=card.kind, payload=card.payload)
+
+
+def reminder_request(
+    *,
+    tenant_id: str,
+    reviewer_oid: str,
+    instance_id: str,
+    key: str,
+    card_key: str,
+    reason: str,
+    by: str,
+    requested_at: datetime,
+) -> QueuedMessage:
+    """The outbox message asking the next reminder pass to remind ``reviewer_oid`` in their
+    working hours, after any snooze (see the module docs). ``card_key`` is the outbox key the
+    reminder card gets, so a pass that dies half-way cannot queue it twice."""
+    return QueuedMessage(
+        key=key,
+        kind=REQUEST_KIND,
+        payload={
+            "tenantId": tenant_id,
+            "reviewerOid": reviewer_oid,
+            "instanceId": instance_id,
+            "cardKey": card_key,
+            "reason": reason,
+            "by": by,
+            "requestedAt": requested_at.isoformat(),
+        },
+        not_before=requested_at,
     )
 
 
@@ -96,22 +160,22 @@ async def request_reminder(
     by: str,
     requested_at: datetime,
 ) -> bool:
-    """Ask the next reminder pass to remind ``reviewer_oid`` in their working hours, after any
-    snooze (see the module docs). ``card_key`` is the outbox key the reminder card gets, so a pass
-    that dies half-way cannot queue it twice. False if ``key`` was already requested."""
-    return await store.enqueue_outbox(
+    """Queue :func:`reminder_request`. False if ``key`` was already requested."""
+    request = reminder_request(
+        tenant_id=tenant_id,
+        reviewer_oid=reviewer_oid,
+        instance_id=instance_id,
         key=key,
-        kind=REQUEST_KIND,
-        payload={
-            "tenantId": tenant_id,
-            "reviewerOid": reviewer_oid,
-            "instanceId": instance_id,
-            "cardKey": card_key,
-            "reason": reason,
-            "by": by,
-            "requestedAt": requested_at.isoformat(),
-        },
-        not_before=requested_at,
+        card_key=card_key,
+        reason=reason,
+        by=by,
+        requested_at=requested_at,
+    )
+    return await store.enqueue_outbox(
+        key=request.key,
+        kind=request.kind,
+        payload=request.payload,
+        not_before=request.not_before,
     )
 
 
@@ -146,6 +210,7 @@ class ReminderScheduler:
         escalation_fallback: str = "",
         digest: bool = False,
         wake: Callable[[], None] | None = None,
+        lease_ttl_s: float = REMINDER_LEASE_TTL_S,
     ) -> None:
         self._store = store
         self._directory = directory
@@ -155,7 +220,11 @@ class ReminderScheduler:
         self._escalation_fallback = escalation_fallback
         self._digest = digest
         self._wake_outbox = wake
-        self._worker_id = f"reminders-{uuid.uuid4().hex[:12]}"
+        #: This scheduler's name as the reminders lease holder (and as the claimer of requests):
+        #: the background loop and a demo clock move run passes under it, so the two are one role.
+        self.holder = f"reminders-{uuid.uuid4().hex[:12]}"
+        self._worker_id = self.holder
+        self._lease_ttl_s = lease_ttl_s
         self._hours: dict[str, tuple[float, WorkingHours]] = {}
         self._recipients: dict[tuple[str, str], tuple[float, list[_Recipient]]] = {}
         # Escalation slots this process saw claimed: no more directory look-ups for them.
@@ -186,12 +255,26 @@ class ReminderScheduler:
                 waiter.cancel()
             self._wake_event.clear()
 
-    async def run_leased(self, *, holder: str, ttl_s: float) -> list[Due] | None:
-        """A pass, if ``holder`` has (or can take) the reminders lease; ``None`` if another
+    async def run_leased(self) -> list[Due] | None:
+        """A pass, if this scheduler holds (or can take) the reminders lease; ``None`` if another
         replica holds it."""
-        if await self._store.acquire_lease(name=REMINDER_LEASE, holder=holder, ttl_s=ttl_s) is None:
+        lease = await self._store.acquire_lease(
+            name=REMINDER_LEASE, holder=self.holder, ttl_s=self._lease_ttl_s
+        )
+        if lease is None:
             return None
         return await self.run_once()
+
+    async def run_forever(
+        self, stop: asyncio.Event, *, every_s: float = REMINDER_PASS_EVERY_S
+    ) -> None:
+        """Leased passes until ``stop`` is set, every ``every_s`` or when :meth:`wake` is called."""
+        while not stop.is_set():
+            try:
+                await self.run_leased()
+            except Exception:
+                log.exception("reminder pass failed")
+            await self.wait(stop, timeout_s=every_s)
 
     # -- look-ups ---------------------------------------------------------------------------------
     async def hours_for(self, user_oid: str) -> WorkingHours:
@@ -357,7 +440,13 @@ class ReminderScheduler:
         )
         if slot_id in self._escalated:
             return None
+        if await self._store.reminder_slot_taken(reminder_id=slot_id):
+            # Claimed before (by this replica before a restart, or another): no look-ups.
+            self._escalated.add(slot_id)
+            return None
         recipients = await self._escalation_recipients(reviewer.oid, instance)
+        if recipients is None:
+            return None  # the directory did not answer: a later pass asks again
         calendar_owners = [await self.hours_for(r.oid) for r in recipients] or [reviewer.hours]
         due: Due | None = None
         for hours in calendar_owners:
@@ -386,24 +475,35 @@ class ReminderScheduler:
             send_at = hours.with_holidays(policy.holidays).next_working_moment(now)
             if send_at < instance.end_at:
                 timed.append((recipient, send_at))
-        claimed = await self._escalate(due, timed, skipped=len(recipients) - len(timed))
+        # The slot's one-time key lives a week past the review's end (no slot outlives it).
+        ttl_s = (instance.end_at - now).total_seconds() + _SLOT_KEY_MARGIN_S
+        claimed = await self._escalate(
+            due, timed, skipped=len(recipients) - len(timed), ttl_s=ttl_s
+        )
         self._escalated.add(due.id)
         return due if claimed else None
 
     async def _escalate(
-        self, due: Due, recipients: list[tuple[_Recipient, datetime]], *, skipped: int
+        self,
+        due: Due,
+        recipients: list[tuple[_Recipient, datetime]],
+        *,
+        skipped: int,
+        ttl_s: float,
     ) -> bool:
-        """Queue the escalation cards, then claim the slot: a crash in between queues nothing
-        twice (the cards' keys are unique) and the next pass claims and audits it. True if this
-        call claimed the slot."""
+        """Claim the slot, queue its cards and audit it in one store transaction: whatever
+        fails, restarts or moves to another replica, a slot yields its cards once — to the
+        recipients of the pass that claimed it. True if this call claimed the slot."""
         reviewer_name = await self._display_name(due.reviewer_oid) if recipients else ""
-        for recipient, send_at in recipients:
+        for recipient, _send_at in recipients:
+            # Before the card exists, so that its Nudge is authorized when it arrives.
             await self._store.record_escalation(
                 instance_id=due.instance_id,
                 reviewer_oid=due.reviewer_oid,
                 recipient_oid=recipient.oid,
             )
-            await self._store.enqueue_outbox(
+        cards = [
+            QueuedMessage(
                 key=f"{due.id}|{recipient.oid}",
                 kind=CARD_KIND,
                 payload={
@@ -417,13 +517,8 @@ class ReminderScheduler:
                 },
                 not_before=send_at,
             )
-        if not await self._store.mark_reminder_sent(
-            reminder_id=due.id,
-            recipient_oid=due.reviewer_oid,
-            instance_id=due.instance_id,
-            kind="escalation",
-        ):
-            return False  # another pass (a replica before a restart) claimed and audited it
+            for recipient, send_at in recipients
+        ]
         detail: dict[str, Any] = {
             "reviewer": due.reviewer_oid,
             "recipients": [r.oid for r, _ in recipients],
@@ -434,31 +529,44 @@ class ReminderScheduler:
         }
         if skipped:
             detail["outsideWorkingHoursBeforeEnd"] = skipped
-        await self._store.append_audit(
-            event=AuditEvent(
-                action="escalation_queued" if recipients else "escalation_undeliverable",
-                actor="scheduler",
-                instance_id=due.instance_id,
-                result="queued" if recipients else "no recipient",
-                detail=detail,
-            )
+        line = AuditEvent(
+            action="escalation_queued" if recipients else "escalation_undeliverable",
+            actor="scheduler",
+            instance_id=due.instance_id,
+            result="queued" if recipients else "no recipient",
+            detail=detail,
         )
-        return True
+        taken = await self._store.enqueue_once(
+            work=[OnceWork(once_key=due.id, messages=cards)],
+            ttl_s=ttl_s,
+            audit=lambda taken: [line] if taken else [],
+        )
+        # The ledger of claimed slots (what a restarted pass checks first); after a crash just
+        # before this, the next pass finds the one-time key taken and records it then.
+        await self._store.mark_reminder_sent(
+            reminder_id=due.id,
+            recipient_oid=due.reviewer_oid,
+            instance_id=due.instance_id,
+            kind="escalation",
+        )
+        return bool(taken)
 
     async def _escalation_recipients(
         self, reviewer_oid: str, instance: InstanceRecord
-    ) -> list[_Recipient]:
+    ) -> list[_Recipient] | None:
+        """Who gets the reviewer's escalation; None while the directory cannot say (not cached)."""
         key = (reviewer_oid, instance.instance_id)
         cached = self._recipients.get(key)
         if cached is not None and time.monotonic() - cached[0] < _HOURS_TTL_S:
             return cached[1]
         recipients = await self._resolve_recipients(reviewer_oid, instance)
-        self._recipients[key] = (time.monotonic(), recipients)
+        if recipients is not None:
+            self._recipients[key] = (time.monotonic(), recipients)
         return recipients
 
     async def _resolve_recipients(
         self, reviewer_oid: str, instance: InstanceRecord
-    ) -> list[_Recipient]:
+    ) -> list[_Recipient] | None:
         manager_id: str | None = None
         guest_self_review = False
         if self._directory is not None:
@@ -468,6 +576,11 @@ class ReminderScheduler:
                 if not guest_self_review:
                     manager = await self._directory.get_manager(reviewer_oid, select=("id",))
                     manager_id = manager.id if manager else None
+            except _TRANSIENT as exc:
+                # Throttled or unavailable is not "no manager": falling back now would send
+                # the escalation to someone else than the manager a later pass would find.
+                log.info("manager look-up postponed: %s", type(exc).__name__)
+                return None
             except GraphError as exc:
                 log.warning("manager lookup failed: %s", type(exc).__name__)
         if manager_id:

@@ -8,7 +8,7 @@ and leases carry a fencing token.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -21,9 +21,11 @@ __all__ = [
     "ItemClaims",
     "ItemRecord",
     "Lease",
+    "OnceWork",
     "OutboxCompletion",
     "OutboxMessage",
     "OutboxStatus",
+    "QueuedMessage",
     "SentMessage",
     "Store",
     "StoreError",
@@ -171,6 +173,24 @@ class OutboxCompletion:
     sent: SentMessage | None = None
     # A decision intent's item write claims, released (and settled) with the completion.
     claims: WriteClaim | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message to add to the outbox (as :meth:`Store.enqueue_outbox` takes it)."""
+
+    key: str
+    kind: str
+    payload: Mapping[str, Any]
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OnceWork:
+    """Outbox messages that only the taker of ``once_key`` queues (:meth:`Store.enqueue_once`)."""
+
+    once_key: str
+    messages: Sequence[QueuedMessage] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,3 +501,35 @@ class Store(Protocol):
     async def get_token_cache(self, *, key: str) -> bytes | None: ...
 
     async def put_token_cache(self, *, key: str, blob: bytes) -> None: ...
+
+    # -- work queued once, atomically (remind-now, escalations) ----------------------------------
+    async def enqueue_once(
+        self,
+        *,
+        work: Sequence[OnceWork],
+        ttl_s: float,
+        audit: Callable[[Sequence[OnceWork]], Sequence[AuditEvent]] | None = None,
+    ) -> list[OnceWork]:
+        """Take each ``once_key`` for ``ttl_s`` (as :meth:`remember_once`: an expired key may be
+        taken again), queue the messages of the work this call took (existing outbox keys are
+        left alone), and write the audit lines ``audit(taken)`` returns (a pure function) — all
+        in one transaction, so a failure anywhere leaves all of it or none. Returns the work this
+        call took, in the order given."""
+        ...
+
+    async def reminder_slot_taken(self, *, reminder_id: str) -> bool:
+        """True when :meth:`mark_reminder_sent` recorded the slot ``reminder_id``."""
+        ...
+
+    async def count_outbox_due(self) -> int:
+        """Messages being sent or due to be: in flight, or pending with ``not_before`` now or
+        earlier (those waiting for someone's working hours are not counted)."""
+        ...
+
+    async def claim_outbox_early(
+        self, *, key: str, worker: str, lease_s: float
+    ) -> OutboxMessage | None:
+        """Claim the pending message with ``key`` even before its ``not_before`` (a reminder that
+        waits for working hours, which an admin's ``now`` sends at once). None when there is no
+        such message or it is claimed or finished already."""
+        ...

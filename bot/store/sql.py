@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +34,7 @@ from bot.store.protocol import (
     InstanceRecord,
     ItemRecord,
     Lease,
+    OnceWork,
     OutboxCompletion,
     OutboxMessage,
     OutboxStatus,
@@ -1099,6 +1100,94 @@ class SqlStore(DurabilityMixin):
         stmt = self._insert(t.token_cache).values(key=key, **values)
         async with self._write() as conn:
             await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+
+    # -- work queued once, atomically (remind-now, escalations) ----------------------------------
+    async def enqueue_once(
+        self,
+        *,
+        work: Sequence[OnceWork],
+        ttl_s: float,
+        audit: Callable[[Sequence[OnceWork]], Sequence[AuditEvent]] | None = None,
+    ) -> list[OnceWork]:
+        now = self._now()
+        expires_at = now + timedelta(seconds=ttl_s)
+        k, o = t.once_keys, t.outbox
+        taken: list[OnceWork] = []
+        async with self._write() as conn:
+            for item in work:
+                # As remember_once: an expired key may be taken again, and the insert decides.
+                await conn.execute(
+                    sa.delete(k).where(k.c.key == item.once_key, k.c.expires_at <= now)
+                )
+                took = await conn.execute(
+                    self._insert(k)
+                    .values(key=item.once_key, expires_at=expires_at)
+                    .on_conflict_do_nothing(index_elements=["key"])
+                )
+                if not took.rowcount:
+                    continue
+                taken.append(item)
+                for message in item.messages:
+                    await conn.execute(
+                        self._insert(o)
+                        .values(
+                            key=message.key,
+                            kind=message.kind,
+                            payload=_dumps(message.payload),
+                            status="pending",
+                            attempts=0,
+                            not_before=_require_utc(message.not_before) or now,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .on_conflict_do_nothing(index_elements=["key"])
+                    )
+            for event in audit(taken) if audit is not None else ():
+                await conn.execute(self._audit_insert(event))
+        return taken
+
+    async def reminder_slot_taken(self, *, reminder_id: str) -> bool:
+        r = t.reminders_sent
+        async with self._read() as conn:
+            found = (
+                await conn.execute(sa.select(r.c.reminder_id).where(r.c.reminder_id == reminder_id))
+            ).first()
+        return found is not None
+
+    async def count_outbox_due(self) -> int:
+        o = t.outbox
+        due = sa.or_(
+            o.c.status == "in_flight",
+            sa.and_(o.c.status == "pending", o.c.not_before <= self._now()),
+        )
+        # A count over the whole queue (thousands of rows during a fan-out): off the loop.
+        async with self._read(inline=False) as conn:
+            count = (
+                await conn.execute(sa.select(sa.func.count()).select_from(o).where(due))
+            ).scalar()
+        return int(count or 0)
+
+    async def claim_outbox_early(
+        self, *, key: str, worker: str, lease_s: float
+    ) -> OutboxMessage | None:
+        now = self._now()
+        o = t.outbox
+        async with self._write() as conn:
+            result = await conn.execute(
+                sa.update(o)
+                .where(o.c.key == key, o.c.status == "pending")
+                .values(
+                    status="in_flight",
+                    claimed_by=worker,
+                    claimed_until=now + timedelta(seconds=lease_s),
+                    attempts=o.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            if not result.rowcount:
+                return None
+            row = (await conn.execute(sa.select(o).where(o.c.key == key))).first()
+        return _outbox(row) if row else None
 
     # -- helpers ----------------------------------------------------------------------------
     async def _upsert(self, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:

@@ -28,7 +28,7 @@ from bot.graph import (
     TokenAcquisitionError,
     graph_priority,
 )
-from bot.notify.reminders import ReminderScheduler, request_reminder
+from bot.notify.reminders import ReminderScheduler, reminder_request
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
 from bot.notify.views import ReviewerContext, escalation_view, pending_list_view, review_card_view
 from bot.reviews.decisions import (
@@ -39,7 +39,7 @@ from bot.reviews.decisions import (
     Refusal,
 )
 from bot.reviews.poller import request_targeted_poll
-from bot.store import AuditEvent, Store
+from bot.store import AuditEvent, OnceWork, Store
 from cards import (
     BACK_KEY,
     HelpCardView,
@@ -591,35 +591,34 @@ class ActionRouter:
             )
             strings = Strings(self._viewer(context).locale)
             return ActionResult.message(strings.text(S.MSG_NUDGE_NOT_RECIPIENT))
-        first = await self._store.remember_once(
-            key=nudge_key(reviewer, instance_id), ttl_s=NUDGE_INTERVAL.total_seconds()
-        )
         now = self._clock.now()
-        if first:
-            # Like any reminder a person asks for, a nudge reaches the reviewer in their working
-            # hours and after their snooze (bot.notify.reminders settles the request).
-            day = now.date().isoformat()
-            await request_reminder(
-                self._store,
-                tenant_id=self._tenant_id or context.tenant_id,
-                reviewer_oid=reviewer,
-                instance_id=instance_id,
-                key=f"nudge-request|{reviewer}|{instance_id}|{day}",
-                card_key=f"nudge|{reviewer}|{instance_id}|{day}",
-                reason="nudge",
-                by=context.actor_oid,
-                requested_at=now,
-            )
-            await self._store.append_audit(
-                event=AuditEvent(
-                    action="nudge",
-                    actor=context.actor_oid,
-                    instance_id=instance_id,
-                    detail={"reviewer": reviewer, "mode": "working_hours"},
-                )
-            )
-            if self._reminders is not None:
-                self._reminders.wake()
+        day = now.date().isoformat()
+        # Like any reminder a person asks for, a nudge reaches the reviewer in their working
+        # hours and after their snooze (bot.notify.reminders settles the request). The day's key,
+        # the request and its audit line are one transaction: a failed click can be clicked again.
+        request = reminder_request(
+            tenant_id=self._tenant_id or context.tenant_id,
+            reviewer_oid=reviewer,
+            instance_id=instance_id,
+            key=f"nudge-request|{reviewer}|{instance_id}|{day}",
+            card_key=f"nudge|{reviewer}|{instance_id}|{day}",
+            reason="nudge",
+            by=context.actor_oid,
+            requested_at=now,
+        )
+        line = AuditEvent(
+            action="nudge",
+            actor=context.actor_oid,
+            instance_id=instance_id,
+            detail={"reviewer": reviewer, "mode": "working_hours"},
+        )
+        taken = await self._store.enqueue_once(
+            work=[OnceWork(once_key=nudge_key(reviewer, instance_id), messages=(request,))],
+            ttl_s=NUDGE_INTERVAL.total_seconds(),
+            audit=lambda taken: [line] if taken else [],
+        )
+        if taken and self._reminders is not None:
+            self._reminders.wake()
         # The card comes back current, with the nudge noted in place of the button.
         return await self._escalation(context, instance_id, reviewer, nudged_at=now)
 

@@ -13,13 +13,13 @@ to move. ``python app.py demo clock +3d`` calls this route on the running demo's
 from __future__ import annotations
 
 import logging
-import os
 
 from aiohttp import web
 
 from bot.clock import Clock, DemoClock, iso_duration, parse_advance
 from bot.reviews.poller import request_targeted_poll
 from bot.settings import Settings
+from bot.web.admin_auth import may_change
 from bot.web.keys import CLOCK, OUTBOX, POLLER, REMINDERS, SETTINGS, STORE
 from bot.web.middleware import expect_handler
 from bot.wiring import DemoShortcutRefused
@@ -35,8 +35,6 @@ _NOT_DEMO = (
     "this process does not run the demo clock (start the demo with: python app.py, "
     "without MicrosoftAppId)"
 )
-# The reminder loop's lease lifetime (app._reminder_loop: three of its one-minute periods).
-_REMINDER_LEASE_TTL_S = 180.0
 
 
 def check_demo_clock(settings: Settings, clock: Clock) -> None:
@@ -70,6 +68,10 @@ async def move_demo_clock(request: web.Request) -> web.Response:
     clock = _demo_clock(request)
     if isinstance(clock, web.Response):
         return clock
+    # The demo has no token: a page of another site must still not move its clock.
+    refused = may_change(request)
+    if refused is not None:
+        return refused.response()
     try:
         delta = parse_advance(request.query.get("advance", ""))
     except ValueError as exc:
@@ -84,9 +86,8 @@ async def move_demo_clock(request: web.Request) -> web.Response:
     queued: list[dict[str, str]] = []
     reminder_run = "not running"
     if REMINDERS in app:
-        # The same holder as the app's reminder loop, so this pass and the loop are one role.
-        holder = f"reminders-{os.getpid()}-{id(app)}"
-        dues = await app[REMINDERS].run_leased(holder=holder, ttl_s=_REMINDER_LEASE_TTL_S)
+        # Under the scheduler's own holder name, as its background loop: the two are one role.
+        dues = await app[REMINDERS].run_leased()
         if dues is None:
             reminder_run = "another replica holds the reminders lease"
         else:

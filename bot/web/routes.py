@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +29,7 @@ from bot.web.keys import (
     OUTBOX,
     POLLER,
     REGISTRY,
+    REMINDERS,
     SETTINGS,
     STORE,
 )
@@ -194,7 +194,9 @@ def _my_holders(request: web.Request) -> set[str]:
     outbox = request.app.get(OUTBOX)
     if outbox is not None:
         holders.add(outbox.worker_id)
-    holders.add(f"reminders-{os.getpid()}-{id(request.app)}")
+    reminders = request.app.get(REMINDERS)
+    if reminders is not None:
+        holders.add(reminders.holder)
     return holders
 
 

@@ -4,7 +4,8 @@ Server-rendered HTML from the store (no build step, no script needed; it reloads
 few seconds): reviews in progress with their ids, progress and a link to each one's audit export;
 reviewers with pending work; messages sent; recent decisions and failures. People are shown by
 name, with their object id on hover and in a detail line. Open in demo mode; with real credentials
-it needs the admin token (``ADMIN_TOKEN``) as a bearer token or as the password of HTTP basic auth.
+it needs the admin token (``ADMIN_TOKEN``) as a bearer token or as the password of HTTP basic auth
+(remind-now, which changes state, only as a bearer token: :mod:`bot.web.admin_auth`).
 
 The page is a list of sections (:data:`SECTIONS`), each an async function from the page's shared
 data (:class:`StatusData`) to one HTML fragment; a new block is one more function in that list.
@@ -12,9 +13,7 @@ data (:class:`StatusData`) to one HTML fragment; a new block is one more functio
 
 from __future__ import annotations
 
-import hmac
 import logging
-from base64 import b64decode
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from bot.notify.delivery import CARD_KIND
 from bot.notify.notifier import FAILED_CARD_RECHECK_S
 from bot.notify.views import status_label
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, Store
+from bot.web.admin_auth import may_change, may_read
 from bot.web.keys import CLOCK, DIRECTORY_API, MICROSOFT, SETTINGS, STORE
 from bot.web.middleware import expect_handler
 
@@ -50,29 +50,6 @@ status_routes = web.RouteTableDef()
 # How many rows the long tables show.
 REVIEWERS_SHOWN = 25
 DECISIONS_SHOWN = 15
-
-
-def _authorized(request: web.Request) -> bool:
-    settings = request.app[SETTINGS]
-    if settings.demo_mode:
-        return True
-    token = settings.admin_token
-    if not token:
-        return False
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        # aiohttp keeps header bytes that are not UTF-8 as surrogate escapes: compare them as
-        # the bytes they were (a plain encode() would raise on them: a 500).
-        given = value.strip().encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, token.encode())
-    if scheme.lower() == "basic":
-        try:
-            _user, _, password = b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(password.encode(), token.encode())
-    return False
 
 
 @dataclass
@@ -366,7 +343,7 @@ progress{width:12rem} .stats span{margin-right:2rem} .decision-deny{color:#a4262
 
 @status_routes.get("/", expect_handler=expect_handler)
 async def status_page(request: web.Request) -> web.StreamResponse:
-    if not _authorized(request):
+    if not may_read(request):
         return web.Response(
             status=401,
             text="Status page: admin token required.",
@@ -452,14 +429,19 @@ async def admin_remind(request: web.Request) -> web.Response:
     from bot.admin import remind_now, valid_instance_id
     from bot.web.keys import MICROSOFT, OUTBOX, REMINDERS
 
-    if not _authorized(request):
-        return web.json_response({"error": "admin token required"}, status=401)
+    refused = may_change(request)
+    if refused is not None:
+        return refused.response()
     instance_id = request.query.get("instance", "")
     if not valid_instance_id(instance_id):
         return web.json_response({"error": "name the review: ?instance=ID"}, status=400)
     now_flag = request.query.get("now", "false").strip().lower()
     if now_flag not in ("true", "false", "1", "0", "yes", "no"):
         return web.json_response({"error": "now must be true or false"}, status=400)
+    # Who the audit names: the admin, or the command line asking the running demo for them.
+    by = request.query.get("by", "admin")
+    if by not in ("admin", "cli"):
+        return web.json_response({"error": "by must be admin or cli"}, status=400)
     side = request.app.get(MICROSOFT)
     tenant_id = side.tenant_id if side is not None else request.app[SETTINGS].app_tenant_id
     scheduler, outbox = request.app.get(REMINDERS), request.app.get(OUTBOX)
@@ -476,7 +458,7 @@ async def admin_remind(request: web.Request) -> web.Response:
             clock=request.app[CLOCK],
             tenant_id=tenant_id,
             instance_id=instance_id,
-            by="admin",
+            by=by,
             now=now_flag in ("true", "1", "yes"),
             window_h=request.app[SETTINGS].manual_reminder_window_h,
             wake=wake,
@@ -491,7 +473,7 @@ async def admin_audit(request: web.Request) -> web.Response:
     """The audit trail of ``?instance=ID`` as ``?format=csv`` (default) or ``json``."""
     from bot.admin import UnknownInstance, export_audit, valid_instance_id
 
-    if not _authorized(request):
+    if not may_read(request):
         return web.json_response({"error": "admin token required"}, status=401)
     instance_id = request.query.get("instance", "")
     fmt = request.query.get("format", "csv")

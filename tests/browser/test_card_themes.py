@@ -31,6 +31,7 @@ from cards import (
     UserType,
     render_review_card,
 )
+from tests.browser import skip_or_fail
 from tests.cards.card_scenarios import review_view, stale_guest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,10 +146,7 @@ def _require_browser() -> str | None:
 @pytest.fixture
 async def page() -> Any:
     problem = _require_browser()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    skip_or_fail(problem)
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

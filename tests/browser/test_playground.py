@@ -30,6 +30,7 @@ import pytest
 
 from bot.store import open_store
 from emulator.seeds import demo_id
+from tests.browser import skip_or_fail
 from tests.cli.test_cli import run_app
 from tests.cli.test_demo_cli import RunningDemo, start_demo, stop_demo
 
@@ -119,10 +120,7 @@ def _missing() -> str | None:
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[RunningDemo]:
     problem = _missing()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    skip_or_fail(problem)
     running = await start_demo(tmp_path)
     try:
         await running.wait_for(r"^Next:$")
@@ -217,10 +215,7 @@ async def test_the_real_playground_connects_greets_lists_and_records_a_decision(
 async def test_a_config_the_playground_refuses_makes_it_exit(tmp_path: Path) -> None:
     """The check above has teeth: the playground really refuses an incomplete config."""
     problem = _missing()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    skip_or_fail(problem)
     config = (ROOT / ".m365agentsplayground.yml").read_text()
     broken = config[: config.index("personalChat:")]
     (tmp_path / ".m365agentsplayground.yml").write_text(broken)

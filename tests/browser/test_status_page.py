@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ import pytest
 from bot.web.keys import DISCOVERY, OUTBOX
 from emulator.seeds import demo_id
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
+from tests.browser import skip_or_fail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -46,10 +46,7 @@ async def test_status_page_renders_and_shows_a_decision_after_one_refresh(
     harness: BotOnEmulator, tmp_path: Path
 ) -> None:
     problem = _browser_missing()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+    skip_or_fail(problem)
     from playwright.async_api import async_playwright
 
     url = str(harness.client.make_url("/"))

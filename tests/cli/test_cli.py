@@ -13,12 +13,19 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from app import create_app
+from bot.cli import _queued
+from bot.demo import wait_until_settled
+from bot.settings import Settings
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, open_store
+from bot.web.keys import STORE
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DB = Path("data/demo.db")
@@ -223,3 +230,23 @@ def test_a_malformed_instance_id_is_refused_before_any_store_is_read(demo_folder
     done = run_app(demo_folder, "audit", "export", "--instance", 'x"; rm -rf /')
     assert done.returncode == 2
     assert "must be a review instance id" in done.stderr
+
+
+async def test_next_waits_only_for_messages_due_now(tmp_path: Path) -> None:
+    """The demo prints "Next:" once the first cards are out; a message waiting for someone's
+    working hours (hours away) must not hold it back for its whole timeout."""
+    settings = replace(Settings(), database_url=f"sqlite:///{tmp_path / 'demo.db'}")
+    server = TestServer(create_app(settings, workers=False), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        app, store = client.app, client.app[STORE]
+        tomorrow_morning = datetime.now(UTC) + timedelta(hours=10)
+        await store.enqueue_outbox(
+            key="escalation-for-the-morning", kind="card", payload={}, not_before=tomorrow_morning
+        )
+        assert await _queued(app) == 0
+        settled = await wait_until_settled(
+            cycles_run=lambda: 1, queued=lambda: _queued(app), timeout_s=30
+        )
+        assert settled
+        await store.enqueue_outbox(key="first-card", kind="card", payload={})
+        assert await _queued(app) == 1

@@ -156,6 +156,8 @@ async def test_the_demo_from_the_terminal_to_an_audited_decision(demo: RunningDe
     before_next = text[: text.index("\nReady:")]
     info_lines = [line for line in before_next.splitlines() if " INFO " in line]
     assert len(info_lines) <= 4, info_lines
+    # Nothing about a "client secret" a newcomer never configured: the emulator's is made up.
+    assert "credential:" not in before_next and "client secret" not in before_next
     assert "discovery cycle done" in before_next
     ready = re.search(r"Ready: (\d+) reviews in progress found, (\d+) review cards sent", text)
     assert ready is not None and int(ready[1]) > 0 and int(ready[2]) > 0
@@ -227,6 +229,10 @@ async def test_the_demo_from_the_terminal_to_an_audited_decision(demo: RunningDe
     unknown = run_module(demo.folder, "token", "--user", "nobody")
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no single demo person")
 
+    # "Next:" step 5 reaches this demo on its own port (not PORT's 3978), from its state file.
+    shown = run_app(demo.folder, "demo", "clock")
+    assert shown.returncode == 0 and "ahead of the wall clock" in shown.stdout, shown.stderr
+
     # The state file is the running demo's only: gone when it stops, and then the command says so.
     await stop_demo(demo)
     assert not (demo.folder / "data/demo-state.json").exists()
@@ -262,5 +268,8 @@ async def test_the_listening_address_follows_host_and_the_flag(
         found = await running.wait_for(r"bot endpoint +http://[\d.]+:(\d+)/api/messages")
         assert f"listening on {expected}" in running.text()
         assert listening_addresses(int(found[1])) == {expected}
+        # The commands find the demo where it listens, whatever HOST and --port said.
+        shown = run_app(tmp_path, "demo", "clock", env=cli_env(**env))
+        assert shown.returncode == 0 and "ahead of the wall clock" in shown.stdout, shown.stderr
     finally:
         await stop_demo(running)

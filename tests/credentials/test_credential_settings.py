@@ -136,7 +136,7 @@ def test_a_lone_azure_client_id_does_not_leave_demo_mode() -> None:
     "variable", ["CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "MANAGED_IDENTITY_CLIENT_ID"]
 )
 def test_a_credential_without_an_app_id_is_refused(variable: str) -> None:
-    with pytest.raises(SettingsError, match=f"{variable} is set but MicrosoftAppId is empty"):
+    with pytest.raises(SettingsError, match=f"{variable} is set but there is no MicrosoftAppId"):
         load_settings({variable: "x"}, env_file=None)
 
 

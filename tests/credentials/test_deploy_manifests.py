@@ -18,7 +18,7 @@ from aiohttp import web
 from dotenv import dotenv_values
 
 from app import create_app
-from bot.settings import Settings, documented_variables, load_settings
+from bot.settings import Settings, SettingsError, documented_variables, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -118,7 +118,12 @@ def test_workload_identity_is_wired(manifests: dict[str, dict[str, Any]]) -> Non
     pod = manifests["Deployment"]["spec"]["template"]
     assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
-    assert manifests["ConfigMap"]["data"]["CREDENTIAL_TYPE"] == "federated-token-file"
+    config = manifests["ConfigMap"]["data"]
+    assert config["CREDENTIAL_TYPE"] == "federated-token-file"
+    # The app registration is named in the ConfigMap too, not only by the webhook: a pod the
+    # webhook missed must not start as the demo.
+    assert config["MicrosoftAppId"] == annotations["azure.workload.identity/client-id"]
+    assert config["MicrosoftAppTenantId"] == annotations["azure.workload.identity/tenant-id"]
 
 
 def test_settings_are_known_and_secrets_come_as_a_file(
@@ -144,14 +149,23 @@ def test_settings_are_known_and_secrets_come_as_a_file(
             "TOKEN_CACHE_KEY=" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
         )
     )
-    settings = load_settings(
-        {
-            **config,
-            "AZURE_CLIENT_ID": "0f4b6a52-1c2d-4e3f-8a9b-0c1d2e3f4a5b",
-            "AZURE_TENANT_ID": "7d5c2a3e-4f1b-4c55-9a11-2b8e6f0d9c01",
-            "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
-        },
-        env_file=env_path,
-    )
+    annotations = manifests["ServiceAccount"]["metadata"]["annotations"]
+    webhook = {
+        # What the workload identity webhook injects: the service account's annotations.
+        "AZURE_CLIENT_ID": annotations["azure.workload.identity/client-id"],
+        "AZURE_TENANT_ID": annotations["azure.workload.identity/tenant-id"],
+        "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+    }
+    settings = load_settings({**config, **webhook}, env_file=env_path)
     assert settings.effective_credential_type == "federated-token-file"
     assert settings.database_url.startswith("postgresql://") and settings.log_format == "json"
+    # The app registration is named in the ConfigMap itself, equal to the annotations.
+    assert (settings.app_id, settings.app_tenant_id) == (
+        webhook["AZURE_CLIENT_ID"],
+        webhook["AZURE_TENANT_ID"],
+    )
+    assert not settings.demo_mode
+    # A pod the webhook missed stops with one line naming the likely cause, not as the demo.
+    with pytest.raises(SettingsError, match="workload identity webhook") as caught:
+        load_settings(config, env_file=env_path)
+    assert "\n" not in str(caught.value)

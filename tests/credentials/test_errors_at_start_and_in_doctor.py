@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ import trustme
 from aiohttp import ClientSession, web
 
 from bot.doctor import Status, diagnose, render, run_doctor
+from bot.graph import CredentialUnavailable
+from bot.graph.credentials import ManagedIdentityCredential
 from emulator.identity import FederatedIdentityCredential
 from emulator.server import EmulatorCloud
 from emulator.threaded import EmulatorThread
@@ -200,10 +204,11 @@ async def test_a_wrong_federated_subject_is_one_failure_with_the_fix(
     assert token not in text and "Traceback" not in text
 
 
-@pytest.fixture
-async def header_stripping_proxy(cloud: EmulatorCloud) -> AsyncIterator[str]:
+@asynccontextmanager
+async def _stripping_proxy(cloud: EmulatorCloud, *, reword: str = "") -> AsyncIterator[str]:
     """An HTTP proxy in front of IMDS that drops the ``Metadata`` header (a misconfigured
-    egress proxy or sidecar): the request reaches IMDS without it."""
+    egress proxy or sidecar): the request reaches IMDS without it. With ``reword``, the answer's
+    ``error_description`` is replaced (another wording of the same refusal)."""
 
     async def forward(request: web.Request) -> web.Response:
         headers = {
@@ -215,9 +220,10 @@ async def header_stripping_proxy(cloud: EmulatorCloud) -> AsyncIterator[str]:
                 f"{cloud.managed_identity_url}{request.path_qs}", headers=headers
             ) as answer,
         ):
-            return web.Response(
-                status=answer.status, body=await answer.read(), content_type="application/json"
-            )
+            body = await answer.read()
+            if reword:
+                body = json.dumps({**json.loads(body), "error_description": reword}).encode()
+            return web.Response(status=answer.status, body=body, content_type="application/json")
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", forward)
@@ -228,6 +234,12 @@ async def header_stripping_proxy(cloud: EmulatorCloud) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def header_stripping_proxy(cloud: EmulatorCloud) -> AsyncIterator[str]:
+    async with _stripping_proxy(cloud) as url:
+        yield url
 
 
 async def test_a_missing_metadata_header_is_one_failure_with_the_fix(
@@ -253,6 +265,27 @@ async def test_a_missing_metadata_header_is_one_failure_with_the_fix(
     direct = await diagnose(settings)
     assert all(r.status is Status.PASSED for r in direct.results), render(direct)
     assert MANAGED_IDENTITY_PRINCIPAL_ID in direct.result("credential").detail
+
+
+async def test_the_missing_metadata_header_is_known_by_its_code_not_its_wording(
+    cloud: EmulatorCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_managed_identity_environment(monkeypatch)
+    async with _stripping_proxy(cloud, reword="Erforderlicher Metadaten-Header fehlt") as proxy:
+        monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", proxy)
+        identity = ManagedIdentityCredential(MANAGED_IDENTITY_CLIENT_ID)
+        try:
+            with pytest.raises(CredentialUnavailable) as refused:
+                await asyncio.to_thread(identity.token)
+        finally:
+            identity.close()
+        assert (refused.value.status, refused.value.error) == (400, "bad_request_102")
+        settings = bot_settings(
+            cloud, tmp_path, app_password="", managed_identity_client_id=MANAGED_IDENTITY_CLIENT_ID
+        )
+        credential = (await diagnose(settings)).result("credential")
+    assert credential.status is Status.FAILED
+    assert "Metadata: true" in credential.fix and "proxy" in credential.fix
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -22,11 +23,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import create_app
 from bot.clock import DemoClock, iso_duration, parse_advance
-from bot.demo import DemoCloud, start_demo_cloud
+from bot.demo import DEMO_STATE_FILE, DemoCloud, start_demo_cloud
 from bot.notify.worktime import resolve_zone
 from bot.settings import Settings, documented_variables
 from bot.web.keys import DISCOVERY, OUTBOX, STORE
@@ -285,60 +287,88 @@ async def _app_py(*args: str, env: dict[str, str], cwd: Path) -> Ran:
     return Ran(process.returncode, stdout.decode(), stderr.decode())
 
 
-@pytest.mark.timeout(300)  # five child processes of app.py on a shared, loaded machine
+@pytest.mark.timeout(300)  # six child processes of app.py on a shared, loaded machine
 async def test_the_command_line_reaches_the_running_demo(tmp_path: Path) -> None:
+    # As `python app.py serve --port 0` does: the socket first (any port, on 127.0.0.2 as HOST
+    # could say), then the demo, whose state file names the endpoint the commands must use.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.2", 0))
+    sock.listen(16)
+    endpoint = f"http://127.0.0.2:{sock.getsockname()[1]}/api/messages"
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", port=0)
-    demo = start_demo_cloud(settings, bot_endpoint="http://127.0.0.1:1/api/messages")
+    # (In a thread, as the command line starts it before its event loop: the state file's
+    # tokens are fetched with a loop of its own.)
+    demo = await asyncio.to_thread(
+        start_demo_cloud, settings, bot_endpoint=endpoint, state_file=tmp_path / DEMO_STATE_FILE
+    )
+    runner: web.AppRunner | None = None
     try:
         # The demo as `python app.py` runs it: background loops included, on a real port.
         app = create_app(demo.settings, microsoft=demo.side, clock=demo.clock)
-        server = TestServer(app, host="127.0.0.1", port=0)
-        async with TestClient(server) as client:
-            demo.cloud.connector.bot_endpoint = str(client.make_url("/api/messages"))
-            env = _env(PORT=str(server.port))
-            store = client.app[STORE]
-            deadline = datetime.now(UTC) + timedelta(seconds=60)
-            while not await store.list_assignments(instance_id=MARKETING):
-                assert datetime.now(UTC) < deadline, "the demo never discovered its reviews"
-                await _wait_a_little()
-            # Remind-now from the command line goes to the running demo's store and clock.
-            remind = await _app_py(
-                "remind", "--instance", MARKETING, "--now", env=env, cwd=tmp_path
-            )
-            assert remind.returncode == 0, remind.stderr
-            assert "queued a reminder for 3 reviewer(s), to be sent now" in remind.stdout
-            again = await _app_py("remind", "--instance", MARKETING, env=env, cwd=tmp_path)
-            assert again.returncode == 0, again.stderr
-            assert "queued no reminder" in again.stdout and "by admin" in again.stdout
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        # PORT names no demo: the commands must find it from the state file.
+        env = _env(PORT="1", DATABASE_URL=demo.settings.database_url)
+        store = app[STORE]
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while not await store.list_assignments(instance_id=MARKETING):
+            assert datetime.now(UTC) < deadline, "the demo never discovered its reviews"
+            await _wait_a_little()
+        # Remind-now from the command line goes to the running demo's store and clock.
+        remind = await _app_py("remind", "--instance", MARKETING, "--now", env=env, cwd=tmp_path)
+        assert remind.returncode == 0, remind.stderr
+        assert "queued a reminder for 3 reviewer(s), to be sent now" in remind.stdout
+        again = await _app_py("remind", "--instance", MARKETING, env=env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "queued no reminder" in again.stdout and "by cli" in again.stdout
+        actors = [a.actor for a in await store.list_audit(actions=["manual_reminder"])]
+        assert actors == ["cli", "cli"]
+        # Another store than the running demo's is refused rather than reminded on the side.
+        elsewhere = await _app_py(
+            "remind",
+            "--instance",
+            MARKETING,
+            env=_env(DATABASE_URL=f"sqlite:///{tmp_path / 'other.db'}"),
+            cwd=tmp_path,
+        )
+        assert elsewhere.returncode == 1 and "uses the store" in elsewhere.stderr
 
-            before = demo.clock.now()
-            moved = await _app_py("demo", "clock", "+13d", env=env, cwd=tmp_path)
-            assert moved.returncode == 0, moved.stderr
-            assert "demo clock moved forward P13D" in moved.stdout
-            assert "reminder pass: ran" in moved.stdout
-            assert demo.clock.now() - before >= timedelta(days=13)
-            # The emulated cloud moved too: its partner portal review has ended...
-            tenant = demo.cloud.tenant
-            assert tenant.instance_status(tenant.instances[PARTNERS]) == "Completed"
-            # ...and the poll the move asked for tells the bot.
-            deadline = datetime.now(UTC) + timedelta(seconds=60)
-            while True:
-                instance = await store.get_instance(instance_id=PARTNERS)
-                if instance is not None and instance.status == "Completed":
-                    break
-                assert datetime.now(UTC) < deadline, "the demo never polled after the move"
-                await _wait_a_little()
+        before = demo.clock.now()
+        moved = await _app_py("demo", "clock", "+13d", env=env, cwd=tmp_path)
+        assert moved.returncode == 0, moved.stderr
+        assert "demo clock moved forward P13D" in moved.stdout
+        assert "reminder pass: ran" in moved.stdout
+        assert demo.clock.now() - before >= timedelta(days=13)
+        # The emulated cloud moved too: its partner portal review has ended...
+        tenant = demo.cloud.tenant
+        assert tenant.instance_status(tenant.instances[PARTNERS]) == "Completed"
+        # ...and the poll the move asked for tells the bot.
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while True:
+            instance = await store.get_instance(instance_id=PARTNERS)
+            if instance is not None and instance.status == "Completed":
+                break
+            assert datetime.now(UTC) < deadline, "the demo never polled after the move"
+            await _wait_a_little()
 
-            shown = await _app_py("demo", "clock", env=env, cwd=tmp_path)
-            assert shown.returncode == 0 and "ahead of the wall clock" in shown.stdout
-            ended = await _app_py("remind", "--instance", MARKETING, env=env, cwd=tmp_path)
-            assert ended.returncode == 1 and "not in progress" in ended.stderr
-            bad = await _app_py("demo", "clock", "+3x", env=env, cwd=tmp_path)
-            assert bad.returncode == 2 and "is not a duration" in bad.stderr
+        shown = await _app_py("demo", "clock", env=env, cwd=tmp_path)
+        assert shown.returncode == 0 and "ahead of the wall clock" in shown.stdout
+        ended = await _app_py("remind", "--instance", MARKETING, env=env, cwd=tmp_path)
+        assert ended.returncode == 1 and "not in progress" in ended.stderr
+        bad = await _app_py("demo", "clock", "+3x", env=env, cwd=tmp_path)
+        assert bad.returncode == 2 and "is not a duration" in bad.stderr
+        huge = await _app_py("demo", "clock", "P9999999999999999999W", env=env, cwd=tmp_path)
+        assert huge.returncode == 2 and huge.stderr.strip().splitlines() == [
+            "error: move the demo clock at most 90 days at a time"
+        ]
     finally:
+        if runner is not None:
+            await runner.cleanup()
+        sock.close()
         demo.stop()
-    nobody = await _app_py("demo", "clock", "+1d", env=_env(PORT="1"), cwd=tmp_path)
-    assert nobody.returncode == 1 and "no demo answers" in nobody.stderr
+    nobody = await _app_py("demo", "clock", "+1d", env=_env(), cwd=tmp_path)
+    assert nobody.returncode == 1 and "no demo is running in this folder" in nobody.stderr
 
 
 async def _wait_a_little() -> None:
@@ -392,7 +422,7 @@ async def test_the_demo_clock_is_refused_with_real_credentials(tmp_path: Path) -
         create_app(demo_mode, workers=False, clock=DemoClock()), host="127.0.0.1", port=0
     )
     async with TestClient(server) as client:
-        for advance in ("", "P0D", "-P1D", "P1Y", "P100D", "3 days"):
+        for advance in ("", "P0D", "-P1D", "P1Y", "P100D", "3 days", "P9999999999999999999W"):
             response = await client.post(f"/admin/demo/clock?advance={advance}")
             assert response.status == 400, advance
             assert (await response.json())["error"].startswith("advance:")
@@ -433,7 +463,23 @@ def test_advance_takes_iso_durations_and_the_shorthand(text: str, expected: time
     assert parse_advance(iso_duration(expected)) == expected
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "P0D", "-3d", "P1Y", "P2M", "P91D", "3 days"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "P",
+        "PT",
+        "P0D",
+        "-3d",
+        "P1Y",
+        "P2M",
+        "P91D",
+        "3 days",
+        "P9999999999999999999W",
+        "+99999999999999999999d",
+        "PT99999999999999999999S",
+    ],
+)
 def test_advance_refuses_anything_else_with_one_line(text: str) -> None:
     with pytest.raises(ValueError) as refused:
         parse_advance(text)

@@ -1,19 +1,19 @@
 """Fixtures for the Teams app package tests.
 
 The official schema comes from node_modules (``npm ci`` at the repository root). Tests that need
-it skip when it is absent — except on CI (``CI`` set), where an absent schema is a broken set-up
-and fails instead of silently skipping.
+it skip when it is absent — except under ``REQUIRE_BROWSER=1`` (CI: Chromium and npm ci's tools
+are required), where an absent schema is a broken set-up and fails instead of silently skipping.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from manifest_helpers import APP_ID, DOMAIN, REPO_ROOT
 
 from manifest import ManifestSchema, build_package, find_schema
+from tests.browser import skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +24,8 @@ def schema_path() -> Path:
             "node_modules/@microsoft/app-manifest is absent: run `npm ci` in the repository root "
             "to get the official Teams manifest schema"
         )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
+    assert found is not None
     return found
 
 

@@ -4,7 +4,9 @@ may nudge — and a refused nudge is audited as what it is."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,31 @@ async def test_only_the_escalation_recipient_may_nudge(harness: BotOnEmulator) -
         PATTI, "refresh", {"card": "escalation", "instanceId": PARTNERS, "reviewerId": ALEX}
     )
     assert "Nudge" not in card_text(refresh.body["value"])
+
+
+async def test_a_nudge_that_failed_can_be_clicked_again(
+    harness: BotOnEmulator, clock: ManualClock
+) -> None:
+    # The database refuses the nudge's request (as a locked or full one would): the click fails.
+    path = harness.settings.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TRIGGER injected_fault BEFORE INSERT ON outbox "
+            "WHEN NEW.key LIKE 'nudge-request|%' "
+            "BEGIN SELECT RAISE(ABORT, 'database is locked (injected)'); END"
+        )
+        db.commit()
+        failed = await _nudge(harness, MEGAN)
+        db.execute("DROP TRIGGER injected_fault")
+        db.commit()
+    assert failed.status != 200 or (failed.body or {}).get("statusCode") != 200
+    assert await harness.app[STORE].list_audit(actions=["nudge"]) == []
+    # Clicked again, it reaches Alex — once, and audited once.
+    again = await _nudge(harness, MEGAN)
+    assert again.status == 200 and again.body["statusCode"] == 200
+    await _pass_and_deliver(harness, lambda: len(_reminders_to(harness, ALEX)) == 1)
+    assert len(await harness.app[STORE].list_audit(actions=["nudge"])) == 1
+    await _nudge(harness, MEGAN)
+    await harness.app[REMINDERS].run_once()
+    await harness.app[OUTBOX].run_once()
+    assert len(_reminders_to(harness, ALEX)) == 1

@@ -5,15 +5,19 @@
   sends nothing.
 - By default a manual reminder reaches the reviewer at their next working moment (mailbox time
   zone and working hours) and after their snooze; ``now=true`` / ``--now`` overrides both, and the
-  audit says which it was.
+  audit says which it was — also for a request of the window that still waits.
+- A request that fails half-way (the database refuses a write) can be retried: it neither holds
+  the window with nothing queued nor queues anything twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -276,3 +280,114 @@ async def test_the_window_is_a_setting(tmp_path: Path, clock: ManualClock) -> No
         assert (await _remind(harness, now=True))[1]["queued"] == 0
         clock.advance(timedelta(minutes=1, seconds=1))
         assert (await _remind(harness, now=True))[1]["queued"] == 3
+
+
+# -- a failure at any point loses nothing and sends nothing twice ------------------------------
+
+
+@contextmanager
+def _failing_insert(harness: BotOnEmulator, table: str, condition: str) -> Iterator[None]:
+    """A fault in the database itself, whatever code path writes: a trigger aborts the matching
+    insert (and with it the transaction it is in), as a locked or full database would."""
+    path = harness.settings.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            f"CREATE TRIGGER injected_fault BEFORE INSERT ON {table} WHEN {condition} "
+            "BEGIN SELECT RAISE(ABORT, 'database is locked (injected)'); END"
+        )
+        db.commit()
+        try:
+            yield
+        finally:
+            db.execute("DROP TRIGGER injected_fault")
+            db.commit()
+
+
+# Where remind-now can fail: queuing the first reviewer's reminder, the second's (the first
+# already queued in the same request), or writing the request's audit line after all of them.
+CRASH_POINTS = {
+    "first reviewer": ("outbox", f"NEW.key LIKE 'manual%|{REVIEWERS[0]}|%'"),
+    "second reviewer": ("outbox", f"NEW.key LIKE 'manual%|{REVIEWERS[1]}|%'"),
+    "audit line": ("audit", "NEW.action = 'manual_reminder'"),
+}
+
+
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
+async def test_a_failed_remind_now_can_be_retried_and_reminds_everyone_once(
+    harness: BotOnEmulator, clock: ManualClock, point: str
+) -> None:
+    with _failing_insert(harness, *CRASH_POINTS[point]):
+        status, _ = await _remind(harness, now=True)
+    assert status == 500
+    # Nothing of the failed request holds the window: the admin's retry reminds everyone.
+    clock.advance(timedelta(minutes=1))
+    status, retry = await _remind(harness, now=True)
+    assert status == 202 and retry["queued"] == 3, retry
+    await harness.app[OUTBOX].run_once()
+    assert _counts(harness) == dict.fromkeys(REVIEWERS, 1)
+    # Every queued reminder has its audit line, and a further request sends nothing.
+    status, again = await _remind(harness, now=True)
+    assert status == 200 and {row["state"] for row in again["reviewers"]} == {"sent"}
+    audit = await harness.app[STORE].list_audit(actions=["manual_reminder"])
+    assert [(a.detail["count"], a.detail["reviewers"]) for a in audit] == [
+        (3, REVIEWERS),
+        (0, []),
+    ]
+    await _pass(harness)
+    assert _counts(harness) == dict.fromkeys(REVIEWERS, 1)
+
+
+async def test_a_failed_request_for_working_hours_is_retried_without_loss(
+    harness: BotOnEmulator, clock: ManualClock
+) -> None:
+    with _failing_insert(harness, *CRASH_POINTS["second reviewer"]):
+        assert (await _remind(harness))[0] == 500
+    status, retry = await _remind(harness)
+    assert status == 202 and retry["queued"] == 3
+    await _pass(harness)
+    # 20:00 in Berlin: Diego's waits for his morning; the others are at work.
+    assert _counts(harness) == {ALEX: 1, DIEGO: 0, MEGAN: 1}
+    clock.set(datetime(2026, 12, 9, 7, 0, tzinfo=UTC))
+    await _pass(harness)
+    assert _counts(harness) == dict.fromkeys(REVIEWERS, 1)
+
+
+# -- --now overrides a request still waiting in the window -------------------------------------
+
+
+async def test_now_sends_a_waiting_request_at_once_as_one_message(
+    harness: BotOnEmulator, clock: ManualClock
+) -> None:
+    wednesday_0800_berlin = datetime(2026, 12, 9, 7, 0, tzinfo=UTC)
+    status, first = await _remind(harness)
+    assert status == 202 and first["mode"] == "working_hours"
+    await _pass(harness)
+    assert _counts(harness) == {ALEX: 1, DIEGO: 0, MEGAN: 1}
+
+    # 20:05 in Berlin the admin asks again, now: Diego's waiting reminder goes out at once.
+    clock.advance(timedelta(minutes=5))
+    status, override = await _remind(harness, now=True)
+    rows = _by_reviewer(override)
+    assert status == 202 and override["queued"] == 1, override
+    assert (rows[DIEGO]["status"], rows[DIEGO]["mode"]) == ("queued", "now")
+    assert f"instead of waiting until {wednesday_0800_berlin.isoformat()}" in rows[DIEGO]["note"]
+    assert "outside working hours" in rows[DIEGO]["note"]
+    for reviewer in (ALEX, MEGAN):
+        assert (rows[reviewer]["status"], rows[reviewer]["state"]) == ("already_reminded", "sent")
+    await harness.app[OUTBOX].run_once()
+    assert _counts(harness) == dict.fromkeys(REVIEWERS, 1)
+    assert _reminders_to(harness, DIEGO)[0].sent_at == clock.now()
+
+    store = harness.app[STORE]
+    (audited,) = await store.list_audit(actions=["reminder_overridden"])
+    assert (audited.actor, audited.result) == ("admin", "sent now")
+    assert audited.detail["recipient"] == DIEGO
+    assert audited.detail["until"] == wednesday_0800_berlin.isoformat()
+    assert audited.detail["requestedAt"] == (clock.now() - timedelta(minutes=5)).isoformat()
+
+    # The window now describes it as sent, and his morning brings nothing more.
+    status, again = await _remind(harness, now=True)
+    assert status == 200 and _by_reviewer(again)[DIEGO]["state"] == "sent"
+    clock.set(wednesday_0800_berlin)
+    await _pass(harness)
+    assert _counts(harness) == dict.fromkeys(REVIEWERS, 1)

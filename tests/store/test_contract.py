@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from bot.store import (
     AuditEvent,
     InstanceRecord,
     ItemRecord,
+    OnceWork,
     OutboxCompletion,
+    QueuedMessage,
     SentMessage,
     SqlStore,
     open_store,
@@ -637,3 +640,117 @@ async def test_group_completion_keeps_each_claim_apart(
         await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="review") == sent
     )
     assert await any_store.complete_outbox_many(worker="w1", completions=[]) == []
+
+
+# -- work queued once, atomically (remind-now, escalations) --------------------------------------
+
+
+def _once(key: str, *message_keys: str, not_before: datetime | None = None) -> OnceWork:
+    return OnceWork(
+        once_key=key,
+        messages=[
+            QueuedMessage(key=m, kind="card", payload={"m": m}, not_before=not_before)
+            for m in message_keys
+        ],
+    )
+
+
+async def test_enqueue_once_queues_and_audits_only_what_it_took(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    def audit(taken: Sequence[OnceWork]) -> list[AuditEvent]:
+        return [
+            AuditEvent(
+                action="queued_once", actor="t", detail={"took": [w.once_key for w in taken]}
+            )
+        ]
+
+    later = clock.now() + timedelta(hours=3)
+    first = await any_store.enqueue_once(
+        work=[_once("w|alex", "m1"), _once("w|megan", "m2", "m3", not_before=later)],
+        ttl_s=60,
+        audit=audit,
+    )
+    assert [w.once_key for w in first] == ["w|alex", "w|megan"]
+    assert (await any_store.get_outbox(key="m3")).not_before == later  # type: ignore[union-attr]
+    # Alex's key is taken: only Diego's work is queued, and the audit line says so.
+    second = await any_store.enqueue_once(
+        work=[_once("w|alex", "m4"), _once("w|diego", "m5")], ttl_s=60, audit=audit
+    )
+    assert [w.once_key for w in second] == ["w|diego"]
+    assert await any_store.get_outbox(key="m4") is None
+    lines = await any_store.list_audit(actions=["queued_once"])
+    assert [line.detail["took"] for line in lines] == [["w|alex", "w|megan"], ["w|diego"]]
+    # An expired key may be taken again; a message key that exists is left alone.
+    clock.advance(timedelta(seconds=61))
+    again = await any_store.enqueue_once(work=[_once("w|alex", "m1", "m6")], ttl_s=60)
+    assert [w.once_key for w in again] == ["w|alex"]
+    assert (await any_store.get_outbox(key="m1")).attempts == 0  # type: ignore[union-attr]
+    assert await any_store.get_outbox(key="m6") is not None
+    assert await any_store.count_outbox(status="pending") == 5
+
+
+async def test_enqueue_once_is_all_or_nothing(any_store: SqlStore) -> None:
+    def failing(taken: Sequence[OnceWork]) -> list[AuditEvent]:
+        raise RuntimeError("crash before the audit line")
+
+    with pytest.raises(RuntimeError):
+        await any_store.enqueue_once(work=[_once("w|alex", "m1")], ttl_s=60, audit=failing)
+    # Nothing of it happened: the key is free, no message is queued.
+    assert await any_store.get_outbox(key="m1") is None
+    (taken,) = await any_store.enqueue_once(work=[_once("w|alex", "m1")], ttl_s=60)
+    assert taken.once_key == "w|alex" and await any_store.get_outbox(key="m1") is not None
+
+
+async def test_enqueue_once_first_caller_wins(any_store: SqlStore) -> None:
+    results = await asyncio.gather(
+        *(
+            any_store.enqueue_once(work=[_once("slot|alex", f"card|{n}")], ttl_s=60)
+            for n in range(5)
+        )
+    )
+    assert sorted(len(r) for r in results) == [0, 0, 0, 0, 1]
+    assert await any_store.count_outbox(status="pending") == 1
+
+
+async def test_claim_outbox_early_takes_a_waiting_message_once(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    tomorrow = clock.now() + timedelta(days=1)
+    await any_store.enqueue_outbox(
+        key="req", kind="reminder_request", payload={}, not_before=tomorrow
+    )
+    # Not due, so the ordinary claims leave it alone; the early claim takes it.
+    assert await any_store.claim_outbox(worker="pass", limit=10, lease_s=60) == []
+    assert await any_store.claim_outbox_key(key="req", worker="pass", lease_s=60) is None
+    claimed = await any_store.claim_outbox_early(key="req", worker="admin", lease_s=60)
+    assert claimed is not None and claimed.status == "in_flight" and claimed.attempts == 1
+    assert await any_store.claim_outbox_early(key="req", worker="other", lease_s=60) is None
+    assert await any_store.complete_outbox(message_id=claimed.id, worker="admin", result={"x": 1})
+    assert await any_store.claim_outbox_early(key="req", worker="admin", lease_s=60) is None
+    assert await any_store.claim_outbox_early(key="missing", worker="admin", lease_s=60) is None
+
+
+async def test_reminder_slot_taken_reads_the_ledger(any_store: SqlStore) -> None:
+    assert not await any_store.reminder_slot_taken(reminder_id="escalation|alex|i1|end-2wd")
+    await any_store.mark_reminder_sent(
+        reminder_id="escalation|alex|i1|end-2wd",
+        recipient_oid=ALEX,
+        instance_id="i1",
+        kind="escalation",
+    )
+    assert await any_store.reminder_slot_taken(reminder_id="escalation|alex|i1|end-2wd")
+    assert not await any_store.reminder_slot_taken(reminder_id="escalation|megan|i1|end-2wd")
+
+
+async def test_count_outbox_due_leaves_out_what_waits(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    later = clock.now() + timedelta(hours=10)
+    await any_store.enqueue_outbox(key="now", kind="card", payload={})
+    await any_store.enqueue_outbox(key="claimed", kind="card", payload={})
+    await any_store.enqueue_outbox(key="tonight", kind="card", payload={}, not_before=later)
+    assert await any_store.claim_outbox_key(key="claimed", worker="w", lease_s=60) is not None
+    assert await any_store.count_outbox_due() == 2
+    clock.advance(timedelta(hours=10))
+    assert await any_store.count_outbox_due() == 3

@@ -98,8 +98,53 @@ def test_inconsistent_credentials_are_refused() -> None:
             },
             env_file=None,
         )
-    with pytest.raises(SettingsError, match="MicrosoftAppId is empty"):
+    with pytest.raises(SettingsError, match="there is no MicrosoftAppId"):
         load_settings({"MicrosoftAppPassword": "p"}, env_file=None)
+
+
+# Settings only a real deployment has: without MicrosoftAppId they mean the app id is missing by
+# mistake, and the process must not start as the unauthenticated demo (open admin routes, the
+# emulated tenant written into the store).
+PRODUCTION_WITHOUT_APP_ID = [
+    (
+        {"CREDENTIAL_TYPE": "federated-token-file"},
+        "CREDENTIAL_TYPE is set (federated-token-file) but there is no MicrosoftAppId (nor "
+        "AZURE_CLIENT_ID): is the workload identity webhook injecting it",
+    ),
+    ({"CREDENTIAL_TYPE": "certificate"}, "CREDENTIAL_TYPE is set (certificate) but there is no"),
+    (
+        {"AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token"},
+        "AZURE_FEDERATED_TOKEN_FILE is set but there is no MicrosoftAppId (nor AZURE_CLIENT_ID)",
+    ),
+    (
+        {"DATABASE_URL": "postgresql://bot@db.example.com/accessreviews"},
+        "DATABASE_URL names a PostgreSQL database but there is no MicrosoftAppId",
+    ),
+    ({"MicrosoftAppType": "SingleTenant"}, "MicrosoftAppType SingleTenant needs MicrosoftAppId"),
+    ({"MicrosoftAppTenantId": "t"}, "MicrosoftAppTenantId is set but there is no MicrosoftAppId"),
+    ({"ADMIN_TOKEN": "s3cret"}, "ADMIN_TOKEN is set but there is no MicrosoftAppId"),
+    ({"TOKEN_CACHE_KEY": KEY}, "TOKEN_CACHE_KEY is set but there is no MicrosoftAppId"),
+]
+
+
+@pytest.mark.parametrize(("environ", "expected"), PRODUCTION_WITHOUT_APP_ID)
+def test_production_settings_without_an_app_id_are_refused(
+    environ: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ, env_file=None)
+    assert str(caught.value).startswith(expected)
+    assert "\n" not in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_the_demo_still_runs_on_its_own_settings_and_on_sqlite(tmp_path: Path) -> None:
+    demo = load_settings(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "HOST": "0.0.0.0", "PORT": "4999"},
+        env_file=None,
+    )
+    assert demo.demo_mode
+    # Other Azure tools' variables alone say nothing about this bot.
+    assert load_settings({"AZURE_CLIENT_ID": "x", "AZURE_TENANT_ID": "y"}, env_file=None).demo_mode
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
@@ -117,7 +162,12 @@ def test_env_example_documents_every_variable() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
-    [("PORT", "abc", "PORT must be"), ("MicrosoftAppType", "Bogus", "MicrosoftAppType must be")],
+    [
+        ("PORT", "abc", "PORT must be"),
+        ("MicrosoftAppType", "Bogus", "MicrosoftAppType must be"),
+        ("CREDENTIAL_TYPE", "federated-token-file", "workload identity webhook"),
+        ("DATABASE_URL", "postgresql://bot@127.0.0.1:1/none", "PostgreSQL database"),
+    ],
 )
 def test_app_exits_with_one_readable_line(
     tmp_path: Path, variable: str, value: str, expected: str
@@ -164,3 +214,21 @@ def test_demo_mode_listens_on_loopback_unless_host_says_otherwise() -> None:
         env_file=None,
     )
     assert real.bind_host == "0.0.0.0"
+
+
+def test_a_demo_that_cannot_write_its_folder_stops_with_one_line(tmp_path: Path) -> None:
+    # As a read-only root file system would: data/ cannot be made (here a file is in the way).
+    (tmp_path / "data").write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if k not in documented_variables()}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot be written" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr

@@ -17,7 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import create_app
-from bot.settings import Settings
+from bot.clock import DemoClock
+from bot.settings import Settings, documented_variables
 from bot.store import AuditEvent, InstanceRecord, ItemRecord, SqlStore, open_store
 from bot.web.keys import STORE
 
@@ -113,8 +114,16 @@ async def test_command_line_remind_and_export(tmp_path: Path) -> None:
     store = await open_store(url)
     await _seed(store)
     await store.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
-    env["DATABASE_URL"] = url
+    # A bot with credentials: the commands work on its store (in demo mode, remind asks the
+    # running demo instead, whose clock matters: tests/demo/test_demo_clock.py).
+    env = {k: v for k, v in os.environ.items() if k not in documented_variables()}
+    env |= {
+        "MicrosoftAppId": "00000000-0000-0000-0000-0000000000b0",
+        "MicrosoftAppPassword": "pw",
+        "MicrosoftAppTenantId": TENANT,
+        "TOKEN_CACHE_KEY": KEY,
+        "DATABASE_URL": url,
+    }
     remind = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "remind", "--instance", "inst-1"],
         cwd=tmp_path,
@@ -155,8 +164,22 @@ async def test_command_line_remind_and_export(tmp_path: Path) -> None:
         timeout=60,
     )
     assert export.returncode == 0, export.stderr
-    actions = [row["action"] for row in json.loads(out.read_text())]
-    assert actions == ["notified", "manual_reminder"]
+    rows = json.loads(out.read_text())
+    assert [(row["action"], row["actor"]) for row in rows] == [
+        ("notified", "bot"),
+        ("manual_reminder", "cli"),
+    ]
+    # In demo mode no store is reminded on the side: with no demo running here, it says so.
+    demo_env = {k: v for k, v in env.items() if not k.startswith(("Microsoft", "TOKEN_CACHE"))}
+    alone = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "remind", "--instance", "inst-1"],
+        cwd=tmp_path,
+        env=demo_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert alone.returncode == 1 and "no demo is running in this folder" in alone.stderr
 
 
 HOSTILE_CELLS = [
@@ -273,3 +296,61 @@ async def test_audit_of_an_unknown_review_is_404_and_a_known_one_names_its_file(
     found = await secured.get("/admin/audit?instance=inst-1&format=json", headers=ok)
     assert found.status == 200
     assert found.headers["Content-Disposition"] == 'attachment; filename="audit-inst-1.json"'
+
+
+# -- cross-site requests (CSRF) cannot change state ----------------------------------------------
+
+BASIC = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret-admin").decode()}
+BEARER = {"Authorization": "Bearer s3cret-admin"}
+# What a browser adds to a request another site made it send (a form, a fetch).
+CROSS_SITE = [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://attacker.example"},
+    {"Origin": "null"},
+]
+
+
+async def test_state_changing_admin_routes_take_only_a_bearer_token(secured: TestClient) -> None:
+    # A browser with cached basic credentials sends them anywhere: they open pages, change nothing.
+    assert (await secured.get("/", headers=BASIC)).status == 200
+    assert (await secured.get("/admin/audit?instance=inst-1", headers=BASIC)).status == 200
+    refused = await secured.post("/admin/remind?instance=inst-1&now=true", headers=BASIC)
+    assert refused.status == 401 and "Bearer" in (await refused.json())["error"]
+    assert await secured.app[STORE].count_outbox(status="pending") == 0
+    allowed = await secured.post("/admin/remind?instance=inst-1&now=true", headers=BEARER)
+    assert allowed.status == 202
+
+
+@pytest.mark.parametrize("browser", CROSS_SITE)
+async def test_a_cross_site_request_never_changes_state(
+    secured: TestClient, browser: dict[str, str]
+) -> None:
+    response = await secured.post(
+        "/admin/remind?instance=inst-1&now=true", headers={**BEARER, **browser}
+    )
+    assert response.status == 403 and "another site" in (await response.json())["error"]
+    assert await secured.app[STORE].count_outbox(status="pending") == 0
+    # The page's own requests (and tools that send no such header) go through.
+    own_site = {"Sec-Fetch-Site": "same-origin", "Origin": str(secured.make_url("")).rstrip("/")}
+    allowed = await secured.post(
+        "/admin/remind?instance=inst-1&now=true", headers=BEARER | own_site
+    )
+    assert allowed.status == 202
+
+
+@pytest.mark.parametrize("browser", CROSS_SITE)
+async def test_another_site_cannot_move_the_demo_clock(
+    tmp_path: Path, browser: dict[str, str]
+) -> None:
+    demo = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}")
+    clock = DemoClock()
+    server = TestServer(create_app(demo, workers=False, clock=clock), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        refused = await client.post("/admin/demo/clock?advance=P1D", headers=browser)
+        assert refused.status == 403 and clock.offset == timedelta(0)
+        assert (await client.get("/admin/demo/clock", headers=browser)).status == 200
+        moved = await client.post(
+            "/admin/demo/clock?advance=P1D", headers={"Sec-Fetch-Site": "same-origin"}
+        )
+        assert moved.status == 200 and clock.offset >= timedelta(days=1)
