@@ -56,7 +56,7 @@ def render_help_card(view: HelpCardView) -> dict[str, Any]:
         body=body,
         actions=[OpenUrlAction(title=st.text(S.OPEN_MY_ACCESS), url=view.my_access_url)],
         refresh=refresh_definition(view.context.user_id, {"card": CardKind.HELP.value}),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=st.text(S.HELP_TITLE),
     )
 
@@ -81,7 +81,7 @@ def render_message_card(view: MessageCardView) -> dict[str, Any]:
         body=body,
         actions=actions,
         refresh=refresh_definition(view.context.user_id, back),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=message_text(
             st, view.message, detail=view.detail, at=view.at, now=view.context.now
         ),
@@ -109,6 +109,6 @@ def render_signin_card(view: SignInCardView) -> dict[str, Any]:
         body=body,
         actions=actions,
         refresh=refresh_definition(view.context.user_id, back),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=st.text(_SIGNIN_TEXT[view.reason]),
     )

@@ -234,7 +234,9 @@ class _Common:
             return self.st.plural(S.REASON_NO_RECENT_SIGN_IN, days)
         if reason is RecommendationReason.RECENT_SIGN_IN and item.last_sign_in is not None:
             days = max((self.now - item.last_sign_in).days, 0)
-            return self.st.plural(S.REASON_RECENT_SIGN_IN, days)
+            if days == 0:
+                return self.st.text(S.REASON_SIGNED_IN_TODAY)
+            return self.st.text(S.REASON_RECENT_SIGN_IN, ago=self.st.ago(days))
         if reason is RecommendationReason.NEVER_SIGNED_IN:
             return self.st.text(S.REASON_NEVER_SIGNED_IN)
         if reason is RecommendationReason.PEER_OUTLIER:
@@ -388,7 +390,7 @@ class _ReviewCard(_Common):
                     {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page}
                 ),
             ),
-            lang=self.view.context.locale,
+            lang=self.st.locale,
             fallback_text=self.st.text(
                 S.FALLBACK,
                 name=self.review_name(),
@@ -480,7 +482,7 @@ class _ReviewCard(_Common):
             lines = [st.text(S.REVIEW_ENDED)]
             if counts.open:
                 lines.append(st.text(_ENDED_DEFAULT_TEXT[view.default_decision]))
-            return [notice_container(NoticeKind.INFO, plain(" ".join(lines)))]
+            return [notice_container(NoticeKind.INFO, plain(st.join_sentences(lines)))]
         if counts.total == 0:
             return [text(st.text(S.NO_ITEMS))]
         if counts.open == 0 and counts.saving == 0:
@@ -494,8 +496,8 @@ class _ReviewCard(_Common):
         # looked at: say so in the warning colour.
         risky = view.default_decision is DefaultDecision.DENY and view.auto_apply
         if risky:
-            return [text(" ".join(policy), size="Small", weight="Bolder")]
-        return [text(" ".join(policy), size="Small", subtle=True)]
+            return [text(st.join_sentences(policy), size="Small", weight="Bolder")]
+        return [text(st.join_sentences(policy), size="Small", subtle=True)]
 
     def footer(
         self, page: int, has_next: bool, open_on_page: int, first_index: int, shown: int
@@ -825,7 +827,7 @@ class _AcceptPreview(_Common):
             body=body,
             actions=actions,
             refresh=refresh_definition(self.view.context.user_id, self.refresh_data(page)),
-            lang=self.view.context.locale,
+            lang=self.st.locale,
             fallback_text=self.st.text(S.PREVIEW_TITLE, name=self.review_name()),
             check_size=check_size,
         )

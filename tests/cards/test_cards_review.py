@@ -275,7 +275,7 @@ def test_reminder_says_what_is_left_and_offers_snooze() -> None:
     assert "2 of 4 left, due tomorrow" in shown
     snoozes = executes(card, "snooze")
     assert [(a["title"], a["data"]) for a in snoozes] == [
-        ("Snooze until tomorrow 9:00", {"instanceId": INSTANCE_ID, "until": "tomorrow_0900"}),
+        ("Snooze until tomorrow", {"instanceId": INSTANCE_ID, "until": "tomorrow_0900"}),
         ("Snooze 4 hours", {"instanceId": INSTANCE_ID, "until": "4h"}),
     ]
     assert {a["associatedInputs"] for a in snoozes} == {"none"}
