@@ -176,10 +176,12 @@ def locale_kit(tag: str | None) -> LocaleKit | None:
     """
     if not tag:
         return None
-    kit = _KITS.get(tag, _MISSING)
+    # One entry for every spelling of a tag (de_AT, de-at, DE-AT): warm_locales fills them.
+    key = tag.strip().replace("_", "-").casefold()[: _MAX_TAG_CHARS + 1]
+    kit = _KITS.get(key, _MISSING)
     if kit is not _MISSING:
         return kit if isinstance(kit, LocaleKit) else None
-    parsed = _parse(tag)
+    parsed = _parse(key)
     result: LocaleKit | None = None
     if parsed is not None:
         tables = _tables_for(parsed)
@@ -187,7 +189,7 @@ def locale_kit(tag: str | None) -> LocaleKit | None:
             result = LocaleKit(tag=_tag_of(parsed), tables=tables, babel=parsed)
     with _KITS_LOCK:
         if len(_KITS) < 10_000:  # tags come from outside: the cache must not grow without end
-            _KITS[tag] = result
+            _KITS[key] = result
     return result
 
 
@@ -218,6 +220,10 @@ def warm_locales() -> int:
     for identifier in sorted(localedata.locale_identifiers()):
         if identifier.split("_")[0] not in languages:
             continue
+        # Clients send tags without the script (zh-CN for zh-Hans-CN): read that form too.
+        parts = identifier.split("_")
+        if len(parts) == 3:
+            locale_kit(f"{parts[0]}-{parts[2]}")
         kit = locale_kit(identifier)
         if kit is None:
             continue  # Traditional Chinese: never rendered
