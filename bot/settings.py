@@ -19,6 +19,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bot.notify.policy import POLICY_VARIABLES, PolicyError, ScheduleSettings
+from cards.i18n import DEFAULT_LOCALE, TABLE_LOCALES, normalize_locale
 
 __all__ = ["APP_TYPES", "LOG_FORMATS", "Settings", "SettingsError", "load_settings"]
 
@@ -83,6 +84,9 @@ class Settings:
     # Who gets escalations for a reviewer without a manager when the review names no fallback
     # reviewer (a user object id).
     escalation_fallback_user: str = ""
+    # The language of cards for people whose mailbox and Teams client name none the cards speak
+    # (a BCP 47 tag such as de-DE; normalized).
+    default_locale: str = DEFAULT_LOCALE
     # The reminder policy, working hours and holidays (REMINDER_POLICY, ESCALATION, ...).
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     # Bot Connector base URL for chats the bot starts itself (reviewers who never wrote to it).
@@ -162,6 +166,14 @@ def _bool(value: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _locale(value: str) -> str:
+    locale = normalize_locale(value)
+    if locale is None:
+        languages = ", ".join(TABLE_LOCALES)
+        raise ValueError(f"must be a language the cards speak ({languages}), with any region")
+    return locale
+
+
 def _https_url(value: str) -> str:
     url = value.strip().rstrip("/")
     if not url.startswith("https://"):
@@ -235,6 +247,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ADMIN_TOKEN": ("admin_token", _str),
     "REMINDER_DIGEST": ("reminder_digest", _bool),
     "ESCALATION_FALLBACK_USER": ("escalation_fallback_user", _str),
+    "DEFAULT_LOCALE": ("default_locale", _locale),
 }
 
 # Variables whose values are secrets: never echoed in an error message.

@@ -418,7 +418,7 @@ EN: Mapping[str, Entry] = {
     S.SUMMARY_REVIEW: "Access review: {name}",
     S.SUMMARY_REMINDER: "Reminder: {name}",
     S.SUMMARY_PENDING: "Your open access reviews",
-    S.SUMMARY_ESCALATION: "An access review needs attention",
+    S.SUMMARY_ESCALATION: "A review needs attention",
     S.COMMAND_PENDING: "pending",
     S.COMMAND_HELP: "help",
     S.COMMAND_SNOOZE: "snooze",

@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from bot.clock import Clock
 from bot.graph import GraphBadRequest, GraphError, GraphForbidden, GraphNotFound
+from bot.notify.language import LanguageDefaults, ViewerLanguage, kept_language, proactive_language
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.views import (
     build_review_card_view,
@@ -36,7 +37,6 @@ from bot.notify.views import (
     escalation_view,
     pending_list_view,
     review_card_view,
-    reviewer_context,
 )
 from bot.store import (
     AuditEvent,
@@ -44,6 +44,7 @@ from bot.store import (
     ItemRecord,
     OutboxCompletion,
     OutboxMessage,
+    PersonRecord,
     SentMessage,
     Store,
 )
@@ -62,6 +63,7 @@ from cards import (
     render_reminder_card,
     render_review_card,
 )
+from cards.strings import S, Strings
 
 
 def _card_activity(card: Mapping[str, Any], summary: str) -> dict[str, Any]:
@@ -176,6 +178,7 @@ class _Wave:
     """
 
     references: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    people: dict[str, PersonRecord | None] = field(default_factory=dict)
     instances: dict[str, InstanceRecord | None] = field(default_factory=dict)
     sent: dict[tuple[str, str], SentMessage | None] = field(default_factory=dict)
     items: dict[tuple[str, str], list[ItemRecord]] = field(default_factory=dict)
@@ -281,6 +284,7 @@ class OutboxWorker:
         metrics: DeliveryMetrics | None = None,
         lease_name: str | None = None,
         lease_ttl_s: float = 30.0,
+        languages: LanguageDefaults | None = None,
     ) -> None:
         self._store = store
         self._connector = connector
@@ -303,6 +307,8 @@ class OutboxWorker:
         # acquire or renewal that got it). No send begins after it.
         self._lease_valid_until = float("inf") if lease_name is None else 0.0
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
+        # The tenant's default language and zone, for people whose own are unknown.
+        self._languages = languages or LanguageDefaults()
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -418,6 +424,10 @@ class OutboxWorker:
             tenant_id=self._tenant_id, user_oids=sorted(reviewers)
         )
         wave.references.update(references)
+        # Each recipient's mailbox language and zone, read once for the wave: choosing a card's
+        # language adds no I/O to a send.
+        people = await self._store.get_people(user_oids=sorted(reviewers))
+        wave.people.update({oid: people.get(oid) for oid in reviewers})
         for instance_id, oids in by_instance.items():
             wave.instances[instance_id] = await self._store.get_instance(instance_id=instance_id)
             sent = await self._store.get_sent_messages(
@@ -529,12 +539,17 @@ class OutboxWorker:
         card_kind = str(message.payload.get("card") or "review")
         if card_kind == "review":
             return await self._deliver_review(message, reviewer, instance_id, wave)
-        viewer = await reviewer_context(
-            self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
+        reference = await self._reference(reviewer, wave)
+        language = await self._language(reviewer, wave)
+        viewer = context_from_reference(
+            reference,
+            reviewer_oid=reviewer,
+            locale=language.locale,
+            time_zone=language.time_zone,
         )
+        st = Strings(language.locale)
         now = self._clock.now()
         card: dict[str, Any] | None
-        summary = "Access review"
         if card_kind == "reminder":
             view = await review_card_view(
                 self._store, viewer=viewer, instance_id=instance_id, now=now
@@ -546,17 +561,18 @@ class OutboxWorker:
             ):
                 # Only people with work left are reminded: they finished since it was queued.
                 return _Result("skipped", {"reason": "nothing pending any more"})
-            card, summary = render_reminder_card(view), f"Reminder: {view.review_name}"
+            card = render_reminder_card(view)
+            summary = st.text(S.SUMMARY_REMINDER, name=view.review_name)
         elif card_kind == "digest":
             pending = await pending_list_view(self._store, viewer=viewer, now=now)
             if not pending.reviews:
                 return _Result("skipped", {"reason": "nothing pending any more"})
-            card, summary = render_pending_list_card(pending), "Your open access reviews"
+            card, summary = render_pending_list_card(pending), st.text(S.SUMMARY_PENDING)
         elif card_kind == "escalation":
             card = await self._escalation_card(message.payload, viewer, instance_id, now)
             if card is None:
                 return _Result("skipped", {"reason": "the reviewer has nothing pending any more"})
-            summary = "A review needs attention"
+            summary = st.text(S.SUMMARY_ESCALATION)
         else:
             return _Result("skipped", {"reason": f"unknown card kind {card_kind!r}"})
         activity = _card_activity(card, summary)
@@ -567,7 +583,7 @@ class OutboxWorker:
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
             )
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = language.record()
         if card_kind == "escalation":
             # Remember whom the manager was told about, so that refreshing the card can name them.
             earlier = await self._store.get_sent_message(
@@ -622,7 +638,15 @@ class OutboxWorker:
         if not edit and sent is not None and sent.conversation_id == _conversation_of(reference):
             return _Result("skipped", {"reason": "already sent", "activityId": sent.activity_id})
 
-        viewer = context_from_reference(reference, reviewer_oid=reviewer)
+        # A first card speaks the reviewer's language as known now; an edit keeps the language
+        # its card was sent in unless the reviewer's own language changed since.
+        language = await self._language(reviewer, wave)
+        if edit and sent is not None:
+            language = kept_language(sent.data, language)
+        viewer = context_from_reference(
+            reference, reviewer_oid=reviewer, locale=language.locale, time_zone=language.time_zone
+        )
+        words = Strings(language.locale)
         # Cards are rendered once the send slot is ours, right before the call: the renders of
         # a wave then spread over the slots instead of running back to back while due sends
         # wait for the loop (which would bunch them up at the connector).
@@ -641,7 +665,7 @@ class OutboxWorker:
             if view is None:
                 return _Result("skipped", {"reason": "no items for this reviewer"})
             activity = _card_activity(
-                render_review_card(view), f"Access review: {view.review_name}"
+                render_review_card(view), words.text(S.SUMMARY_REVIEW, name=view.review_name)
             )
             await self._connector.update(
                 service_url=str(reference.get("serviceUrl")) if reference else self._service_url,
@@ -664,7 +688,9 @@ class OutboxWorker:
         conversation_id, service_url = await self._ensure_conversation(reviewer, wave)
         await self._limiter.acquire(conversation_id)
         self._check_lease()
-        activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
+        activity = _card_activity(
+            render_review_card(view), words.text(S.SUMMARY_REVIEW, name=view.review_name)
+        )
         with self._metrics.send_duration_s.time():
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
@@ -676,7 +702,7 @@ class OutboxWorker:
             conversation_id=conversation_id,
             activity_id=activity_id,
             sent_at=self._clock.now(),
-            data={"page": 0},
+            data={"page": 0, **language.record()},
         )
         return _Result("sent", {"activityId": activity_id, "conversationId": conversation_id}, sent)
 
@@ -690,6 +716,17 @@ class OutboxWorker:
             if reference is not None:
                 wave.references[reviewer] = reference
         return reference
+
+    async def _language(self, reviewer: str, wave: _Wave) -> ViewerLanguage:
+        """The reviewer's language and zone for a card now (see :mod:`bot.notify.language`):
+        from the wave's records, else read from the store."""
+        if reviewer in wave.people:
+            person = wave.people[reviewer]
+        else:
+            person = (await self._store.get_people(user_oids=[reviewer])).get(reviewer)
+            wave.people[reviewer] = person
+        reference = await self._reference(reviewer, wave)
+        return proactive_language(person=person, reference=reference, defaults=self._languages)
 
     async def _conversation_id(self, reviewer: str, wave: _Wave) -> str | None:
         return _conversation_of(await self._reference(reviewer, wave))

@@ -22,6 +22,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.graph import DirectoryApi, GraphError
 from bot.notify.delivery import CARD_KIND
+from bot.notify.language import MailboxLanguages
 from bot.notify.policy import ScheduleSettings
 from bot.notify.schedule import Due, due_notifications
 from bot.notify.worktime import WorkingHours, hours_from_mailbox
@@ -72,6 +73,7 @@ class ReminderScheduler:
         escalation_fallback: str = "",
         digest: bool = False,
         wake: Callable[[], None] | None = None,
+        languages: MailboxLanguages | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
@@ -82,6 +84,8 @@ class ReminderScheduler:
         self._digest = digest
         self._wake = wake
         self._hours: dict[str, tuple[float, WorkingHours]] = {}
+        # Where mailbox languages are kept: the readings made here for working hours feed it.
+        self._languages = languages
 
     @property
     def schedule(self) -> ScheduleSettings:
@@ -100,6 +104,11 @@ class ReminderScheduler:
                 mailbox = settings.raw if settings is not None else None
             except GraphError as exc:
                 log.info("mailbox settings unreadable, default hours used: %s", type(exc).__name__)
+            else:
+                if self._languages is not None:
+                    # The same reading tells the language of their cards (a change is noticed
+                    # within the hours' lifetime, with no extra Graph call).
+                    await self._languages.note(user_oid, settings)
         hours = hours_from_mailbox(mailbox, default=default)
         self._hours[user_oid] = (time.monotonic(), hours)
         return hours
@@ -219,6 +228,9 @@ class ReminderScheduler:
             return False
         recipients = await self._escalation_recipients(due.reviewer_oid, instance)
         reviewer_name = await self._display_name(due.reviewer_oid)
+        if self._languages is not None and recipients:
+            # A manager may never have been a reviewer: learn their language before their card.
+            await self._languages.refresh([r.oid for r in recipients])
         for recipient in recipients:
             await self._store.record_escalation(
                 instance_id=due.instance_id,

@@ -41,6 +41,7 @@ from bot.store.protocol import (
     SentMessage,
     StoreError,
 )
+from bot.store.sql_people import PeopleMixin
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -76,7 +77,7 @@ def _require_utc(value: datetime | None) -> datetime | None:
     return value
 
 
-class SqlStore:
+class SqlStore(PeopleMixin):
     """The store on an SQLAlchemy async engine. Create with :func:`open_store`."""
 
     def __init__(

@@ -14,6 +14,7 @@ from bot.store import (
     InstanceRecord,
     ItemRecord,
     OutboxCompletion,
+    PersonRecord,
     SentMessage,
     SqlStore,
     open_store,
@@ -637,3 +638,37 @@ async def test_group_completion_keeps_each_claim_apart(
         await any_store.get_sent_message(reviewer_oid=ALEX, instance_id="i1", kind="review") == sent
     )
     assert await any_store.complete_outbox_many(worker="w1", completions=[]) == []
+
+
+async def test_people_round_trip_and_replace(any_store: SqlStore, clock: ManualClock) -> None:
+    assert await any_store.get_people(user_oids=[ALEX, MEGAN]) == {}
+    first = PersonRecord(
+        user_oid=ALEX, locale="de-DE", time_zone="Europe/Berlin", checked_at=clock.now()
+    )
+    await any_store.save_people(
+        people=[first, PersonRecord(user_oid=MEGAN, checked_at=clock.now())]
+    )
+    people = await any_store.get_people(user_oids=[ALEX, MEGAN, "nobody"])
+    assert people[ALEX] == first
+    assert people[MEGAN].locale == "" and people[MEGAN].time_zone == ""
+    assert "nobody" not in people
+    clock.advance(timedelta(days=1))
+    later = PersonRecord(
+        user_oid=ALEX, locale="ja-JP", time_zone="Asia/Tokyo", checked_at=clock.now()
+    )
+    await any_store.save_people(people=[later])
+    assert (await any_store.get_people(user_oids=[ALEX]))[ALEX] == later
+    # Many at once: the outbox reads a wave's people with one call.
+    many = [
+        PersonRecord(
+            user_oid=f"bbbbbbbb-0000-0000-0000-{n:012d}", locale="fr-FR", checked_at=clock.now()
+        )
+        for n in range(700)
+    ]
+    await any_store.save_people(people=many)
+    read = await any_store.get_people(user_oids=[p.user_oid for p in many])
+    assert len(read) == 700 and {p.locale for p in read.values()} == {"fr-FR"}
+    with pytest.raises(ValueError):
+        await any_store.save_people(
+            people=[PersonRecord(user_oid=ALEX, checked_at=datetime(2026, 1, 1))]
+        )
