@@ -102,7 +102,7 @@ def snooze_argument(arguments: tuple[str, ...]) -> str:
         return "tomorrow"
     _, tomorrow = _vocabulary()
     first = arguments[0]
-    return "tomorrow" if first in tomorrow else first
+    return "tomorrow" if _fold(first) in tomorrow else first
 
 
 def normalize_command(text: str | None) -> str:
