@@ -381,6 +381,7 @@ class _ReviewCard(_Common):
         body.extend(self.justification_blocks(open_on_page))
         body.extend(blocks)
         body.extend(self.footer(page, has_next, open_on_page, first_index, len(blocks)))
+        body.extend(self.back_blocks())
         return build_card(
             body=body,
             actions=self.card_actions(),
@@ -506,10 +507,12 @@ class _ReviewCard(_Common):
         elements: list[CardElement] = []
         if self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS:
             elements.append(text(st.text(S.BULK_HINT), size="Small", separator=True))
+            # The item buttons' words (the hint above says they apply to the selection): a
+            # row of three that fits each item in every language fits here too.
             bulk_titles: tuple[tuple[Decision, S, ActionStyle | None], ...] = (
-                (Decision.APPROVE, S.APPROVE_SELECTED, "positive"),
-                (Decision.DENY, S.DENY_SELECTED, "destructive"),
-                (Decision.DONT_KNOW, S.DONT_KNOW_SELECTED, None),
+                (Decision.APPROVE, S.APPROVE, "positive"),
+                (Decision.DENY, S.DENY, "destructive"),
+                (Decision.DONT_KNOW, S.DONT_KNOW, None),
             )
             elements.append(
                 ActionSet(
@@ -583,32 +586,38 @@ class _ReviewCard(_Common):
                 )
             )
         if counts.recommend_approve + counts.recommend_deny > 0:
+            # The counts go in a line of text, which wraps; a button title does not, and its
+            # words are longer in most languages than in English.
+            blocks.append(
+                text(
+                    st.text(
+                        S.RECOMMENDATION_COUNTS,
+                        approve=counts.recommend_approve,
+                        deny=counts.recommend_deny,
+                    ),
+                    size="Small",
+                )
+            )
             accept = execute(
-                st.text(
-                    S.ACCEPT_RECOMMENDATIONS,
-                    approve=counts.recommend_approve,
-                    deny=counts.recommend_deny,
-                ),
+                st.text(S.ACCEPT_RECOMMENDATIONS),
                 Verb.ACCEPT_RECOMMENDATIONS_PREVIEW,
                 self.data({"instanceId": view.instance_id, "page": page}),
             )
-            blocks.append(ActionSet(actions=[accept]))
+            blocks.append(ActionSet(actions=[accept], spacing="Small"))
         return blocks
 
-    def card_actions(self) -> list[Action]:
-        actions: list[Action] = []
-        if self.view.back_to_list:
-            actions.append(
-                execute(
-                    self.st.text(S.BACK_TO_LIST),
-                    Verb.REFRESH,
-                    {"card": CardKind.PENDING_LIST.value},
-                )
-            )
-        actions.append(
-            OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)
+    def back_blocks(self) -> list[CardElement]:
+        """ "Back to my reviews", on a row of its own: beside "Open My Access" the two would not
+        fit a phone in most languages."""
+        if not self.view.back_to_list:
+            return []
+        back = execute(
+            self.st.text(S.BACK_TO_LIST), Verb.REFRESH, {"card": CardKind.PENDING_LIST.value}
         )
-        return actions
+        return [ActionSet(actions=[back], separator=True)]
+
+    def card_actions(self) -> list[Action]:
+        return [OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)]
 
     # Items -----------------------------------------------------------------------------------
 

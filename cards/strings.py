@@ -75,12 +75,10 @@ class S(StrEnum):
     PAGE_INFO = "review.page_info"  # {page} {first} {last} {total}
     PREVIOUS = "review.previous"
     NEXT = "review.next"
-    ACCEPT_RECOMMENDATIONS = "review.accept_recommendations"  # {approve} {deny}
+    ACCEPT_RECOMMENDATIONS = "review.accept_recommendations"
+    RECOMMENDATION_COUNTS = "review.recommendation_counts"  # {approve} {deny}
     OPEN_MY_ACCESS = "review.open_my_access"
     BULK_HINT = "review.bulk_hint"
-    APPROVE_SELECTED = "review.approve_selected"
-    DENY_SELECTED = "review.deny_selected"
-    DONT_KNOW_SELECTED = "review.dont_know_selected"
     SELECT = "review.select"
     FALLBACK = "review.fallback"  # {name} {decided} {total}
 
@@ -275,12 +273,10 @@ EN: Mapping[str, Entry] = {
     S.PAGE_INFO: "Page {page} · items {first}–{last} of {total}",
     S.PREVIOUS: "Previous",
     S.NEXT: "Next",
-    S.ACCEPT_RECOMMENDATIONS: "Accept recommendations ({approve} approve, {deny} deny)",
+    S.ACCEPT_RECOMMENDATIONS: "Accept recommendations",
+    S.RECOMMENDATION_COUNTS: "Recommendations: {approve} approve, {deny} deny",
     S.OPEN_MY_ACCESS: "Open My Access",
     S.BULK_HINT: "Or select several items above and decide them together:",
-    S.APPROVE_SELECTED: "Approve selected",
-    S.DENY_SELECTED: "Deny selected",
-    S.DONT_KNOW_SELECTED: "Don't know",
     S.SELECT: "Select",
     S.FALLBACK: "Access review “{name}”: {decided} of {total} decided.",
     S.GUEST: "Guest",

@@ -49,14 +49,10 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
     S.PAGE_INFO: "Página {page} · elementos {first}–{last} de {total}",
     S.PREVIOUS: "Anterior",
     S.NEXT: "Siguiente",
-    S.ACCEPT_RECOMMENDATIONS: (
-        "Aceptar recomendaciones ({approve} para aprobar, {deny} para denegar)"
-    ),
+    S.ACCEPT_RECOMMENDATIONS: "Aceptar recomendaciones",
+    S.RECOMMENDATION_COUNTS: "Recomendaciones: {approve} para aprobar, {deny} para denegar",
     S.OPEN_MY_ACCESS: "Abrir Mi acceso",
     S.BULK_HINT: "O seleccione varios elementos arriba y decida sobre todos a la vez:",
-    S.APPROVE_SELECTED: "Aprobar seleccionados",
-    S.DENY_SELECTED: "Denegar seleccionados",
-    S.DONT_KNOW_SELECTED: "No lo sé",
     S.SELECT: "Seleccionar",
     S.FALLBACK: "Revisión de acceso «{name}»: decididos {decided} de {total}.",
     S.GUEST: "Invitado",

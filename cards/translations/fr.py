@@ -88,14 +88,10 @@ TABLE: Mapping[str, str | Mapping[str, str]] = _typography(
         S.PAGE_INFO: "Page {page} · éléments {first} à {last} sur {total}",
         S.PREVIOUS: "Précédent",
         S.NEXT: "Suivant",
-        S.ACCEPT_RECOMMENDATIONS: (
-            "Accepter les recommandations ({approve} à approuver, {deny} à refuser)"
-        ),
+        S.ACCEPT_RECOMMENDATIONS: "Accepter les recommandations",
+        S.RECOMMENDATION_COUNTS: "Recommandations : {approve} à approuver, {deny} à refuser",
         S.OPEN_MY_ACCESS: "Ouvrir Mon Accès",
         S.BULK_HINT: "Ou sélectionnez plusieurs éléments ci-dessus et traitez-les ensemble :",
-        S.APPROVE_SELECTED: "Approuver la sélection",
-        S.DENY_SELECTED: "Refuser la sélection",
-        S.DONT_KNOW_SELECTED: "Je ne sais pas",
         S.SELECT: "Sélectionner",
         S.FALLBACK: "Révision d'accès « {name} » — décisions prises : {decided} sur {total}.",
         S.GUEST: "Invité",

@@ -51,14 +51,10 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
     S.PAGE_INFO: "Pagina {page} · elementi {first}–{last} di {total}",
     S.PREVIOUS: "Precedente",
     S.NEXT: "Successiva",
-    S.ACCEPT_RECOMMENDATIONS: (
-        "Accetta le raccomandazioni ({approve} da approvare, {deny} da negare)"
-    ),
+    S.ACCEPT_RECOMMENDATIONS: "Accetta le raccomandazioni",
+    S.RECOMMENDATION_COUNTS: "Raccomandazioni: {approve} da approvare, {deny} da negare",
     S.OPEN_MY_ACCESS: "Apri Accesso personale",
     S.BULK_HINT: "Oppure seleziona più elementi qui sopra e decidili insieme:",
-    S.APPROVE_SELECTED: "Approva selezionati",
-    S.DENY_SELECTED: "Nega selezionati",
-    S.DONT_KNOW_SELECTED: "Non so",
     S.SELECT: "Seleziona",
     S.FALLBACK: "Verifica di accesso «{name}»: decisi {decided} su {total}.",
     S.GUEST: "Guest",

@@ -124,7 +124,8 @@ def test_accept_recommendations_counts_open_items_only() -> None:
     card = render_review_card(review_view(items=(*partly_decided_items(), stale_guest(9, "Ann X"))))
     (accept,) = executes(card, "accept_recommendations_preview")
     # Rob (deny) is decided already; Ann is open with a deny recommendation.
-    assert accept["title"] == "Accept recommendations (0 approve, 1 deny)"
+    assert accept["title"] == "Accept recommendations"
+    assert "Recommendations: 0 approve, 1 deny" in texts(card)
     assert accept["data"] == {"instanceId": INSTANCE_ID, "page": 0}
     none_left = render_review_card(review_view(items=(app_item(3, "Connector"),)))
     assert executes(none_left, "accept_recommendations_preview") == []
