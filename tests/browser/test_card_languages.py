@@ -124,10 +124,13 @@ def _problem() -> str | None:
     for needed in (Path(CHROMIUM), RENDERER, MARKDOWN):
         if not needed.exists():
             return f"{needed} is missing (scripts/test installs Chromium and runs npm ci)"
-    fonts = subprocess.run(  # the system's font list: is there a font for Japanese at all?
-        ["fc-list", ":lang=ja", "family"], capture_output=True, text=True, check=False
+    fc_list = shutil.which("fc-list")
+    fonts = (  # the system's font list: is there a font for Japanese at all?
+        subprocess.run([fc_list, ":lang=ja", "family"], capture_output=True, text=True, check=False)
+        if fc_list
+        else None
     )
-    if not fonts.stdout.strip():
+    if fonts is None or not fonts.stdout.strip():
         return "no Japanese font (scripts/test installs fonts-ipafont-gothic as root)"
     return None
 
