@@ -23,6 +23,7 @@ A card edited later keeps the language it was sent in unless the person's own la
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -224,6 +225,9 @@ class MailboxLanguages:
         self._directory = directory
         self._clock = clock
         self._max_age = max_age
+        # Reads in flight, by person: discovery handles several reviews at once and a reviewer
+        # of two of them is read once, the second review waiting for the first's read.
+        self._reading: dict[str, asyncio.Future[None]] = {}
 
     async def __call__(self, event: DomainEvent) -> None:
         await self.handle_batch([event])
@@ -242,25 +246,35 @@ class MailboxLanguages:
         wanted = sorted(set(user_oids))
         if not wanted:
             return 0
+        elsewhere = [self._reading[oid] for oid in wanted if oid in self._reading]
+        if elsewhere:
+            await asyncio.wait(elsewhere)
         now = self._clock.now()
         known = await self._store.get_people(user_oids=wanted)
         stale = [
             oid
             for oid in wanted
-            if oid not in known or now - known[oid].checked_at >= self._max_age
+            if oid not in self._reading
+            and (oid not in known or now - known[oid].checked_at >= self._max_age)
         ]
         if not stale:
             return 0
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reading.update(dict.fromkeys(stale, done))
         try:
             found = await self._directory.mailbox_settings_many(stale)
+            people = [
+                person_from_mailbox(oid, settings if settings.raw else None, checked_at=now)
+                for oid, settings in found.items()
+            ]
+            await self._store.save_people(people=people)
         except GraphError as exc:
             log.warning("mailbox languages unreadable: %s", type(exc).__name__)
             return 0
-        people = [
-            person_from_mailbox(oid, settings if settings.raw else None, checked_at=now)
-            for oid, settings in found.items()
-        ]
-        await self._store.save_people(people=people)
+        finally:
+            for oid in stale:
+                self._reading.pop(oid, None)
+            done.set_result(None)
         if len(found) < len(stale):
             log.info("mailbox languages: %d of %d read", len(found), len(stale))
         return len(found)
