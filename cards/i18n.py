@@ -236,10 +236,14 @@ def pick_locale(candidates: Iterable[str | None], default: str = DEFAULT_LOCALE)
 
 
 def warm_locales() -> int:
-    """Load Babel's data for every CLDR variant of every supported language, and exercise the
-    formatting each card uses, so that no card render reads Babel's files later. Returns how
-    many locales were loaded. Takes a fraction of a second; call it once at start-up (off the
+    """Load the string tables and Babel's data for every CLDR variant of every supported language,
+    and exercise the formatting each card uses, so that no card render reads a file later.
+    Returns how many locales were loaded. Takes a fraction of a second; call it once at start-up (off the
     event loop)."""
+    # The translations are modules imported on first use: import them now too.
+    from .strings import tables
+
+    tables()
     languages = {table.split("-")[0] for table in TABLE_LOCALES}
     sample = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
     count = 0

@@ -28,7 +28,7 @@ import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -193,7 +193,7 @@ def activity_language(activity: Any) -> tuple[str | None, str | None]:
 
 
 def person_from_mailbox(
-    user_oid: str, settings: MailboxSettings | None, *, checked_at: Any
+    user_oid: str, settings: MailboxSettings | None, *, checked_at: datetime
 ) -> PersonRecord:
     """What the store keeps of a mailbox reading (``None``: no mailbox)."""
     if settings is None:
