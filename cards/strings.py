@@ -515,12 +515,17 @@ class Strings:
                 return entry
         raise KeyError(f"string {key!s} is missing from every table, including en")
 
-    def _params(self, params: Mapping[str, object]) -> dict[str, object]:
-        """Counts in the viewer's digit grouping; everything else as given."""
+    def _params(self, params: Mapping[str, object]) -> Mapping[str, object]:
+        """Counts of 1,000 and more in the viewer's digit grouping ("1.234"); smaller ones are
+        written alike in every language the cards speak, so they pass as they are (the
+        common case costs one scan and no copy)."""
+        for value in params.values():
+            if type(value) is int and not -1000 < value < 1000:
+                break
+        else:
+            return params
         return {
-            name: self.kit.number(value)
-            if isinstance(value, int) and not isinstance(value, bool)
-            else value
+            name: self.kit.number(value) if type(value) is int else value
             for name, value in params.items()
         }
 
