@@ -20,7 +20,7 @@ from tests.cards.card_scenarios import CONTEXT, many_items, review_view, scenari
 LOCALES = ("en-US", "de-DE", "fr-FR", "es-ES", "pt-BR", "it-IT", "nl-NL", "ja-JP", "zh-CN")
 EXPECTED_LANG = {"zh-CN": "zh-Hans-CN"}
 SCENARIO_NAMES = sorted(scenarios())
-# Scenarios whose text is all from people or numbers in some language (nothing to compare).
+# Each scenario in US English, to compare the translations with.
 _ENGLISH = {name: make() for name, make in scenarios(replace(CONTEXT, locale="en-US")).items()}
 
 
@@ -58,11 +58,9 @@ def _our_words(card: dict[str, Any]) -> set[str]:
     return {word for word in words if any(character.isalpha() for character in word)}
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
+@pytest.mark.parametrize("name", [n for n in SCENARIO_NAMES if n != "review_us_locale"])
 @pytest.mark.parametrize("locale", [tag for tag in LOCALES if tag != "en-US"])
 def test_no_english_words_are_left(locale: str, name: str) -> None:
-    if name == "review_us_locale":
-        pytest.skip("US English by definition")
     english = _our_words(_ENGLISH[name])
     translated = _our_words(_card(locale, name))
     assert translated, "the card says nothing of its own"
