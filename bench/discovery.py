@@ -74,8 +74,10 @@ async def _run(args: argparse.Namespace) -> int:
                 round_trips = _round_trips(app) - rounds_before
                 stats = await cloud.call("graph_stats")
                 queued = await app[STORE].count_outbox(status="pending")
+                # Taken before reading every assignment back (below), which is the benchmark's
+                # own bookkeeping, not the bot's.
+                rss_mb = peak_rss_mb()
                 reviewers = {r for r, _i, _n in await app[STORE].list_assignments()}
-    rss_mb = peak_rss_mb()
     # Each reviewer's cards are in their mailbox's language: Graph serves mailboxSettings only
     # per user ("supported only on the Get user API"), so the cheapest way to learn it is one
     # request per distinct reviewer of a pending decision (the cycle found them all: see the
