@@ -32,6 +32,7 @@ from bot.graph import (
 from bot.graph.credentials import CredentialCollector
 from bot.http import AiohttpTransport
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker
+from bot.notify.language import LanguageDefaults, MailboxLanguages
 from bot.notify.notifier import GraphProvisioner, ReviewNotifier
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.reminders import ReminderScheduler
@@ -60,6 +61,7 @@ from bot.web.keys import (
     HTTP,
     HTTP_TRANSPORT,
     LIMITER,
+    MAILBOX_LANGUAGES,
     METRICS,
     MICROSOFT,
     NOTIFIER,
@@ -78,6 +80,7 @@ from bot.web.notifications import notifications_routes
 from bot.web.routes import fallback_routes, routes
 from bot.web.status import add_status_page
 from bot.wiring import MicrosoftSide, check_credential, check_demo_shortcuts, microsoft_side
+from cards.i18n import warm_locales
 
 log = logging.getLogger("bot.app")
 
@@ -121,6 +124,7 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[REGISTRY] = registry
     app[METRICS] = Metrics.create(registry)
+    app.cleanup_ctx.append(_languages_ctx)
     app.cleanup_ctx.append(_store_ctx)
     if side is not None:
         app[MICROSOFT] = side
@@ -135,6 +139,21 @@ def create_app(
     app.add_routes(demo_routes)
     app.add_routes(fallback_routes)  # last: it matches every path
     return app
+
+
+def _language_defaults(settings: Settings) -> LanguageDefaults:
+    """The tenant's default language and zone (``DEFAULT_LOCALE``, ``DEFAULT_TIME_ZONE``)."""
+    return LanguageDefaults(
+        locale=settings.default_locale, time_zone=settings.schedule.default_hours.zone.key
+    )
+
+
+async def _languages_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Babel reads CLDR data from disk the first time a locale is used: load every language the
+    # cards speak now, off the loop, so that no card render (in the outbox's send slots) reads
+    # a file.
+    await asyncio.to_thread(warm_locales)
+    yield
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -235,9 +254,14 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         lease_name="delivery",
         claim_lease_s=settings.claim_lease_s,
         lease_ttl_s=settings.lease_ttl_s / 2,
+        languages=_language_defaults(settings),
     )
+    languages = MailboxLanguages(store=store, directory=app[DIRECTORY_API], clock=app[CLOCK])
+    app[MAILBOX_LANGUAGES] = languages
     notifier = ReviewNotifier(store=store, tenant_id=side.tenant_id, wake=app[OUTBOX].wake)
     app[NOTIFIER] = notifier
+    # New reviewers' mailbox languages are read before the notifier queues their first cards.
+    app[DISCOVERY].add_handler(languages)
     app[DISCOVERY].add_handler(notifier)
     app[DISCOVERY].add_reconciler(notifier.ensure_first_cards)
     app[DECISIONS] = DecisionService(
@@ -261,6 +285,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         escalation_fallback=settings.escalation_fallback_user,
         digest=settings.reminder_digest,
         wake=app[OUTBOX].wake,
+        languages=languages,
     )
     app[ACTIONS] = ActionRouter(
         store=store,
@@ -269,6 +294,7 @@ async def _graph_ctx(app: web.Application) -> AsyncIterator[None]:
         simulated_sso=side.simulated_sso,
         reminders=app[REMINDERS],
         tenant_id=side.tenant_id,
+        languages=_language_defaults(settings),
         sso=SsoConfig(
             app_id=side.bot_app_id,
             app_id_uri=side.sso_app_id_uri or f"api://botid-{side.bot_app_id}",
@@ -327,6 +353,7 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
         tenant_id=tenant_id,
         token_exchange=exchange if obo is not None else None,
         on_new_conversation=app[NOTIFIER].conversation_changed if NOTIFIER in app else None,
+        languages=_language_defaults(settings),
     )
     mode = "anonymous (no MicrosoftAppId)" if settings.demo_mode else settings.app_type
     log.info("bot endpoint ready at /api/messages, auth mode: %s", mode)

@@ -19,6 +19,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bot.notify.policy import POLICY_VARIABLES, PolicyError, ScheduleSettings
+from cards.i18n import DEFAULT_LOCALE, TABLE_LOCALES, normalize_locale
 
 __all__ = [
     "APP_TYPES",
@@ -106,6 +107,10 @@ class Settings:
     # A manual reminder (remind-now) reaches each reviewer of a review at most once in this many
     # hours, whichever replica, route or command line asks.
     manual_reminder_window_h: float = 12.0
+
+    # The language of cards for people whose mailbox and Teams client name none the cards speak
+    # (a BCP 47 tag such as de-DE; normalized).
+    default_locale: str = DEFAULT_LOCALE
     # The reminder policy, working hours and holidays (REMINDER_POLICY, ESCALATION, ...).
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     # Bot Connector base URL for chats the bot starts itself (reviewers who never wrote to it).
@@ -205,6 +210,14 @@ def _bool(value: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _locale(value: str) -> str:
+    locale = normalize_locale(value)
+    if locale is None:
+        languages = ", ".join(TABLE_LOCALES)
+        raise ValueError(f"must be a language the cards speak ({languages}), with any region")
+    return locale
+
+
 def _https_url(value: str) -> str:
     url = value.strip().rstrip("/")
     if not url.startswith("https://"):
@@ -286,6 +299,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REMINDER_DIGEST": ("reminder_digest", _bool),
     "ESCALATION_FALLBACK_USER": ("escalation_fallback_user", _str),
     "MANUAL_REMINDER_WINDOW_H": ("manual_reminder_window_h", _positive_hours),
+    "DEFAULT_LOCALE": ("default_locale", _locale),
 }
 
 # Variables whose values are secrets: never echoed in an error message.

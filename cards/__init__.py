@@ -81,8 +81,12 @@ carry ``associatedInputs: none`` so a required reason never blocks them.
 Text and safety
 ===============
 
-Strings come from :mod:`cards.strings` (English complete; per-key fallback ``de-AT`` → ``de`` →
-``en``); dates are shown in the viewer's zone. Text that came from people (names, UPNs, review and resource
+Strings come from :mod:`cards.strings` (English, where keys are added) and
+:mod:`cards.translations` (German, French, Spanish, Brazilian Portuguese, Italian, Dutch, Japanese,
+Simplified Chinese; per-key fallback to English); :mod:`cards.i18n` reads the viewer's locale tag
+(any region of those languages) and holds Babel's data for dates, times, relative days, plurals
+and numbers, shown in the viewer's zone. A card's ``lang`` is the locale it was rendered in. Text
+that came from people (names, UPNs, review and resource
 names, reasons) is put into ``RichTextBlock``/``TextRun``, which no host parses as markdown, and
 shown exactly (:mod:`cards.rich`); ``TextBlock`` text is only ever our own strings.
 """

@@ -40,8 +40,11 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
     """
     st = Strings(view.context.locale, view.context.time_zone)
     now = view.context.now
-    who = user_text(
-        view.reviewer_name, max_chars=NAME_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
+    # A reviewer whose name the directory did not give is "a reviewer", in the manager's words.
+    who: str = (
+        user_text(view.reviewer_name, max_chars=NAME_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES)
+        if view.reviewer_name.strip()
+        else st.text(S.UNKNOWN_REVIEWER)
     )
     review_name = user_text(
         view.review_name, max_chars=REVIEW_NAME_MAX_CHARS, max_json_bytes=NAME_MAX_JSON_BYTES
@@ -106,7 +109,7 @@ def render_escalation_card(view: EscalationCardView) -> dict[str, Any]:
                 "reviewerId": view.reviewer_id,
             },
         ),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=st.plural(
             S.ESCALATION_LINE, view.pending_count, who=who, due=st.due_short(view.due, now)
         ),
@@ -179,7 +182,7 @@ def render_pending_list_card(view: PendingListView) -> dict[str, Any]:
                 body=[*body, more_line],
                 actions=actions,
                 refresh=refresh,
-                lang=view.context.locale,
+                lang=st.locale,
                 fallback_text=st.text(S.PENDING_TITLE),
                 check_size=False,
             )
@@ -200,6 +203,6 @@ def render_pending_list_card(view: PendingListView) -> dict[str, Any]:
         body=body,
         actions=actions,
         refresh=refresh,
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=st.text(S.PENDING_TITLE),
     )

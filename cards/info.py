@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from microsoft_teams.cards import Action, CardElement, OpenUrlAction
+from microsoft_teams.cards import Action, ActionSet, CardElement, OpenUrlAction
 
 from .actions import CardKind, Verb, execute, refresh_definition
 from .layout import build_card, notice_container, text
@@ -56,7 +56,7 @@ def render_help_card(view: HelpCardView) -> dict[str, Any]:
         body=body,
         actions=[OpenUrlAction(title=st.text(S.OPEN_MY_ACCESS), url=view.my_access_url)],
         refresh=refresh_definition(view.context.user_id, {"card": CardKind.HELP.value}),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=st.text(S.HELP_TITLE),
     )
 
@@ -81,7 +81,7 @@ def render_message_card(view: MessageCardView) -> dict[str, Any]:
         body=body,
         actions=actions,
         refresh=refresh_definition(view.context.user_id, back),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=message_text(
             st, view.message, detail=view.detail, at=view.at, now=view.context.now
         ),
@@ -96,19 +96,25 @@ def render_signin_card(view: SignInCardView) -> dict[str, Any]:
     """
     st = Strings(view.context.locale, view.context.time_zone)
     back = _return_data(view.instance_id, view.page)
+    # One button per row: "I've signed in — try again" is long in most languages, and two
+    # buttons side by side would not fit a phone.
     body: list[CardElement | dict[str, Any]] = [
         text(st.text(S.SIGNIN_TITLE), size="Medium", weight="Bolder"),
         text(st.text(_SIGNIN_TEXT[view.reason])),
+        ActionSet(
+            actions=[
+                OpenUrlAction(
+                    title=st.text(S.SIGNIN_BUTTON), url=view.sign_in_url, style="positive"
+                )
+            ]
+        ),
         text(st.text(S.SIGNIN_NOTE), size="Small", subtle=True),
-    ]
-    actions: list[Action] = [
-        OpenUrlAction(title=st.text(S.SIGNIN_BUTTON), url=view.sign_in_url, style="positive"),
-        execute(st.text(S.SIGNIN_DONE), Verb.REFRESH, back),
+        ActionSet(actions=[execute(st.text(S.SIGNIN_DONE), Verb.REFRESH, back)]),
     ]
     return build_card(
         body=body,
-        actions=actions,
+        actions=[],
         refresh=refresh_definition(view.context.user_id, back),
-        lang=view.context.locale,
+        lang=st.locale,
         fallback_text=st.text(_SIGNIN_TEXT[view.reason]),
     )

@@ -203,7 +203,8 @@ class CardContext:
         ``refresh.userIds`` so the card refreshes automatically for them.
     :param now: the current time (aware); all relative dates ("in 3 days") use it.
     :param time_zone: IANA zone name (``Europe/Berlin``); unknown names fall back to UTC.
-    :param locale: BCP 47 tag (``en-GB``); strings fall back per key to the language, then ``en``.
+    :param locale: BCP 47 tag (``de-AT``): the words of its language (any region of a language
+        the cards speak), its region's date and number formats; an unsupported tag is US English.
     """
 
     user_id: str

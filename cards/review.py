@@ -251,7 +251,9 @@ class _Common:
             return self.st.plural(S.REASON_NO_RECENT_SIGN_IN, days)
         if reason is RecommendationReason.RECENT_SIGN_IN and item.last_sign_in is not None:
             days = max((self.now - item.last_sign_in).days, 0)
-            return self.st.plural(S.REASON_RECENT_SIGN_IN, days)
+            if days == 0:
+                return self.st.text(S.REASON_SIGNED_IN_TODAY)
+            return self.st.text(S.REASON_RECENT_SIGN_IN, ago=self.st.ago(days))
         if reason is RecommendationReason.NEVER_SIGNED_IN:
             return self.st.text(S.REASON_NEVER_SIGNED_IN)
         if reason is RecommendationReason.PEER_OUTLIER:
@@ -396,6 +398,7 @@ class _ReviewCard(_Common):
         body.extend(self.justification_blocks(open_on_page))
         body.extend(blocks)
         body.extend(self.footer(page, has_next, open_on_page, first_index, len(blocks)))
+        body.extend(self.back_blocks())
         return build_card(
             body=body,
             actions=self.card_actions(),
@@ -405,7 +408,7 @@ class _ReviewCard(_Common):
                     {"card": self.kind.value, "instanceId": self.view.instance_id, "page": page}
                 ),
             ),
-            lang=self.view.context.locale,
+            lang=self.st.locale,
             fallback_text=self.st.text(
                 S.FALLBACK,
                 name=self.review_name(),
@@ -499,7 +502,7 @@ class _ReviewCard(_Common):
             lines = [st.text(_STATUS_TEXT.get(view.status, S.REVIEW_NOT_OPEN))]
             if counts.open and view.status in _OUTCOME_KNOWN:
                 lines.append(st.text(_ENDED_DEFAULT_TEXT[view.default_decision]))
-            return [notice_container(NoticeKind.INFO, plain(" ".join(lines)))]
+            return [notice_container(NoticeKind.INFO, plain(st.join_sentences(lines)))]
         if counts.total == 0:
             return [text(st.text(S.NO_ITEMS))]
         if counts.open == 0 and counts.saving == 0:
@@ -513,8 +516,8 @@ class _ReviewCard(_Common):
         # looked at: say so in the warning colour.
         risky = view.default_decision is DefaultDecision.DENY and view.auto_apply
         if risky:
-            return [text(" ".join(policy), size="Small", weight="Bolder")]
-        return [text(" ".join(policy), size="Small", subtle=True)]
+            return [text(st.join_sentences(policy), size="Small", weight="Bolder")]
+        return [text(st.join_sentences(policy), size="Small", subtle=True)]
 
     def footer(
         self, page: int, has_next: bool, open_on_page: int, first_index: int, shown: int
@@ -523,10 +526,12 @@ class _ReviewCard(_Common):
         elements: list[CardElement] = []
         if self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS:
             elements.append(text(st.text(S.BULK_HINT), size="Small", separator=True))
+            # The item buttons' words (the hint above says they apply to the selection): a
+            # row of three that fits each item in every language fits here too.
             bulk_titles: tuple[tuple[Decision, S, ActionStyle | None], ...] = (
-                (Decision.APPROVE, S.APPROVE_SELECTED, "positive"),
-                (Decision.DENY, S.DENY_SELECTED, "destructive"),
-                (Decision.DONT_KNOW, S.DONT_KNOW_SELECTED, None),
+                (Decision.APPROVE, S.APPROVE, "positive"),
+                (Decision.DENY, S.DENY, "destructive"),
+                (Decision.DONT_KNOW, S.DONT_KNOW, None),
             )
             elements.append(
                 ActionSet(
@@ -600,32 +605,38 @@ class _ReviewCard(_Common):
                 )
             )
         if counts.recommend_approve + counts.recommend_deny > 0:
+            # The counts go in a line of text, which wraps; a button title does not, and its
+            # words are longer in most languages than in English.
+            blocks.append(
+                text(
+                    st.text(
+                        S.RECOMMENDATION_COUNTS,
+                        approve=counts.recommend_approve,
+                        deny=counts.recommend_deny,
+                    ),
+                    size="Small",
+                )
+            )
             accept = execute(
-                st.text(
-                    S.ACCEPT_RECOMMENDATIONS,
-                    approve=counts.recommend_approve,
-                    deny=counts.recommend_deny,
-                ),
+                st.text(S.ACCEPT_RECOMMENDATIONS),
                 Verb.ACCEPT_RECOMMENDATIONS_PREVIEW,
                 self.data({"instanceId": view.instance_id, "page": page}),
             )
-            blocks.append(ActionSet(actions=[accept]))
+            blocks.append(ActionSet(actions=[accept], spacing="Small"))
         return blocks
 
-    def card_actions(self) -> list[Action]:
-        actions: list[Action] = []
-        if self.view.back_to_list:
-            actions.append(
-                execute(
-                    self.st.text(S.BACK_TO_LIST),
-                    Verb.REFRESH,
-                    {"card": CardKind.PENDING_LIST.value},
-                )
-            )
-        actions.append(
-            OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)
+    def back_blocks(self) -> list[CardElement]:
+        """ "Back to my reviews", on a row of its own: beside "Open My Access" the two would not
+        fit a phone in most languages."""
+        if not self.view.back_to_list:
+            return []
+        back = execute(
+            self.st.text(S.BACK_TO_LIST), Verb.REFRESH, {"card": CardKind.PENDING_LIST.value}
         )
-        return actions
+        return [ActionSet(actions=[back], separator=True)]
+
+    def card_actions(self) -> list[Action]:
+        return [OpenUrlAction(title=self.st.text(S.OPEN_MY_ACCESS), url=self.view.my_access_url)]
 
     # Items -----------------------------------------------------------------------------------
 
@@ -844,7 +855,7 @@ class _AcceptPreview(_Common):
             body=body,
             actions=actions,
             refresh=refresh_definition(self.view.context.user_id, self.refresh_data(page)),
-            lang=self.view.context.locale,
+            lang=self.st.locale,
             fallback_text=self.st.text(S.PREVIEW_TITLE, name=self.review_name()),
             check_size=check_size,
         )

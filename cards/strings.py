@@ -1,29 +1,35 @@
-"""Localized strings and date formatting for the cards.
+"""The cards' words: string keys, the English table, and per-viewer formatting (:class:`Strings`).
 
-Every user-visible word comes from a table keyed by locale. English (``en``) is complete; other
-tables may hold any subset and the rest falls back per key: ``de-AT`` → ``de`` → ``en``. A table
-entry is either a ``str.format`` template or, for counted phrases, a mapping from CLDR plural
-category (``one``, ``other``, …) to template; the language's plural rule picks the category.
+Every user-visible word comes from a table keyed by locale: English (``en``, here) is complete and
+each translation (:mod:`cards.translations`, one module per language) defines every key English
+has, with the same placeholders (tests check both, so a key added here without its translations
+fails a test that names the language and the key). A table entry is either a ``str.format``
+template or, for counted phrases, a mapping from CLDR plural category (``one``, ``other``, …) to
+template; the viewer's language picks the category (Babel's plural rules).
 
 Templates are trusted text and may use ``**bold**``. Lines that hold text from people are built with
 :meth:`Strings.runs`: the template's words become runs (its ``**`` as bold) and each value from
 people (:class:`~cards.rich.UserText`) a run of its own, shown exactly (see :mod:`cards.rich`).
 
-Dates are shown in the viewer's time zone (:mod:`zoneinfo`) with names and patterns from the same
-tables, so adding a locale needs no code: add a table with the date keys and phrases.
+Dates, times, weekday names, relative days ("in 3 days") and numbers come from Babel (CLDR) in the
+viewer's locale and are shown in the viewer's time zone (:mod:`zoneinfo`); :mod:`cards.i18n` says
+which locales are supported and how a tag is read.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .i18n import DEFAULT_LOCALE, LocaleKit, locale_kit
 from .rich import Run, runs_from
 
-__all__ = ["TABLES", "S", "Strings", "resolve_zone"]
+__all__ = ["EN", "S", "Strings", "resolve_zone", "tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,22 +37,9 @@ logger = logging.getLogger(__name__)
 class S(StrEnum):
     """String keys. The English table must define every one (a test checks)."""
 
-    # Date and time formatting.
-    WEEKDAYS_SHORT = "date.weekdays_short"  # seven names, Monday first, separated by "|"
-    WEEKDAYS_LONG = "date.weekdays_long"
-    MONTHS_SHORT = "date.months_short"  # twelve names, January first, separated by "|"
-    DATE = "date.date"  # {weekday} {day} {month} {year}
-    DATE_WITH_YEAR = "date.date_with_year"
-    TIME = "date.time"  # {hour24} {hour12} {minute} {ampm}
-    AM = "date.am"
-    PM = "date.pm"
-    DATE_TIME = "date.date_time"  # {date} {time}
-    TODAY_AT = "date.today_at"  # {time}
-
-    # Due dates.
+    # Due dates (dates, times and "in 3 days" themselves come from Babel).
     DUE_TODAY = "due.today"
     DUE_TOMORROW = "due.tomorrow"
-    DUE_IN_DAYS = "due.in_days"  # plural, {n}
     DUE_OVERDUE = "due.overdue"  # plural, {n}
     DUE_LINE = "due.line"  # {date} {relative}
     DUE_SHORT_TODAY = "due.short_today"
@@ -103,12 +96,10 @@ class S(StrEnum):
     PAGE_INFO = "review.page_info"  # {page} {first} {last} {total}
     PREVIOUS = "review.previous"
     NEXT = "review.next"
-    ACCEPT_RECOMMENDATIONS = "review.accept_recommendations"  # {approve} {deny}
+    ACCEPT_RECOMMENDATIONS = "review.accept_recommendations"
+    RECOMMENDATION_COUNTS = "review.recommendation_counts"  # {approve} {deny}
     OPEN_MY_ACCESS = "review.open_my_access"
     BULK_HINT = "review.bulk_hint"
-    APPROVE_SELECTED = "review.approve_selected"
-    DENY_SELECTED = "review.deny_selected"
-    DONT_KNOW_SELECTED = "review.dont_know_selected"
     SELECT = "review.select"
     FALLBACK = "review.fallback"  # {name} {decided} {total}
 
@@ -125,7 +116,8 @@ class S(StrEnum):
     NO_RECOMMENDATION = "item.no_recommendation"
     REASON_NO_RECENT_SIGN_IN = "item.reason_no_recent_sign_in"  # plural, {n}
     REASON_NEVER_SIGNED_IN = "item.reason_never_signed_in"
-    REASON_RECENT_SIGN_IN = "item.reason_recent_sign_in"  # plural, {n}
+    REASON_RECENT_SIGN_IN = "item.reason_recent_sign_in"  # {ago}: "3 days ago"
+    REASON_SIGNED_IN_TODAY = "item.reason_signed_in_today"
     REASON_PEER_OUTLIER = "item.reason_peer_outlier"
     REASON_ACCOUNT_DISABLED = "item.reason_account_disabled"
     LAST_SIGN_IN = "item.last_sign_in"  # {when}
@@ -177,6 +169,7 @@ class S(StrEnum):
     ESCALATION_DUE = "escalation.due"  # {date} {relative}
     NUDGE = "escalation.nudge"
     NUDGED_AT = "escalation.nudged_at"  # {who} {when}
+    UNKNOWN_REVIEWER = "escalation.unknown_reviewer"
 
     # Pending list.
     PENDING_TITLE = "pending.title"
@@ -228,23 +221,46 @@ class S(StrEnum):
     BACK_TO_REVIEW = "msg.back_to_review"
     BACK_TO_LIST = "pending.back_to_list"
 
+    # Notification summaries (the line a Teams notification shows for a card).
+    SUMMARY_REVIEW = "summary.review"  # {name}
+    SUMMARY_REMINDER = "summary.reminder"  # {name}
+    SUMMARY_PENDING = "summary.pending"
+    SUMMARY_ESCALATION = "summary.escalation"
+
+    # Chat commands: the words a reviewer types, besides the English ones (which always work).
+    COMMAND_PENDING = "command.pending"
+    COMMAND_HELP = "command.help"
+    COMMAND_SNOOZE = "command.snooze"
+    COMMAND_TOMORROW = "command.tomorrow"  # the argument of snooze: "snooze tomorrow"
+
+    # Chat replies.
+    CHAT_WELCOME = "chat.welcome"
+    CHAT_HELP = "chat.help"  # markdown; names this language's command words
+    CHAT_NOT_UNDERSTOOD = "chat.not_understood"
+    CHAT_WHO_ARE_YOU = "chat.who_are_you"
+    CHAT_SNOOZE_UNAVAILABLE = "chat.snooze_unavailable"
+    CHAT_SNOOZE_NOTHING_OPEN = "chat.snooze_nothing_open"
+    CHAT_SNOOZE_USAGE = "chat.snooze_usage"
+    CHAT_SNOOZE_NOTHING = "chat.snooze_nothing"
+    CHAT_SNOOZED_UNTIL = "chat.snoozed_until"  # {until}
+    CHAT_TURN_ERROR = "chat.turn_error"
+
+    # Errors a click can get back instead of a card (Teams shows the message).
+    ERROR_UNSUPPORTED_BUTTON = "error.unsupported_button"
+    ERROR_MALFORMED_CARD = "error.malformed_card"
+    ERROR_NOT_READY = "error.not_ready"
+    ERROR_UNIDENTIFIED = "error.unidentified"
+    ERROR_SSO_NOT_CONFIGURED = "error.sso_not_configured"
+    ERROR_CONSENT_NEEDED = "error.consent_needed"
+    ERROR_SIGN_IN_TO_TEAMS = "error.sign_in_to_teams"
+    LOGIN_PROMPT = "login.prompt"
+
 
 Entry = str | Mapping[str, str]
 
 EN: Mapping[str, Entry] = {
-    S.WEEKDAYS_SHORT: "Mon|Tue|Wed|Thu|Fri|Sat|Sun",
-    S.WEEKDAYS_LONG: "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday",
-    S.MONTHS_SHORT: "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec",
-    S.DATE: "{weekday} {day} {month}",
-    S.DATE_WITH_YEAR: "{weekday} {day} {month} {year}",
-    S.TIME: "{hour24:02d}:{minute:02d}",
-    S.AM: "AM",
-    S.PM: "PM",
-    S.DATE_TIME: "{date}, {time}",
-    S.TODAY_AT: "{time}",
     S.DUE_TODAY: "today",
     S.DUE_TOMORROW: "tomorrow",
-    S.DUE_IN_DAYS: {"one": "in {n} day", "other": "in {n} days"},
     S.DUE_OVERDUE: {"one": "{n} day overdue", "other": "{n} days overdue"},
     S.DUE_LINE: "Due {date}, {relative}",
     S.DUE_SHORT_TODAY: "today",
@@ -304,12 +320,10 @@ EN: Mapping[str, Entry] = {
     S.PAGE_INFO: "Page {page} · items {first}–{last} of {total}",
     S.PREVIOUS: "Previous",
     S.NEXT: "Next",
-    S.ACCEPT_RECOMMENDATIONS: "Accept recommendations ({approve} approve, {deny} deny)",
+    S.ACCEPT_RECOMMENDATIONS: "Accept recommendations",
+    S.RECOMMENDATION_COUNTS: "Recommendations: {approve} approve, {deny} deny",
     S.OPEN_MY_ACCESS: "Open My Access",
     S.BULK_HINT: "Or select several items above and decide them together:",
-    S.APPROVE_SELECTED: "Approve selected",
-    S.DENY_SELECTED: "Deny selected",
-    S.DONT_KNOW_SELECTED: "Don't know",
     S.SELECT: "Select",
     S.FALLBACK: "Access review “{name}”: {decided} of {total} decided.",
     S.GUEST: "Guest",
@@ -327,10 +341,8 @@ EN: Mapping[str, Entry] = {
         "other": "no sign-in for {n} days",
     },
     S.REASON_NEVER_SIGNED_IN: "never signed in",
-    S.REASON_RECENT_SIGN_IN: {
-        "one": "signed in {n} day ago",
-        "other": "signed in {n} days ago",
-    },
+    S.REASON_RECENT_SIGN_IN: "signed in {ago}",
+    S.REASON_SIGNED_IN_TODAY: "signed in today",
     S.REASON_PEER_OUTLIER: "access unlike their peers'",
     S.REASON_ACCOUNT_DISABLED: "account disabled",
     S.LAST_SIGN_IN: "Last sign-in: {when}",
@@ -376,7 +388,7 @@ EN: Mapping[str, Entry] = {
     S.PREVIEW_NOTHING: "There are no recommendations left to accept.",
     S.REMINDER_TITLE: "Reminder: {name}",
     S.REMINDER_LEFT: "{left} of {total} left, due {due}",
-    S.SNOOZE_TOMORROW: "Snooze until tomorrow 9:00",
+    S.SNOOZE_TOMORROW: "Snooze until tomorrow",
     S.SNOOZE_4H: "Snooze 4 hours",
     S.ESCALATION_TITLE: "Access review needs attention",
     S.ESCALATION_LINE: {
@@ -388,6 +400,7 @@ EN: Mapping[str, Entry] = {
     S.ESCALATION_DUE: "Due {date}, {relative}",
     S.NUDGE: "Nudge",
     S.NUDGED_AT: "Nudge sent to {who} · {when}",
+    S.UNKNOWN_REVIEWER: "A reviewer",
     S.PENDING_TITLE: "Your open access reviews",
     S.PENDING_NONE: "You have no open access reviews.",
     S.PENDING_LINE: "{pending} of {total} left · due {due}",
@@ -402,7 +415,7 @@ EN: Mapping[str, Entry] = {
         "and record your decisions in Microsoft Entra ID as you."
     ),
     S.HELP_PENDING: "**pending** — list your open access reviews",
-    S.HELP_SNOOZE: "**snooze** — pause reminders until tomorrow 9:00",
+    S.HELP_SNOOZE: "**snooze** — pause reminders until your next working day",
     S.HELP_HELP: "**help** — show this message",
     S.HELP_CARDS: (
         "On a review card, choose Approve, Deny or Don't know for each item, select several "
@@ -452,60 +465,86 @@ EN: Mapping[str, Entry] = {
     S.MESSAGE_TITLE_ERROR: "Something went wrong",
     S.BACK_TO_REVIEW: "Back to the review",
     S.BACK_TO_LIST: "Back to my reviews",
+    S.SUMMARY_REVIEW: "Access review: {name}",
+    S.SUMMARY_REMINDER: "Reminder: {name}",
+    S.SUMMARY_PENDING: "Your open access reviews",
+    S.SUMMARY_ESCALATION: "A review needs attention",
+    S.COMMAND_PENDING: "pending",
+    S.COMMAND_HELP: "help",
+    S.COMMAND_SNOOZE: "snooze",
+    S.COMMAND_TOMORROW: "tomorrow",
+    S.CHAT_WELCOME: (
+        "Hi, I'm Access Review Bot. When an access review needs your decision, I'll send it here "
+        "so you can approve or deny in one click. Type **help** to see what I can do."
+    ),
+    S.CHAT_HELP: (
+        "I help you finish your Microsoft Entra access reviews without leaving Teams.\n\n"
+        "- **pending**: your open reviews and how much is left in each\n"
+        "- **snooze 4h** or **snooze tomorrow**: fewer reminders for a while\n"
+        "- **help**: this message\n\n"
+        "When a review needs you, I send you a card: approve, deny or say you don't know, "
+        "one click each."
+    ),
+    S.CHAT_NOT_UNDERSTOOD: "I didn't catch that.",
+    S.CHAT_WHO_ARE_YOU: "I could not tell who you are, so I cannot list your reviews.",
+    S.CHAT_SNOOZE_UNAVAILABLE: "Reminders are not running here, so there is nothing to snooze.",
+    S.CHAT_SNOOZE_NOTHING_OPEN: "You have no open reviews, so no reminders to snooze.",
+    S.CHAT_SNOOZE_USAGE: "Try **snooze 4h** or **snooze tomorrow**.",
+    S.CHAT_SNOOZE_NOTHING: "Nothing to snooze right now.",
+    S.CHAT_SNOOZED_UNTIL: (
+        "Reminders snoozed until {until} (never past the last reminder before a deadline)."
+    ),
+    S.CHAT_TURN_ERROR: "Sorry, something went wrong on my side. Please try again.",
+    S.ERROR_UNSUPPORTED_BUTTON: "This button is not supported.",
+    S.ERROR_MALFORMED_CARD: "This card sent data I cannot read. Open the review again.",
+    S.ERROR_NOT_READY: "The bot is starting. Please try again in a moment.",
+    S.ERROR_UNIDENTIFIED: "Your account could not be identified.",
+    S.ERROR_SSO_NOT_CONFIGURED: "Single sign-on is not configured.",
+    S.ERROR_CONSENT_NEEDED: "Consent is needed before the bot can act for you.",
+    S.ERROR_SIGN_IN_TO_TEAMS: "Please sign in to Teams and try again.",
+    S.LOGIN_PROMPT: "Sign in so that your decision is recorded as you.",
 }
 
-# US English: only what differs from `en`; everything else falls back.
-EN_US: Mapping[str, Entry] = {
-    S.DATE: "{weekday}, {month} {day}",
-    S.DATE_WITH_YEAR: "{weekday}, {month} {day}, {year}",
-    S.TIME: "{hour12}:{minute:02d} {ampm}",
-    S.SNOOZE_TOMORROW: "Snooze until tomorrow 9:00 AM",
-    S.HELP_SNOOZE: "**snooze** — pause reminders until tomorrow 9:00 AM",
-}
 
-TABLES: dict[str, Mapping[str, Entry]] = {"en": EN, "en-US": EN_US}
-
-PluralRule = Callable[[int], str]
-
-
-def _plural_one_other(n: int) -> str:
-    return "one" if n == 1 else "other"
-
-
-# CLDR plural rules per language; languages without an entry use the one/other rule.
-PLURAL_RULES: dict[str, PluralRule] = {"en": _plural_one_other}
-
-FALLBACK_LOCALE = "en"
-
-
-def _locale_chain(locale: str) -> tuple[str, ...]:
-    """``de-AT`` → (``de-AT``, ``de``, ``en``), with case normalized to the table keys."""
-    tag = locale.replace("_", "-").strip()
-    parts = [part for part in tag.split("-") if part]
-    chain: list[str] = []
-    if parts:
-        language = parts[0].lower()
-        if len(parts) > 1:
-            chain.append(
-                "-".join([language, *(p.upper() if len(p) == 2 else p for p in parts[1:])])
-            )
-        chain.append(language)
-    if FALLBACK_LOCALE not in chain:
-        chain.append(FALLBACK_LOCALE)
-    return tuple(chain)
+# Zones by name, kept: ``ZoneInfo`` itself holds only a few strongly, and loading one reads a file.
+_ZONES: dict[str, tzinfo] = {}
+_ZONES_LOCK = threading.Lock()
+_MAX_ZONES = 1000
 
 
 def resolve_zone(name: str) -> tzinfo:
-    """Return the IANA zone ``name``; unknown or malformed names fall back to UTC (logged)."""
+    """The IANA zone ``name``; unknown or malformed names fall back to UTC (logged once)."""
+    zone = _ZONES.get(name)
+    if zone is not None:
+        return zone
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        logger.warning("unknown time zone %r; showing times in UTC", name)
-        return ZoneInfo("UTC")
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        logger.warning("unknown time zone %r; showing times in UTC", name[:80])
+        zone = ZoneInfo("UTC")
+    with _ZONES_LOCK:
+        if len(_ZONES) < _MAX_ZONES:
+            _ZONES[name] = zone
+    return zone
+
+
+@functools.cache
+def tables() -> Mapping[str, Mapping[str, Entry]]:
+    """Every string table by locale: English and the translations.
+
+    Imported on first use, because the translation modules import this one for its keys.
+    """
+    from .translations import TRANSLATIONS
+
+    return {"en": EN, **TRANSLATIONS}
 
 
 class Strings:
-    """Strings and date formatting for one locale and time zone."""
+    """Strings, numbers and dates for one viewer: their locale and time zone.
+
+    ``locale`` is a BCP 47 tag; one the cards do not speak (or a malformed one) is shown in US
+    English, as :data:`cards.i18n.DEFAULT_LOCALE` says. :attr:`locale` is the tag in use.
+    """
 
     def __init__(
         self,
@@ -514,43 +553,59 @@ class Strings:
         *,
         tables: Mapping[str, Mapping[str, Entry]] | None = None,
     ) -> None:
-        self.locale = locale
+        kit = locale_kit(locale) or locale_kit(DEFAULT_LOCALE)
+        assert kit is not None
+        self.kit: LocaleKit = kit
+        self.locale = kit.tag
         self.zone = resolve_zone(time_zone)
-        source = TABLES if tables is None else tables
-        self._tables = [source[name] for name in _locale_chain(locale) if name in source]
-        language = _locale_chain(locale)[0].split("-")[0]
-        self._plural = PLURAL_RULES.get(language, _plural_one_other)
+        source = _all_tables() if tables is None else tables
+        # The exact regional table (if one exists), the language's, then English.
+        self._tables = [source[name] for name in (kit.tag, *kit.tables) if name in source]
 
     def _entry(self, key: S) -> Entry:
         for table in self._tables:
             entry = table.get(key)
             if entry is not None:
                 return entry
-        raise KeyError(f"string {key!s} is missing from every table, including {FALLBACK_LOCALE}")
+        raise KeyError(f"string {key!s} is missing from every table, including en")
+
+    def _params(self, params: Mapping[str, object]) -> Mapping[str, object]:
+        """Counts of 1,000 and more in the viewer's digit grouping ("1.234"); smaller ones are
+        written alike in every language the cards speak, so they pass as they are (the
+        common case costs one scan and no copy)."""
+        for value in params.values():
+            if type(value) is int and not -1000 < value < 1000:
+                break
+        else:
+            return params
+        return {
+            name: self.kit.number(value) if type(value) is int else value
+            for name, value in params.items()
+        }
 
     def text(self, key: S, **params: object) -> str:
         """The template for ``key`` with ``params`` substituted."""
         entry = self._entry(key)
         if not isinstance(entry, str):
             raise TypeError(f"string {key!s} is a plural entry; use plural()")
-        return entry.format(**params) if params else entry
+        return entry.format(**self._params(params)) if params else entry
 
     def runs(self, key: S, **params: object) -> list[Run]:
         """The template for ``key`` as runs, values from people kept exact (:mod:`cards.rich`)."""
         entry = self._entry(key)
         if not isinstance(entry, str):
             raise TypeError(f"string {key!s} is a plural entry; use plural_runs()")
-        return runs_from(entry, params)
+        return runs_from(entry, self._params(params))
 
     def plural_runs(self, key: S, n: int, **params: object) -> list[Run]:
         """:meth:`plural` as runs."""
-        return runs_from(self._plural_template(key, n), {"n": n, **params})
+        return runs_from(self._plural_template(key, n), self._params({"n": n, **params}))
 
     def _plural_template(self, key: S, n: int) -> str:
         entry = self._entry(key)
         if isinstance(entry, str):
             return entry
-        category = self._plural(n)
+        category = self.kit.plural_category(n)
         template = entry.get(category, entry.get("other"))
         if template is None:
             raise KeyError(f"string {key!s} has neither {category!r} nor 'other'")
@@ -558,7 +613,11 @@ class Strings:
 
     def plural(self, key: S, n: int, **params: object) -> str:
         """The plural form of ``key`` for count ``n`` (``{n}`` is available to the template)."""
-        return self._plural_template(key, n).format(n=n, **params)
+        return self._plural_template(key, n).format(**self._params({"n": n, **params}))
+
+    def join_sentences(self, sentences: Sequence[str]) -> str:
+        """Sentences on one line, spaced as the language spaces them (not at all in Japanese)."""
+        return self.kit.sentence_separator.join(sentences)
 
     # Dates -----------------------------------------------------------------------------------
 
@@ -566,48 +625,33 @@ class Strings:
         """``moment`` in the viewer's zone."""
         return moment.astimezone(self.zone)
 
-    def _names(self, key: S) -> list[str]:
-        return self.text(key).split("|")
-
     def date(self, moment: datetime, *, with_year: bool = False) -> str:
-        """ "Fri 5 Dec" (or with the year) in the viewer's zone."""
-        local = self.local(moment)
-        return self.text(
-            S.DATE_WITH_YEAR if with_year else S.DATE,
-            weekday=self._names(S.WEEKDAYS_SHORT)[local.weekday()],
-            day=local.day,
-            month=self._names(S.MONTHS_SHORT)[local.month - 1],
-            year=local.year,
-        )
+        """Weekday, day and month ("Fri, Dec 4", "Fr., 4. Dez.", "12月4日(金)") in the viewer's
+        zone, with the year if asked."""
+        return self.kit.date(self.local(moment), with_year=with_year)
 
     def weekday(self, moment: datetime) -> str:
         """The full weekday name of ``moment`` in the viewer's zone."""
-        return self._names(S.WEEKDAYS_LONG)[self.local(moment).weekday()]
+        return self.kit.weekday(self.local(moment))
 
     def time(self, moment: datetime) -> str:
         """ "14:02" (or "2:02 PM") in the viewer's zone."""
-        local = self.local(moment)
-        hour12 = local.hour % 12 or 12
-        return self.text(
-            S.TIME,
-            hour24=local.hour,
-            hour12=hour12,
-            minute=local.minute,
-            ampm=self.text(S.AM if local.hour < 12 else S.PM),
-        )
+        return self.kit.time(self.local(moment))
 
     def days_between(self, now: datetime, moment: datetime) -> int:
         """Calendar days from ``now`` to ``moment`` in the viewer's zone (negative if past)."""
         return (self.local(moment).date() - self.local(now).date()).days
 
     def when(self, moment: datetime, now: datetime) -> str:
-        """A time for "decided at": "14:02" today, "Fri 5 Dec, 14:02" otherwise."""
+        """A time for "decided at": the time today, the date and time otherwise."""
         if self.days_between(now, moment) == 0:
-            return self.text(S.TODAY_AT, time=self.time(moment))
+            return self.time(moment)
         with_year = self.local(moment).year != self.local(now).year
-        return self.text(
-            S.DATE_TIME, date=self.date(moment, with_year=with_year), time=self.time(moment)
-        )
+        return self.kit.date_time(self.date(moment, with_year=with_year), self.time(moment))
+
+    def ago(self, days: int) -> str:
+        """ "3 days ago", in the viewer's language."""
+        return self.kit.in_days(-abs(days))
 
     def due_relative(self, due: datetime, now: datetime) -> str:
         """ "today", "tomorrow", "in 3 days" or "2 days overdue"."""
@@ -617,11 +661,11 @@ class Strings:
         if days == 1:
             return self.text(S.DUE_TOMORROW)
         if days > 1:
-            return self.plural(S.DUE_IN_DAYS, days)
+            return self.kit.in_days(days)
         return self.plural(S.DUE_OVERDUE, -days)
 
     def due_line(self, due: datetime, now: datetime) -> str:
-        """ "Due Fri 5 Dec, in 3 days"."""
+        """ "Due Fri, Dec 4, in 3 days"."""
         return self.text(S.DUE_LINE, date=self.date(due), relative=self.due_relative(due, now))
 
     def due_short(self, due: datetime, now: datetime) -> str:
@@ -634,3 +678,7 @@ class Strings:
         if 1 < days < 7:
             return self.text(S.DUE_SHORT_WEEKDAY, weekday=self.weekday(due))
         return self.text(S.DUE_SHORT_DATE, date=self.date(due))
+
+
+def _all_tables() -> Mapping[str, Mapping[str, Entry]]:
+    return tables()

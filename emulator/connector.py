@@ -287,6 +287,9 @@ class Connector:
         # Conversations dropped by forget_conversation stay visible to messages_to().
         self._retired: list[_Conversation] = []
         self._message_sequence = itertools.count(1)
+        # Per user: the locale and time zone their Teams client sends (shared with every
+        # TeamsClient made for this connector, so installs and messages agree).
+        self.client_languages: dict[str, tuple[str, str]] = {}
 
     @property
     def _bot_id(self) -> str:
@@ -904,6 +907,7 @@ class Connector:
             unsigned=self.bot_app_id is None or self.anonymous,
             clock=self._clock,
             conversation_id_for=self.conversation_id_for,
+            client_languages=self.client_languages,
         )
 
     def _schedule_install_delivery(self, user_oid: str) -> None:

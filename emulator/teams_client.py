@@ -123,6 +123,7 @@ class TeamsClient:
         clock: Clock | None = None,
         bot_name: str = "Access Review Bot",
         conversation_id_for: Callable[[str], str] | None = None,
+        client_languages: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.identity = identity
         self.connector_url = connector_url
@@ -135,6 +136,10 @@ class TeamsClient:
         self.clock: Clock = clock or SystemClock()
         self.bot_name = bot_name
         self._conversation_id_for = conversation_id_for
+        # Per user: the locale and IANA time zone their Teams client runs in (Teams puts both in
+        # every activity: ``locale``, ``localTimezone`` and the ``clientInfo`` entity). Pass the
+        # connector's ``client_languages`` to share them with the activities it delivers.
+        self.client_languages = client_languages if client_languages is not None else {}
 
     # ------------------------------------------------------------------ variants
     def _copy(self, **changes: Any) -> TeamsClient:
@@ -150,6 +155,11 @@ class TeamsClient:
     def without_auth(self) -> TeamsClient:
         """A copy of this client that sends no Authorization header."""
         return self._copy(unsigned=True, forgery=None)
+
+    def set_client_language(self, user_oid: str, locale: str, time_zone: str = "Etc/UTC") -> None:
+        """Make ``user_oid``'s Teams client send ``locale`` and ``time_zone`` from now on
+        (by default ``en-US`` and ``Etc/UTC``)."""
+        self.client_languages[user_oid] = (locale, time_zone)
 
     # ------------------------------------------------------------------ addressing
     def conversation_id(self, user_oid: str) -> str:
@@ -167,6 +177,7 @@ class TeamsClient:
     def base_activity(self, user_oid: str, activity_type: str) -> dict[str, Any]:
         """The fields every activity from Teams in a personal chat carries."""
         now = self.clock.now()
+        locale, time_zone = self.client_languages.get(user_oid, ("en-US", "Etc/UTC"))
         return {
             "type": activity_type,
             "id": f"f:{uuid.uuid4().int % 10**19}",
@@ -182,14 +193,15 @@ class TeamsClient:
             },
             "recipient": {"id": bot_mri(self.bot_app_id), "name": self.bot_name},
             "channelData": {"tenant": {"id": self.tenant_id}},
-            "locale": "en-US",
+            "locale": locale,
+            "localTimezone": time_zone,
             "entities": [
                 {
                     "type": "clientInfo",
-                    "locale": "en-US",
-                    "country": "US",
+                    "locale": locale,
+                    "country": locale.rpartition("-")[2] or "US",
                     "platform": "Web",
-                    "timezone": "Etc/UTC",
+                    "timezone": time_zone,
                 }
             ],
         }

@@ -49,6 +49,7 @@ class BotOnEmulator:
             self.cloud.tenant_id,
             self.teams.http,
             conversation_id_for=self.cloud.connector.conversation_id_for,
+            client_languages=self.cloud.connector.client_languages,
         )
 
     async def eventually(
@@ -136,6 +137,7 @@ async def bot_on_emulator(
                 cloud.tenant_id,
                 http,
                 conversation_id_for=cloud.connector.conversation_id_for,
+                client_languages=cloud.connector.client_languages,
             )
             yield BotOnEmulator(
                 cloud=cloud, emulator=emulator, settings=settings, client=client, teams=teams

@@ -53,6 +53,7 @@ from bot.graph import (
     TokenAcquisitionError,
     TokenServiceUnavailable,
 )
+from bot.notify.language import LanguageDefaults, ViewerLanguage, kept_language, proactive_language
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.views import (
     build_review_card_view,
@@ -60,7 +61,6 @@ from bot.notify.views import (
     escalation_view,
     pending_list_view,
     review_card_view,
-    reviewer_context,
 )
 from bot.store import (
     AuditEvent,
@@ -68,6 +68,7 @@ from bot.store import (
     ItemRecord,
     OutboxCompletion,
     OutboxMessage,
+    PersonRecord,
     SentMessage,
     Store,
 )
@@ -87,6 +88,7 @@ from cards import (
     render_reminder_card,
     render_review_card,
 )
+from cards.strings import S, Strings
 
 
 def _card_activity(card: Mapping[str, Any], summary: str) -> dict[str, Any]:
@@ -255,6 +257,7 @@ class _Wave:
     """
 
     references: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    people: dict[str, PersonRecord | None] = field(default_factory=dict)
     instances: dict[str, InstanceRecord | None] = field(default_factory=dict)
     sent: dict[tuple[str, str], SentMessage | None] = field(default_factory=dict)
     items: dict[tuple[str, str], list[ItemRecord]] = field(default_factory=dict)
@@ -360,6 +363,7 @@ class OutboxWorker:
         metrics: DeliveryMetrics | None = None,
         lease_name: str | None = None,
         lease_ttl_s: float = 30.0,
+        languages: LanguageDefaults | None = None,
     ) -> None:
         self._store = store
         self._connector = connector
@@ -382,6 +386,8 @@ class OutboxWorker:
         # acquire or renewal that got it). No send begins after it.
         self._lease_valid_until = float("inf") if lease_name is None else 0.0
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
+        # The tenant's default language and zone, for people whose own are unknown.
+        self._languages = languages or LanguageDefaults()
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -497,6 +503,10 @@ class OutboxWorker:
             tenant_id=self._tenant_id, user_oids=sorted(reviewers)
         )
         wave.references.update(references)
+        # Each recipient's mailbox language and zone, read once for the wave: choosing a card's
+        # language adds no I/O to a send.
+        people = await self._store.get_people(user_oids=sorted(reviewers))
+        wave.people.update({oid: people.get(oid) for oid in reviewers})
         for instance_id, oids in by_instance.items():
             wave.instances[instance_id] = await self._store.get_instance(instance_id=instance_id)
             sent = await self._store.get_sent_messages(
@@ -682,11 +692,16 @@ class OutboxWorker:
             instance_id, wave, now
         ):
             return _Result("skipped", {"reason": _REVIEW_ENDED})
-        viewer = await reviewer_context(
-            self._store, tenant_id=self._tenant_id, reviewer_oid=reviewer
+        reference = await self._reference(reviewer, wave)
+        language = await self._language(reviewer, wave)
+        viewer = context_from_reference(
+            reference,
+            reviewer_oid=reviewer,
+            locale=language.locale,
+            time_zone=language.time_zone,
         )
+        st = Strings(language.locale)
         card: dict[str, Any] | None
-        summary = "Access review"
         if card_kind == "reminder":
             view = await review_card_view(
                 self._store, viewer=viewer, instance_id=instance_id, now=now
@@ -694,17 +709,18 @@ class OutboxWorker:
             if view is None or not any(item.is_open for item in view.items):
                 # Only people with work left are reminded: they finished since it was queued.
                 return _Result("skipped", {"reason": "nothing pending any more"})
-            card, summary = render_reminder_card(view), f"Reminder: {view.review_name}"
+            card = render_reminder_card(view)
+            summary = st.text(S.SUMMARY_REMINDER, name=view.review_name)
         elif card_kind == "digest":
             pending = await pending_list_view(self._store, viewer=viewer, now=now)
             if not pending.reviews:
                 return _Result("skipped", {"reason": "nothing pending any more"})
-            card, summary = render_pending_list_card(pending), "Your open access reviews"
+            card, summary = render_pending_list_card(pending), st.text(S.SUMMARY_PENDING)
         elif card_kind == "escalation":
             card = await self._escalation_card(message.payload, viewer, instance_id, now)
             if card is None:
                 return _Result("skipped", {"reason": "the reviewer has nothing pending any more"})
-            summary = "A review needs attention"
+            summary = st.text(S.SUMMARY_ESCALATION)
         else:
             return _Result("skipped", {"reason": f"unknown card kind {card_kind!r}"})
         activity = _card_activity(card, summary)
@@ -716,7 +732,7 @@ class OutboxWorker:
                 service_url=service_url, conversation_id=conversation_id, activity=activity
             )
         self._limiter.succeeded(conversation_id)
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = language.record()
         if card_kind == "escalation":
             # Remember whom the manager was told about, so that refreshing the card can name them.
             earlier = await self._store.get_sent_message(
@@ -807,7 +823,15 @@ class OutboxWorker:
         if not edit and sent is not None and sent.conversation_id == _conversation_of(reference):
             return _Result("skipped", {"reason": "already sent", "activityId": sent.activity_id})
 
-        viewer = context_from_reference(reference, reviewer_oid=reviewer)
+        # A first card speaks the reviewer's language as known now; an edit keeps the language
+        # its card was sent in unless the reviewer's own language changed since.
+        language = await self._language(reviewer, wave)
+        if edit and sent is not None:
+            language = kept_language(sent.data, language)
+        viewer = context_from_reference(
+            reference, reviewer_oid=reviewer, locale=language.locale, time_zone=language.time_zone
+        )
+        words = Strings(language.locale)
         # Cards are rendered once the send slot is ours, right before the call: the renders of
         # a wave then spread over the slots instead of running back to back while due sends
         # wait for the loop (which would bunch them up at the connector).
@@ -830,7 +854,7 @@ class OutboxWorker:
             ):
                 return _Result("skipped", {"reason": _REVIEW_ENDED})
             activity = _card_activity(
-                render_review_card(view), f"Access review: {view.review_name}"
+                render_review_card(view), words.text(S.SUMMARY_REVIEW, name=view.review_name)
             )
             current = _conversation_of(reference)
             try:
@@ -876,7 +900,9 @@ class OutboxWorker:
         conversation_id, service_url = await self._ensure_conversation(reviewer, wave)
         await self._limiter.acquire(conversation_id)
         self._check_lease()
-        activity = _card_activity(render_review_card(view), f"Access review: {view.review_name}")
+        activity = _card_activity(
+            render_review_card(view), words.text(S.SUMMARY_REVIEW, name=view.review_name)
+        )
         with self._metrics.send_duration_s.time():
             activity_id = await self._connector.send(
                 service_url=service_url, conversation_id=conversation_id, activity=activity
@@ -889,7 +915,7 @@ class OutboxWorker:
             conversation_id=conversation_id,
             activity_id=activity_id,
             sent_at=self._clock.now(),
-            data={"page": 0},
+            data={"page": 0, **language.record()},
         )
         return _Result("sent", {"activityId": activity_id, "conversationId": conversation_id}, sent)
 
@@ -903,6 +929,17 @@ class OutboxWorker:
             if reference is not None:
                 wave.references[reviewer] = reference
         return reference
+
+    async def _language(self, reviewer: str, wave: _Wave) -> ViewerLanguage:
+        """The reviewer's language and zone for a card now (see :mod:`bot.notify.language`):
+        from the wave's records, else read from the store."""
+        if reviewer in wave.people:
+            person = wave.people[reviewer]
+        else:
+            person = (await self._store.get_people(user_oids=[reviewer])).get(reviewer)
+            wave.people[reviewer] = person
+        reference = await self._reference(reviewer, wave)
+        return proactive_language(person=person, reference=reference, defaults=self._languages)
 
     async def _ensure_conversation(self, reviewer: str, wave: _Wave) -> tuple[str, str]:
         """The reviewer's 1:1 conversation, installing the app and creating the chat if needed."""

@@ -42,6 +42,7 @@ from bot.graph import (
     TokenServiceUnavailable,
 )
 from bot.notify.delivery import CARD_KIND
+from bot.notify.language import MailboxLanguages
 from bot.notify.policy import ReminderPolicy, ScheduleSettings
 from bot.notify.schedule import Due, due_notifications, escalation_point, notification_id
 from bot.notify.worktime import WorkingHours, hours_from_mailbox
@@ -211,6 +212,7 @@ class ReminderScheduler:
         digest: bool = False,
         wake: Callable[[], None] | None = None,
         lease_ttl_s: float = REMINDER_LEASE_TTL_S,
+        languages: MailboxLanguages | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
@@ -232,6 +234,8 @@ class ReminderScheduler:
         # Passes of one process run one at a time (the loop, a demo clock move, a test).
         self._pass_lock = asyncio.Lock()
         self._wake_event = asyncio.Event()
+        # Where mailbox languages are kept: the readings made here for working hours feed it.
+        self._languages = languages
 
     @property
     def schedule(self) -> ScheduleSettings:
@@ -290,6 +294,11 @@ class ReminderScheduler:
                 mailbox = settings.raw if settings is not None else None
             except GraphError as exc:
                 log.info("mailbox settings unreadable, default hours used: %s", type(exc).__name__)
+            else:
+                if self._languages is not None:
+                    # The same reading tells the language of their cards (a change is noticed
+                    # within the hours' lifetime, with no extra Graph call).
+                    await self._languages.note(user_oid, settings)
         hours = hours_from_mailbox(mailbox, default=default)
         self._hours[user_oid] = (time.monotonic(), hours)
         return hours
@@ -495,6 +504,9 @@ class ReminderScheduler:
         fails, restarts or moves to another replica, a slot yields its cards once — to the
         recipients of the pass that claimed it. True if this call claimed the slot."""
         reviewer_name = await self._display_name(due.reviewer_oid) if recipients else ""
+        if self._languages is not None and recipients:
+            # A manager may never have been a reviewer: learn their language before their card.
+            await self._languages.refresh([recipient.oid for recipient, _send_at in recipients])
         for recipient, _send_at in recipients:
             # Before the card exists, so that its Nudge is authorized when it arrives.
             await self._store.record_escalation(

@@ -116,7 +116,12 @@ def parse_sign_in(value: Any) -> datetime | None:
 
 
 class ReviewerContext:
-    """Who views a card: Entra object id, Teams id (for refresh), time zone, locale."""
+    """Who views a card: Entra object id, Teams id (for refresh), time zone, locale.
+
+    The locale and zone are chosen by :mod:`bot.notify.language` (the client's in a turn, the
+    person's own or the tenant default otherwise); the defaults here are for callers that show
+    nothing dated or worded (a count, a list of ids).
+    """
 
     def __init__(
         self, *, reviewer_oid: str, teams_user_id: str, time_zone: str = "UTC", locale: str = "en"
@@ -397,7 +402,8 @@ async def escalation_view(
         instance_id=instance_id,
         review_name=instance.display_name,
         reviewer_id=subject_oid,
-        reviewer_name=subject_name or "A reviewer",
+        # Without a name the card says "a reviewer" in the manager's language.
+        reviewer_name=subject_name,
         pending_count=sum(1 for i in items if i.decision == "NotReviewed"),
         total_count=len(items),
         due=instance.end_at or now,

@@ -25,6 +25,7 @@ __all__ = [
     "OutboxCompletion",
     "OutboxMessage",
     "OutboxStatus",
+    "PersonRecord",
     "QueuedMessage",
     "SentMessage",
     "Store",
@@ -148,6 +149,21 @@ class SentMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """What the directory says about a person that their cards need: the language and time zone
+    of their mailbox (Graph ``mailboxSettings``), as last read at ``checked_at``.
+
+    ``locale`` is a BCP 47 tag and ``time_zone`` an IANA zone; either is "" when the person has
+    no mailbox, did not choose one, or it could not be read.
+    """
+
+    user_oid: str
+    checked_at: datetime
+    locale: str = ""
+    time_zone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One line of the audit trail: who did what to which item, when, and how it went."""
 
@@ -239,6 +255,15 @@ class Store(Protocol):
         ...
 
     async def delete_conversation_reference(self, *, tenant_id: str, user_oid: str) -> None: ...
+
+    # -- people (mailbox language and time zone) ---------------------------------------------
+    async def save_people(self, *, people: Sequence[PersonRecord]) -> None:
+        """Store or replace what is known of each person."""
+        ...
+
+    async def get_people(self, *, user_oids: Sequence[str]) -> dict[str, PersonRecord]:
+        """What is known of several people (those the store has), by object id."""
+        ...
 
     # -- review snapshot ----------------------------------------------------------------------
     async def upsert_instances(self, *, instances: Iterable[InstanceRecord]) -> None: ...

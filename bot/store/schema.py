@@ -195,6 +195,17 @@ item_writes = sa.Table(
     sa.Column("settled_at", _TS),
 )
 
+# Per person (Entra object id): the language and time zone of their mailbox, read from Graph off
+# the send path so that rendering a card never waits for the directory. "" = none known.
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("user_oid", sa.String(64), primary_key=True),
+    sa.Column("locale", sa.String(64), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("checked_at", _TS, nullable=False),
+)
+
 # The tables created by migration 1 (all of the above except the bookkeeping table).
 _V1_TABLES = [
     conversation_refs,
@@ -225,6 +236,10 @@ async def _migration_3_item_writes(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync_conn: metadata.create_all(sync_conn, tables=[item_writes]))
 
 
+async def _migration_4_people(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync_conn: metadata.create_all(sync_conn, tables=[people]))
+
+
 Migration = tuple[int, str, Callable[[AsyncConnection], Awaitable[None]]]
 
 # Append new migrations here; never edit one that has shipped.
@@ -232,6 +247,7 @@ MIGRATIONS: list[Migration] = [
     (1, "initial schema", _migration_1_initial),
     (2, "snoozes and escalations", _migration_2_reminders),
     (3, "per-item decision write order", _migration_3_item_writes),
+    (4, "people: mailbox language and time zone", _migration_4_people),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -49,6 +49,7 @@ from bot.store.rows import outbox_message as _outbox
 from bot.store.rows import require_utc as _require_utc
 from bot.store.rows import utc as _utc
 from bot.store.sql_durable import DurabilityMixin
+from bot.store.sql_people import PeopleMixin
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -59,7 +60,7 @@ _CHUNK = 500  # rows per multi-row statement (SQLite allows 32766 bound paramete
 _INLINE_ROWS = 200
 
 
-class SqlStore(DurabilityMixin):
+class SqlStore(DurabilityMixin, PeopleMixin):
     """The store on an SQLAlchemy async engine. Create with :func:`open_store`."""
 
     def __init__(

@@ -28,6 +28,7 @@ from bot.graph import (
     TokenAcquisitionError,
     graph_priority,
 )
+from bot.notify.language import LanguageDefaults, normalize_zone, turn_language
 from bot.notify.reminders import ReminderScheduler, reminder_request
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
 from bot.notify.views import ReviewerContext, escalation_view, pending_list_view, review_card_view
@@ -58,6 +59,7 @@ from cards import (
     render_signin_card,
     selected_item_ids,
 )
+from cards.i18n import normalize_locale, pick_locale
 from cards.strings import S, Strings
 
 __all__ = ["ActionContext", "ActionResult", "ActionRouter", "SsoConfig"]
@@ -114,6 +116,9 @@ class ActionContext:
     trigger: str = "manual"
     activity_id: str = ""
     sso_token: str | None = field(default=None, repr=False)
+    # What the clicking client said of its language and zone (untrusted; checked where used).
+    locale: str | None = None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,7 @@ class ActionRouter:
         simulated_sso: Callable[[str], str] | None = None,
         reminders: ReminderScheduler | None = None,
         tenant_id: str = "",
+        languages: LanguageDefaults | None = None,
     ) -> None:
         self._store = store
         self._decisions = decisions
@@ -210,6 +216,7 @@ class ActionRouter:
         self._simulated_sso = simulated_sso
         self._reminders = reminders
         self._tenant_id = tenant_id
+        self._languages = languages or LanguageDefaults()
         self._verbs: dict[str, Handler] = {
             "refresh": self._refresh,
             "page": self._refresh,
@@ -230,24 +237,55 @@ class ActionRouter:
         handler = self._verbs.get(context.verb)
         if handler is None:
             log.warning("unknown card verb", extra={"verb": context.verb[:40]})
-            return ActionResult.error(400, "BadRequest", "This button is not supported.")
+            return ActionResult.error(
+                400, "BadRequest", self._words(context).text(S.ERROR_UNSUPPORTED_BUTTON)
+            )
         try:
             # A reviewer waits on everything a click does: its Graph calls are high priority,
             # never paced or queued behind a poll (bot.graph.pacing).
             with graph_priority(Priority.HIGH):
                 return await handler(context)
         except BadData as exc:
+            # What was wrong is for the log; the reader gets a sentence in their language.
             log.warning("malformed card data: %s", exc, extra={"verb": context.verb})
-            return ActionResult.error(400, "BadRequest", f"The card sent malformed data: {exc}.")
+            return ActionResult.error(
+                400, "BadRequest", self._words(context).text(S.ERROR_MALFORMED_CARD)
+            )
 
     # -- rendering ------------------------------------------------------------------------------
-    def _viewer(self, context: ActionContext) -> ReviewerContext:
-        return ReviewerContext(reviewer_oid=context.actor_oid, teams_user_id=context.actor_teams_id)
+    def _words(self, context: ActionContext) -> Strings:
+        """Strings in the clicking client's language, for answers that are not cards."""
+        return Strings(pick_locale([context.locale], default=self._languages.locale))
+
+    async def _viewer(self, context: ActionContext) -> ReviewerContext:
+        """Who clicked, in the language and zone their client sent (else their own, as for a
+        card sent to them: the store is read only then)."""
+        person, reference = None, None
+        if normalize_locale(context.locale) is None or normalize_zone(context.time_zone) is None:
+            person = (await self._store.get_people(user_oids=[context.actor_oid])).get(
+                context.actor_oid
+            )
+            reference = await self._store.get_conversation_reference(
+                tenant_id=context.tenant_id, user_oid=context.actor_oid
+            )
+        language = turn_language(
+            locale=context.locale,
+            time_zone=context.time_zone,
+            person=person,
+            reference=reference,
+            defaults=self._languages,
+        )
+        return ReviewerContext(
+            reviewer_oid=context.actor_oid,
+            teams_user_id=context.actor_teams_id,
+            time_zone=language.time_zone,
+            locale=language.locale,
+        )
 
     async def _review_card(
         self, context: ActionContext, instance_id: str, *, page: int, notice: Notice | None = None
     ) -> ActionResult:
-        viewer = self._viewer(context)
+        viewer = await self._viewer(context)
         view = await review_card_view(
             self._store,
             viewer=viewer,
@@ -257,14 +295,16 @@ class ActionRouter:
             notice=notice,
         )
         if view is None:
-            return self._message_card(context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None)
+            return await self._message_card(
+                context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None
+            )
         # Opened from the pending list (or an action of a card that was): offer the way back.
         if context.verb == "open_review" or context.data.get(BACK_KEY) == "pending_list":
             view = replace(view, back_to_list=True)
         card = render_review_card(view)
         return ActionResult.card(card)
 
-    def _message_card(
+    async def _message_card(
         self,
         context: ActionContext,
         key: MessageKey,
@@ -275,7 +315,7 @@ class ActionRouter:
         detail: str | None = None,
     ) -> ActionResult:
         view = MessageCardView(
-            context=self._viewer(context).card_context(self._clock.now()),
+            context=(await self._viewer(context)).card_context(self._clock.now()),
             message=key,
             kind=kind,
             instance_id=instance_id,
@@ -291,10 +331,12 @@ class ActionRouter:
         now = self._clock.now()
         if card_kind == "help":
             return ActionResult.card(
-                render_help_card(HelpCardView(context=self._viewer(context).card_context(now)))
+                render_help_card(
+                    HelpCardView(context=(await self._viewer(context)).card_context(now))
+                )
             )
         if card_kind == "pending_list":
-            view = await pending_list_view(self._store, viewer=self._viewer(context), now=now)
+            view = await pending_list_view(self._store, viewer=await self._viewer(context), now=now)
             return ActionResult.card(render_pending_list_card(view))
         if card_kind == "escalation":
             return await self._escalation(context, _id(data, "instanceId"), _id(data, "reviewerId"))
@@ -323,7 +365,7 @@ class ActionRouter:
             if not _ID.match(item_id):
                 raise BadData("a selected item is not an id")
         if not item_ids:
-            return self._message_card(
+            return await self._message_card(
                 context,
                 MessageKey.NOTHING_SELECTED,
                 NoticeKind.WARNING,
@@ -343,13 +385,15 @@ class ActionRouter:
         instance_id = _id(data, "instanceId")
         view = await review_card_view(
             self._store,
-            viewer=self._viewer(context),
+            viewer=await self._viewer(context),
             instance_id=instance_id,
             now=self._clock.now(),
             page=_page(data),
         )
         if view is None:
-            return self._message_card(context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None)
+            return await self._message_card(
+                context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None
+            )
         return ActionResult.card(render_accept_preview_card(view))
 
     async def _accept(self, context: ActionContext) -> ActionResult:
@@ -367,7 +411,7 @@ class ActionRouter:
             if item.decision == "NotReviewed" and item.recommendation in ("Approve", "Deny")
         }
         if not decisions:
-            return self._message_card(
+            return await self._message_card(
                 context, MessageKey.NOTHING_SELECTED, NoticeKind.INFO, instance_id, page=_page(data)
             )
         return await self._record(
@@ -384,7 +428,7 @@ class ActionRouter:
         page: int,
     ) -> ActionResult:
         if self._decisions is None:
-            return self._message_card(
+            return await self._message_card(
                 context, MessageKey.FORBIDDEN, NoticeKind.ERROR, instance_id, page=page
             )
         checked = await self._decisions.authorize(
@@ -398,7 +442,7 @@ class ActionRouter:
             log.info("action refused: %s", checked.reason, extra={"verb": context.verb})
             await self._refusal_audit(context, instance_id, decisions, checked)
             key = _REFUSAL_MESSAGES[checked.reason]
-            return self._message_card(
+            return await self._message_card(
                 context,
                 key,
                 NoticeKind.WARNING,
@@ -415,14 +459,14 @@ class ActionRouter:
         try:
             await self._decisions.ensure_token(actor_oid=context.actor_oid, sso_token=sso_token)
         except (NoCachedToken, SsoTokenExpired, SsoTokenInvalid):
-            return self._login_request()
+            return self._login_request(context)
         except ConsentRequired:
-            return self._precondition_failed("Consent is needed before the bot can act for you.")
+            return self._precondition_failed(self._words(context).text(S.ERROR_CONSENT_NEEDED))
         except InteractionRequired:
-            return self._sign_in_card(context, SignInReason.MFA_REQUIRED, instance_id, page)
+            return await self._sign_in_card(context, SignInReason.MFA_REQUIRED, instance_id, page)
         except TokenAcquisitionError as exc:
             log.warning("token acquisition failed: %s", type(exc).__name__)
-            return self._message_card(
+            return await self._message_card(
                 context, MessageKey.GENERIC_ERROR, NoticeKind.ERROR, instance_id, page=page
             )
         outcome = await self._decisions.record(
@@ -532,11 +576,11 @@ class ActionRouter:
         instance_id = _id(context.data, "instanceId")
         outcome = await self.snooze(context, instance_id, context.data.get("until"))
         if isinstance(outcome, Refusal):
-            return self._message_card(
+            return await self._message_card(
                 context, _REFUSAL_MESSAGES[outcome.reason], NoticeKind.WARNING, None
             )
         view = MessageCardView(
-            context=self._viewer(context).card_context(self._clock.now()),
+            context=(await self._viewer(context)).card_context(self._clock.now()),
             message=MessageKey.SNOOZED,
             kind=NoticeKind.SUCCESS,
             at=outcome,
@@ -557,17 +601,19 @@ class ActionRouter:
             instance_id=instance_id, reviewer_oid=reviewer
         )
         if context.actor_oid not in recipients:
-            return self._message_card(context, MessageKey.FORBIDDEN, NoticeKind.WARNING, None)
+            return await self._message_card(context, MessageKey.FORBIDDEN, NoticeKind.WARNING, None)
         view = await escalation_view(
             self._store,
-            viewer=self._viewer(context),
+            viewer=await self._viewer(context),
             instance_id=instance_id,
             subject_oid=reviewer,
             now=self._clock.now(),
             nudged_at=nudged_at,
         )
         if view is None:
-            return self._message_card(context, MessageKey.NO_PENDING_REVIEWS, NoticeKind.INFO, None)
+            return await self._message_card(
+                context, MessageKey.NO_PENDING_REVIEWS, NoticeKind.INFO, None
+            )
         return ActionResult.card(render_escalation_card(view))
 
     async def _nudge(self, context: ActionContext) -> ActionResult:
@@ -589,8 +635,7 @@ class ActionRouter:
                     detail={"reviewer": reviewer},
                 )
             )
-            strings = Strings(self._viewer(context).locale)
-            return ActionResult.message(strings.text(S.MSG_NUDGE_NOT_RECIPIENT))
+            return ActionResult.message(self._words(context).text(S.MSG_NUDGE_NOT_RECIPIENT))
         now = self._clock.now()
         day = now.date().isoformat()
         # Like any reminder a person asks for, a nudge reaches the reviewer in their working
@@ -623,14 +668,15 @@ class ActionRouter:
         return await self._escalation(context, instance_id, reviewer, nudged_at=now)
 
     # -- sign-in answers ------------------------------------------------------------------------
-    def _login_request(self) -> ActionResult:
+    def _login_request(self, context: ActionContext) -> ActionResult:
+        words = self._words(context)
         if self._sso is None:
-            return ActionResult.error(401, "Unauthorized", "Single sign-on is not configured.")
+            return ActionResult.error(401, "Unauthorized", words.text(S.ERROR_SSO_NOT_CONFIGURED))
         return ActionResult(
             401,
             LOGIN_TYPE,
             {
-                "text": "Sign in so that your decision is recorded as you.",
+                "text": words.text(S.LOGIN_PROMPT),
                 "connectionName": self._sso.connection_name,
                 "tokenExchangeResource": {
                     "id": str(uuid.uuid4()),
@@ -640,8 +686,8 @@ class ActionRouter:
                 "buttons": [
                     {
                         "type": "signin",
-                        "title": "Sign in",
-                        "text": "Sign in",
+                        "title": words.text(S.SIGNIN_BUTTON),
+                        "text": words.text(S.SIGNIN_BUTTON),
                         "value": self._sso.sign_in_url(),
                     }
                 ],
@@ -651,7 +697,7 @@ class ActionRouter:
     def _precondition_failed(self, message: str) -> ActionResult:
         return ActionResult(412, PRECONDITION_TYPE, {"code": "412", "message": message})
 
-    def _sign_in_card(
+    async def _sign_in_card(
         self, context: ActionContext, reason: SignInReason, instance_id: str, page: int
     ) -> ActionResult:
         url = (
@@ -660,7 +706,7 @@ class ActionRouter:
             else "https://myaccess.microsoft.com/"
         )
         view = SignInCardView(
-            context=self._viewer(context).card_context(self._clock.now()),
+            context=(await self._viewer(context)).card_context(self._clock.now()),
             reason=reason,
             sign_in_url=url,
             instance_id=instance_id,

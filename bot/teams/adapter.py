@@ -31,8 +31,11 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
 )
 
+from bot.notify.language import activity_language
 from bot.settings import Settings
 from bot.teams.bearer import BearerRefused, inspect_bearer
+from cards.i18n import pick_locale
+from cards.strings import S, Strings
 
 __all__ = [
     "MAX_CACHED_CONNECTORS",
@@ -142,9 +145,10 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
     )
     if turn_context.activity.type == "message":
         try:
-            await turn_context.send_activity(
-                "Sorry, something went wrong on my side. Please try again."
-            )
+            # In the language the user wrote in (this handler has no store to look further).
+            locale, _ = activity_language(turn_context.activity)
+            words = Strings(pick_locale([locale]))
+            await turn_context.send_activity(words.text(S.CHAT_TURN_ERROR))
         except Exception:  # the connector may be the thing that failed
             log.warning("could not tell the user about the error")
 

@@ -16,21 +16,27 @@ from msrest.exceptions import ClientRequestError
 from bot.clock import Clock
 from bot.graph import TokenAcquisitionError
 from bot.notify.delivery import reply_message
+from bot.notify.language import (
+    REFERENCE_LOCALE,
+    REFERENCE_TIME_ZONE,
+    LanguageDefaults,
+    ViewerLanguage,
+    activity_language,
+    normalize_zone,
+    turn_language,
+)
 from bot.notify.views import ReviewerContext, pending_list_view
 from bot.store import Store
 from bot.teams.actions import CARD_TYPE, MESSAGE_TYPE, ActionContext, ActionResult, ActionRouter
-from bot.teams.commands import HELP_TEXT, normalize_command
+from bot.teams.commands import Command, parse_command, snooze_argument
 from bot.teams.connector import TRANSIENT_STATUSES
 from cards import render_pending_list_card
+from cards.i18n import normalize_locale, pick_locale
+from cards.strings import S, Strings
 
 __all__ = ["ReviewBot", "activity_tenant_id", "refused_for_now"]
 
 log = logging.getLogger(__name__)
-
-WELCOME_TEXT = (
-    "Hi, I'm Access Review Bot. When an access review needs your decision, I'll send it here "
-    "so you can approve or deny in one click. Type **help** to see what I can do."
-)
 
 
 # What a queued reply keeps of the activity (the outbox addresses it to the conversation).
@@ -91,6 +97,7 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         token_exchange: Callable[[str, str], Awaitable[None]] | None = None,
         on_new_conversation: Callable[[str, str, Mapping[str, Any] | None], Awaitable[None]]
         | None = None,
+        languages: LanguageDefaults | None = None,
     ) -> None:
         super().__init__()
         self._store = store
@@ -100,13 +107,11 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         # (user oid, SSO token) → performs the on-behalf-of exchange, raising token errors.
         self._token_exchange = token_exchange
         self._on_new_conversation = on_new_conversation
-        self._commands: dict[str, Callable[[TurnContext], Awaitable[None]]] = {
-            "pending": self._pending,
-            "snooze": self._snooze,
-            "reviews": self._pending,
-            "help": self._help,
-            "hi": self._help,
-            "hello": self._help,
+        self._languages = languages or LanguageDefaults()
+        self._commands: dict[Command, Callable[[TurnContext, tuple[str, ...]], Awaitable[None]]] = {
+            Command.PENDING: self._pending,
+            Command.SNOOZE: self._snooze,
+            Command.HELP: self._help,
         }
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -135,27 +140,28 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         activity = turn_context.activity
         value = activity.value if isinstance(activity.value, dict) else None
         action = value.get("action") if value else None
+        words = self._words(activity)
         if not isinstance(action, dict) or not isinstance(action.get("verb"), str):
             log.warning("adaptiveCard/action without an action verb")
             return _invoke(
-                400, ActionResult.error(400, "BadRequest", "The invoke has no action verb.")
+                400, ActionResult.error(400, "BadRequest", words.text(S.ERROR_MALFORMED_CARD))
             )
         data = action.get("data")
         if data is None:
             data = {}
         if not isinstance(data, dict):
+            log.warning("adaptiveCard/action whose data is not an object")
             return _invoke(
-                400, ActionResult.error(400, "BadRequest", "The action data must be an object.")
+                400, ActionResult.error(400, "BadRequest", words.text(S.ERROR_MALFORMED_CARD))
             )
         if self._actions is None:
-            return _invoke(
-                200, ActionResult.error(503, "NotReady", "The bot is starting; try again.")
-            )
+            return _invoke(200, ActionResult.error(503, "NotReady", words.text(S.ERROR_NOT_READY)))
         actor_oid = getattr(activity.from_property, "aad_object_id", None) or ""
         if not actor_oid:
             return _invoke(
-                200, ActionResult.error(403, "Forbidden", "Your account could not be identified.")
+                200, ActionResult.error(403, "Forbidden", words.text(S.ERROR_UNIDENTIFIED))
             )
+        locale, time_zone = activity_language(activity)
         authentication = value.get("authentication") if value else None
         sso_token = authentication.get("token") if isinstance(authentication, dict) else None
         context = ActionContext(
@@ -168,6 +174,8 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             trigger=str(value.get("trigger") or "manual") if value else "manual",
             activity_id=str(activity.id or ""),
             sso_token=sso_token if isinstance(sso_token, str) and sso_token else None,
+            locale=locale,
+            time_zone=time_zone,
         )
         result = await self._actions.handle(context)
         return _invoke(200, result)
@@ -224,10 +232,10 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if isinstance(value, dict) and isinstance(value.get("verb"), str):
             await self._submit_fallback(turn_context, value)
             return
-        command = normalize_command(turn_context.activity.text)
-        handler = self._commands.get(command, self._unknown)
-        log.info("chat command", extra={"command": command if command in self._commands else "?"})
-        await handler(turn_context)
+        parsed = parse_command(turn_context.activity.text)
+        handler = self._commands.get(parsed.command, self._unknown)
+        log.info("chat command", extra={"command": parsed.command.value or "?"})
+        await handler(turn_context, parsed.arguments)
 
     async def _submit_fallback(self, turn_context: TurnContext, value: dict[str, Any]) -> None:
         """``Action.Submit`` from clients without Universal Actions: same handlers, card edited."""
@@ -236,6 +244,7 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if self._actions is None or not actor_oid:
             return
         data = {k: v for k, v in value.items() if k != "verb"}
+        locale, time_zone = activity_language(activity)
         result = await self._actions.handle(
             ActionContext(
                 tenant_id=activity_tenant_id(activity),
@@ -245,6 +254,8 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
                 verb=str(value["verb"]),
                 data=data,
                 activity_id=str(activity.id or ""),
+                locale=locale,
+                time_zone=time_zone,
             )
         )
         if result.type == CARD_TYPE:
@@ -265,7 +276,9 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._say(turn_context, str(result.value))
         else:
             message = result.value.get("message") if isinstance(result.value, dict) else None
-            await self._say(turn_context, str(message or "Please sign in to Teams and try again."))
+            await self._say(
+                turn_context, str(message or self._words(activity).text(S.ERROR_SIGN_IN_TO_TEAMS))
+            )
 
     async def _say(self, turn_context: TurnContext, reply: Activity | str) -> None:
         """Reply in the turn. If the connector refuses the reply for now (429, 412, 502–504, no
@@ -306,33 +319,32 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._store.enqueue_outbox(key=key, kind=kind, payload=payload)
         log.warning("reply refused by the connector (%s); the outbox sends it", _status_of(error))
 
-    async def _pending(self, turn_context: TurnContext) -> None:
+    async def _pending(self, turn_context: TurnContext, _arguments: tuple[str, ...]) -> None:
         """The user's open reviews with counts, each with a button that opens its card."""
         activity = turn_context.activity
         user_oid = getattr(activity.from_property, "aad_object_id", None) or ""
+        language = await self._language(activity, user_oid)
         if not user_oid:
-            await self._say(
-                turn_context, "I could not tell who you are, so I cannot list your reviews."
-            )
+            await self._reply(turn_context, language, S.CHAT_WHO_ARE_YOU)
             return
         viewer = ReviewerContext(
             reviewer_oid=user_oid,
             teams_user_id=str(activity.from_property.id or f"8:orgid:{user_oid}"),
+            locale=language.locale,
+            time_zone=language.time_zone,
         )
         view = await pending_list_view(self._store, viewer=viewer, now=self._clock.now())
         card = render_pending_list_card(view)
         await self._say(turn_context, MessageFactory.attachment(CardFactory.adaptive_card(card)))
 
-    async def _snooze(self, turn_context: TurnContext) -> None:
-        """``snooze 4h`` / ``snooze tomorrow``: quiet reminders of all of the user's open reviews."""
+    async def _snooze(self, turn_context: TurnContext, arguments: tuple[str, ...]) -> None:
+        """``snooze 4h`` / ``snooze tomorrow`` (in any language): quiet reminders of all of the
+        user's open reviews."""
         activity = turn_context.activity
         user_oid = getattr(activity.from_property, "aad_object_id", None) or ""
-        words = (activity.text or "").split()
-        choice = words[1] if len(words) > 1 else "tomorrow"
+        language = await self._language(activity, user_oid)
         if self._actions is None or not user_oid:
-            await self._say(
-                turn_context, "Reminders are not running here, so there is nothing to snooze."
-            )
+            await self._reply(turn_context, language, S.CHAT_SNOOZE_UNAVAILABLE)
             return
         context = ActionContext(
             tenant_id=activity_tenant_id(activity),
@@ -341,46 +353,82 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             actor_name=str(activity.from_property.name or ""),
             verb="snooze",
             data={},
+            locale=language.locale,
+            time_zone=language.time_zone,
         )
         viewer = ReviewerContext(reviewer_oid=user_oid, teams_user_id=context.actor_teams_id)
         reviews = (
             await pending_list_view(self._store, viewer=viewer, now=self._clock.now())
         ).reviews
         if not reviews:
-            await self._say(turn_context, "You have no open reviews, so no reminders to snooze.")
+            await self._reply(turn_context, language, S.CHAT_SNOOZE_NOTHING_OPEN)
             return
         until: datetime | None = None
         try:
             for review in reviews:
-                outcome = await self._actions.snooze(context, review.instance_id, choice)
+                outcome = await self._actions.snooze(
+                    context, review.instance_id, snooze_argument(arguments)
+                )
                 if isinstance(outcome, datetime):
                     until = outcome if until is None else max(until, outcome)
         except ValueError:
-            await self._say(turn_context, "Try **snooze 4h** or **snooze tomorrow**.")
+            await self._reply(turn_context, language, S.CHAT_SNOOZE_USAGE)
             return
         if until is None:
-            await self._say(turn_context, "Nothing to snooze right now.")
-        else:
-            await self._say(
-                turn_context,
-                f"Reminders snoozed until {until.strftime('%a %d %b %H:%M')} UTC "
-                "(never past the last reminder before a deadline).",
-            )
-
-    async def _help(self, turn_context: TurnContext) -> None:
-        await self._say(
-            turn_context, Activity(type="message", text=HELP_TEXT, text_format="markdown")
-        )
-
-    async def _unknown(self, turn_context: TurnContext) -> None:
-        await self._say(
+            await self._reply(turn_context, language, S.CHAT_SNOOZE_NOTHING)
+            return
+        words = Strings(language.locale, language.time_zone)
+        await self._reply(
             turn_context,
-            Activity(
-                type="message",
-                text="I didn't catch that.\n\n" + HELP_TEXT,
-                text_format="markdown",
-            ),
+            language,
+            S.CHAT_SNOOZED_UNTIL,
+            until=words.when(until, self._clock.now()),
         )
+
+    async def _help(self, turn_context: TurnContext, _arguments: tuple[str, ...]) -> None:
+        activity = turn_context.activity
+        language = await self._language(activity, self._user_oid(activity))
+        await self._reply(turn_context, language, S.CHAT_HELP)
+
+    async def _unknown(self, turn_context: TurnContext, _arguments: tuple[str, ...]) -> None:
+        activity = turn_context.activity
+        language = await self._language(activity, self._user_oid(activity))
+        words = Strings(language.locale)
+        text = f"{words.text(S.CHAT_NOT_UNDERSTOOD)}\n\n{words.text(S.CHAT_HELP)}"
+        await self._say(turn_context, Activity(type="message", text=text, text_format="markdown"))
+
+    # -- language -------------------------------------------------------------------------------
+    @staticmethod
+    def _user_oid(activity: Activity) -> str:
+        return str(getattr(activity.from_property, "aad_object_id", None) or "")
+
+    def _words(self, activity: Activity) -> Strings:
+        """Strings in the activity's language (no store read: for errors and short answers)."""
+        locale, _ = activity_language(activity)
+        return Strings(pick_locale([locale], default=self._languages.locale))
+
+    async def _language(self, activity: Activity, user_oid: str) -> ViewerLanguage:
+        """The language of a reply: what the client sent, else the person's (from the store)."""
+        locale, time_zone = activity_language(activity)
+        person, reference = None, None
+        if user_oid and (normalize_locale(locale) is None or normalize_zone(time_zone) is None):
+            person = (await self._store.get_people(user_oids=[user_oid])).get(user_oid)
+            reference = await self._store.get_conversation_reference(
+                tenant_id=activity_tenant_id(activity), user_oid=user_oid
+            )
+        return turn_language(
+            locale=locale,
+            time_zone=time_zone,
+            person=person,
+            reference=reference,
+            defaults=self._languages,
+        )
+
+    async def _reply(
+        self, turn_context: TurnContext, language: ViewerLanguage, key: S, **params: object
+    ) -> None:
+        text = Strings(language.locale).text(key, **params)
+        await self._say(turn_context, Activity(type="message", text=text, text_format="markdown"))
 
     # -- installation -----------------------------------------------------------------------
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
@@ -393,7 +441,9 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         if conversation is None or conversation.conversation_type not in (None, "personal"):
             return
         if await self._store.remember_once(key=f"welcome|{conversation.id}", ttl_s=365 * 86400):
-            await self._say(turn_context, WELCOME_TEXT)
+            activity = turn_context.activity
+            language = await self._language(activity, self._user_oid(activity))
+            await self._reply(turn_context, language, S.CHAT_WELCOME)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -436,6 +486,16 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         previous = await self._store.get_conversation_reference(
             tenant_id=tenant_id, user_oid=user_oid
         )
+        # The client's language and zone, for the cards sent to this person later; an activity
+        # that does not say keeps what an earlier one said (no write back and forth).
+        locale, time_zone = activity_language(activity)
+        for key, value in ((REFERENCE_LOCALE, locale), (REFERENCE_TIME_ZONE, time_zone)):
+            if isinstance(value, str) and value and len(value) <= 64:
+                reference[key] = value
+            elif previous and isinstance(previous.get(key), str):
+                reference[key] = previous[key]
+            else:
+                reference.pop(key, None)
         if previous == reference:
             return  # nearly every activity: nothing to write
         changed = await self._store.save_conversation_reference(

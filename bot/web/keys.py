@@ -16,6 +16,7 @@ from bot.graph import (
 )
 from bot.http import AiohttpTransport
 from bot.notify.delivery import OutboxWorker
+from bot.notify.language import MailboxLanguages
 from bot.notify.notifier import ReviewNotifier
 from bot.notify.ratelimit import RateLimiter
 from bot.notify.reminders import ReminderScheduler
@@ -56,3 +57,4 @@ DECISION_WORKER = web.AppKey("decision_worker", DecisionWorker)
 ACTIONS = web.AppKey("actions", ActionRouter)
 MICROSOFT = web.AppKey("microsoft", MicrosoftSide)
 REMINDERS = web.AppKey("reminders", ReminderScheduler)
+MAILBOX_LANGUAGES = web.AppKey("mailbox_languages", MailboxLanguages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -187,23 +188,24 @@ def many_items(count: int) -> tuple[ItemView, ...]:
 CardFactory = Callable[[], dict[str, Any]]
 
 
-def scenarios() -> dict[str, CardFactory]:
-    """Every card and state with a golden file, by golden name."""
+def scenarios(context: CardContext = CONTEXT) -> dict[str, CardFactory]:
+    """Every card and state with a golden file, by golden name; ``context`` is the viewer's (the
+    goldens use :data:`CONTEXT`; other locales render the same states in other languages)."""
     items = base_items()
+    review = functools.partial(review_view, context=context)
+    manager = replace(context, user_id="29:manager-mri")
     return {
-        "review_pending": lambda: render_review_card(review_view()),
-        "review_partly_decided": lambda: render_review_card(
-            review_view(items=partly_decided_items())
-        ),
+        "review_pending": lambda: render_review_card(review()),
+        "review_partly_decided": lambda: render_review_card(review(items=partly_decided_items())),
         "review_all_done": lambda: render_review_card(
-            review_view(
+            review(
                 items=tuple(
                     decided(item, Decision.APPROVE, "Megan Bowen", me=True) for item in items
                 )
             )
         ),
         "review_ended": lambda: render_review_card(
-            review_view(
+            review(
                 items=partly_decided_items(),
                 status=ReviewStatus.ENDED,
                 due=NOW - timedelta(days=1),
@@ -212,7 +214,7 @@ def scenarios() -> dict[str, CardFactory]:
             )
         ),
         "review_saving": lambda: render_review_card(
-            review_view(
+            review(
                 items=(
                     replace(items[0], state=ItemState.SAVING, decision=Decision.APPROVE),
                     replace(items[1], state=ItemState.SAVING, decision=Decision.DENY),
@@ -222,7 +224,7 @@ def scenarios() -> dict[str, CardFactory]:
             )
         ),
         "review_error": lambda: render_review_card(
-            review_view(
+            review(
                 items=(
                     replace(
                         items[0],
@@ -236,7 +238,7 @@ def scenarios() -> dict[str, CardFactory]:
             )
         ),
         "review_justification_required": lambda: render_review_card(
-            review_view(
+            review(
                 justification_required=True,
                 default_decision=DefaultDecision.DENY,
                 auto_apply=True,
@@ -244,34 +246,32 @@ def scenarios() -> dict[str, CardFactory]:
             )
         ),
         "review_multistage": lambda: render_review_card(
-            review_view(items=multistage_items(), stage=StageView(stage_id="2", number=2, count=3))
+            review(items=multistage_items(), stage=StageView(stage_id="2", number=2, count=3))
         ),
-        "review_page_2": lambda: render_review_card(review_view(items=many_items(25), page=1)),
+        "review_page_2": lambda: render_review_card(review(items=many_items(25), page=1)),
         "review_us_locale": lambda: render_review_card(
-            review_view(
-                context=replace(CONTEXT, locale="en-US", time_zone="America/New_York"),
+            review(
+                context=replace(context, locale="en-US", time_zone="America/New_York"),
                 items=partly_decided_items(),
             )
         ),
-        "accept_preview": lambda: render_accept_preview_card(review_view()),
-        "accept_preview_nothing": lambda: render_accept_preview_card(
-            review_view(items=(items[2],))
-        ),
+        "accept_preview": lambda: render_accept_preview_card(review()),
+        "accept_preview_nothing": lambda: render_accept_preview_card(review(items=(items[2],))),
         "reminder": lambda: render_reminder_card(
-            review_view(items=partly_decided_items(), due=NOW + timedelta(days=1))
+            review(items=partly_decided_items(), due=NOW + timedelta(days=1))
         ),
-        "escalation": lambda: render_escalation_card(escalation_view()),
+        "escalation": lambda: render_escalation_card(escalation_view(context=manager)),
         "escalation_nudged": lambda: render_escalation_card(
-            escalation_view(nudged_at=datetime(2026, 12, 2, 13, 2, tzinfo=UTC))
+            escalation_view(context=manager, nudged_at=datetime(2026, 12, 2, 13, 2, tzinfo=UTC))
         ),
-        "pending_list": lambda: render_pending_list_card(pending_view()),
+        "pending_list": lambda: render_pending_list_card(pending_view(context=context)),
         "pending_list_empty": lambda: render_pending_list_card(
-            PendingListView(context=CONTEXT, reviews=())
+            PendingListView(context=context, reviews=())
         ),
-        "help": lambda: render_help_card(HelpCardView(context=CONTEXT)),
+        "help": lambda: render_help_card(HelpCardView(context=context)),
         "message_not_reviewer": lambda: render_message_card(
             MessageCardView(
-                context=CONTEXT,
+                context=context,
                 message=MessageKey.NOT_A_REVIEWER,
                 kind=NoticeKind.WARNING,
                 instance_id=INSTANCE_ID,
@@ -280,7 +280,7 @@ def scenarios() -> dict[str, CardFactory]:
         ),
         "message_snoozed": lambda: render_message_card(
             MessageCardView(
-                context=CONTEXT,
+                context=context,
                 message=MessageKey.SNOOZED,
                 kind=NoticeKind.SUCCESS,
                 at=datetime(2026, 12, 3, 8, 0, tzinfo=UTC),
@@ -288,7 +288,7 @@ def scenarios() -> dict[str, CardFactory]:
         ),
         "signin_consent": lambda: render_signin_card(
             SignInCardView(
-                context=CONTEXT,
+                context=context,
                 reason=SignInReason.CONSENT_REQUIRED,
                 sign_in_url="https://login.microsoftonline.com/common/oauth2/v2.0/authorize?x=1",
                 instance_id=INSTANCE_ID,
@@ -296,7 +296,7 @@ def scenarios() -> dict[str, CardFactory]:
         ),
         "signin_mfa": lambda: render_signin_card(
             SignInCardView(
-                context=CONTEXT,
+                context=context,
                 reason=SignInReason.MFA_REQUIRED,
                 sign_in_url="https://login.microsoftonline.com/common/oauth2/v2.0/authorize?x=2",
             )

@@ -124,7 +124,8 @@ def test_accept_recommendations_counts_open_items_only() -> None:
     card = render_review_card(review_view(items=(*partly_decided_items(), stale_guest(9, "Ann X"))))
     (accept,) = executes(card, "accept_recommendations_preview")
     # Rob (deny) is decided already; Ann is open with a deny recommendation.
-    assert accept["title"] == "Accept recommendations (0 approve, 1 deny)"
+    assert accept["title"] == "Accept recommendations"
+    assert "Recommendations: 0 approve, 1 deny" in texts(card)
     assert accept["data"] == {"instanceId": INSTANCE_ID, "page": 0}
     none_left = render_review_card(review_view(items=(app_item(3, "Connector"),)))
     assert executes(none_left, "accept_recommendations_preview") == []
@@ -275,7 +276,7 @@ def test_reminder_says_what_is_left_and_offers_snooze() -> None:
     assert "2 of 4 left, due tomorrow" in shown
     snoozes = executes(card, "snooze")
     assert [(a["title"], a["data"]) for a in snoozes] == [
-        ("Snooze until tomorrow 9:00", {"instanceId": INSTANCE_ID, "until": "tomorrow_0900"}),
+        ("Snooze until tomorrow", {"instanceId": INSTANCE_ID, "until": "tomorrow_0900"}),
         ("Snooze 4 hours", {"instanceId": INSTANCE_ID, "until": "4h"}),
     ]
     assert {a["associatedInputs"] for a in snoozes} == {"none"}

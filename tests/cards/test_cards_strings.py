@@ -1,4 +1,4 @@
-"""Strings table, locale fallback, plurals and dates in the viewer's zone."""
+"""Strings table, locale fallback, plurals and dates (Babel) in the viewer's locale and zone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from card_scenarios import CONTEXT, review_view
 from cards import CardContext, render_review_card
 from cards.messages import MESSAGE_STRINGS
 from cards.models import MessageKey
-from cards.strings import EN, TABLES, S, Strings
+from cards.strings import EN, S, Strings, tables
 
 NOW = datetime(2026, 12, 2, 13, 30, tzinfo=UTC)  # a Wednesday
 
@@ -24,7 +24,7 @@ def test_english_table_is_complete() -> None:
 
 def test_every_other_table_only_overrides_known_keys() -> None:
     known = {key.value for key in S}
-    for locale, table in TABLES.items():
+    for locale, table in tables().items():
         assert set(table) <= known, locale
 
 
@@ -42,30 +42,38 @@ def test_locale_falls_back_per_key_to_language_then_english() -> None:
     assert Strings("", tables=tables).text(S.APPROVE) == "Approve"
 
 
-def test_us_english_overrides_only_dates_and_times() -> None:
+def test_regional_english_differs_only_in_dates_and_times() -> None:
     us = Strings("en-US", "America/New_York")
     moment = datetime(2026, 12, 5, 18, 7, tzinfo=UTC)
     assert us.date(moment) == "Sat, Dec 5"
-    assert us.time(moment) == "1:07 PM"
+    assert us.time(moment) == "1:07\u202fPM"
     assert us.text(S.APPROVE) == "Approve"
     gb = Strings("en-GB", "Europe/London")
     assert gb.date(moment) == "Sat 5 Dec"
     assert gb.time(moment) == "18:07"
+    assert gb.text(S.APPROVE) == "Approve"
 
 
 def test_dates_are_shown_in_the_viewers_zone() -> None:
     # 23:30 UTC on Saturday is already Sunday in Berlin and still Saturday in Los Angeles.
     due = datetime(2026, 12, 5, 23, 30, tzinfo=UTC)
-    assert Strings("en", "Europe/Berlin").date(due) == "Sun 6 Dec"
-    assert Strings("en", "America/Los_Angeles").date(due) == "Sat 5 Dec"
-    assert Strings("en", "Europe/Berlin").time(due) == "00:30"
+    assert Strings("en-GB", "Europe/Berlin").date(due) == "Sun 6 Dec"
+    assert Strings("en-GB", "America/Los_Angeles").date(due) == "Sat 5 Dec"
+    assert Strings("en-GB", "Europe/Berlin").time(due) == "00:30"
 
 
 def test_unknown_zone_falls_back_to_utc_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="cards.strings"):
-        strings = Strings("en", "Pacific Standard Time")
+        strings = Strings("en-GB", "Pacific Standard Time (made up)")
     assert strings.time(datetime(2026, 12, 5, 18, 7, tzinfo=UTC)) == "18:07"
-    assert "Pacific Standard Time" in caplog.text
+    assert "Pacific Standard Time (made up)" in caplog.text
+
+
+def test_an_unsupported_or_malformed_locale_is_shown_in_us_english() -> None:
+    for tag in ("ko-KR", "zh-TW", "", "not a tag", "x" * 500):
+        strings = Strings(tag)
+        assert strings.locale == "en-US"
+        assert strings.text(S.APPROVE) == "Approve"
 
 
 @pytest.mark.parametrize(
@@ -76,12 +84,13 @@ def test_unknown_zone_falls_back_to_utc_and_says_so(caplog: pytest.LogCaptureFix
         (NOW + timedelta(days=2), "in 2 days", "Friday"),
         (NOW + timedelta(days=6), "in 6 days", "Tuesday"),
         (NOW + timedelta(days=7), "in 7 days", "Wed 9 Dec"),
+        (NOW + timedelta(days=45), "in 45 days", "Sat 16 Jan"),
         (NOW - timedelta(days=1), "1 day overdue", "Tue 1 Dec"),
         (NOW - timedelta(days=3), "3 days overdue", "Sun 29 Nov"),
     ],
 )
 def test_due_phrases(due: datetime, relative: str, short: str) -> None:
-    strings = Strings("en", "UTC")
+    strings = Strings("en-GB", "UTC")
     assert strings.due_relative(due, NOW) == relative
     assert strings.due_short(due, NOW) == short
 
@@ -103,10 +112,16 @@ def test_plurals() -> None:
 
 
 def test_when_shows_time_today_and_date_otherwise() -> None:
-    strings = Strings("en", "UTC")
+    strings = Strings("en-GB", "UTC")
     assert strings.when(NOW - timedelta(hours=1), NOW) == "12:30"
     assert strings.when(NOW - timedelta(days=1), NOW) == "Tue 1 Dec, 13:30"
-    assert strings.when(NOW - timedelta(days=400), NOW) == "Tue 28 Oct 2025, 13:30"
+    assert strings.when(NOW - timedelta(days=400), NOW) == "Tue, 28 Oct 2025, 13:30"
+
+
+def test_counts_use_the_viewers_digit_grouping() -> None:
+    assert Strings("en-US").plural(S.PREVIEW_APPROVE_COUNT, 1234) == "1,234 items will be approved."
+    assert Strings("de-DE").plural(S.PREVIEW_APPROVE_COUNT, 1234).startswith("1.234 ")
+    assert Strings("de-DE").plural(S.PREVIEW_APPROVE_COUNT, 1) == "1 Element wird genehmigt."
 
 
 def test_review_card_uses_the_viewers_locale_and_zone() -> None:

@@ -16,6 +16,7 @@ from bot.store import (
     ItemRecord,
     OnceWork,
     OutboxCompletion,
+    PersonRecord,
     QueuedMessage,
     SentMessage,
     SqlStore,
@@ -754,3 +755,37 @@ async def test_count_outbox_due_leaves_out_what_waits(
     assert await any_store.count_outbox_due() == 2
     clock.advance(timedelta(hours=10))
     assert await any_store.count_outbox_due() == 3
+
+
+async def test_people_round_trip_and_replace(any_store: SqlStore, clock: ManualClock) -> None:
+    assert await any_store.get_people(user_oids=[ALEX, MEGAN]) == {}
+    first = PersonRecord(
+        user_oid=ALEX, locale="de-DE", time_zone="Europe/Berlin", checked_at=clock.now()
+    )
+    await any_store.save_people(
+        people=[first, PersonRecord(user_oid=MEGAN, checked_at=clock.now())]
+    )
+    people = await any_store.get_people(user_oids=[ALEX, MEGAN, "nobody"])
+    assert people[ALEX] == first
+    assert people[MEGAN].locale == "" and people[MEGAN].time_zone == ""
+    assert "nobody" not in people
+    clock.advance(timedelta(days=1))
+    later = PersonRecord(
+        user_oid=ALEX, locale="ja-JP", time_zone="Asia/Tokyo", checked_at=clock.now()
+    )
+    await any_store.save_people(people=[later])
+    assert (await any_store.get_people(user_oids=[ALEX]))[ALEX] == later
+    # Many at once: the outbox reads a wave's people with one call.
+    many = [
+        PersonRecord(
+            user_oid=f"bbbbbbbb-0000-0000-0000-{n:012d}", locale="fr-FR", checked_at=clock.now()
+        )
+        for n in range(700)
+    ]
+    await any_store.save_people(people=many)
+    read = await any_store.get_people(user_oids=[p.user_oid for p in many])
+    assert len(read) == 700 and {p.locale for p in read.values()} == {"fr-FR"}
+    with pytest.raises(ValueError):
+        await any_store.save_people(
+            people=[PersonRecord(user_oid=ALEX, checked_at=datetime(2026, 1, 1))]
+        )
