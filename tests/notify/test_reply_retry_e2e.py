@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.teams.commands import HELP_TEXT
 from bot.web.keys import OUTBOX, STORE
+from cards.strings import S, Strings
 from emulator.faults import FaultRule
 from emulator.seeds import demo_id
 from tests.bot_harness import BotOnEmulator, bot_on_emulator
@@ -51,12 +51,13 @@ async def test_a_reply_the_connector_refused_is_delivered_by_the_outbox(
     response = await harness.teams.message(ALEX, "help")
     assert response.status == 201
     assert harness.cloud.faults.fired(rule) >= 1
-    assert not any(HELP_TEXT in text for text in _texts_to(harness, ALEX))
+    help_text = Strings("en-US").text(S.CHAT_HELP)
+    assert not any(help_text in text for text in _texts_to(harness, ALEX))
     queued = await harness.app[STORE].list_outbox(status="pending", kinds=["card"])
     assert [m.payload["card"] for m in queued] == ["reply"]
 
     await harness.app[OUTBOX].run_once()
-    assert sum(HELP_TEXT in text for text in _texts_to(harness, ALEX)) == 1
+    assert sum(help_text in text for text in _texts_to(harness, ALEX)) == 1
     # Nothing else went out: no apology for an error the user never needed to see.
     assert not any("something went wrong" in text.lower() for text in _texts_to(harness, ALEX))
     assert await harness.app[STORE].count_outbox(status="pending") == 0
