@@ -79,9 +79,6 @@ async def _run(args: argparse.Namespace) -> int:
             "reviewers": args.reviewers,
         },
         graph_latency_s=args.latency_ms / 1000,
-        # Opt-out until this benchmark lists decisions with $top <= 100 (Graph's page size for
-        # decisions; it asks for PAGE_SIZE = 999 on every list).
-        graph_decisions_max_top=999,
     )
     async with EmulatorCloud(config) as cloud:
         with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
