@@ -93,8 +93,14 @@ _RETRY_ANY_METHOD = frozenset({429, 503})
 _RETRY_IDEMPOTENT = frozenset({500, 502, 504})
 
 
+#: The longest ``Retry-After`` taken at its word: a longer one (or ``inf``, or a date years
+#: ahead) is read as this, so no answer can park a write past its review or overflow a date.
+MAX_RETRY_AFTER_S = 900.0
+
+
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date); ``None`` if absent/bad."""
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date), at most
+    :data:`MAX_RETRY_AFTER_S`; ``None`` if absent or unreadable."""
     if value is None:
         return None
     value = value.strip()
@@ -105,14 +111,16 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if seconds == seconds else None  # NaN is not a wait
+        if seconds != seconds:  # NaN is not a wait
+            return None
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,11 @@ REFERENCE_TIME_ZONE = "localTimezone"
 #: How long a mailbox reading stands before discovery reads it again (the reminder pass refreshes
 #: people with open reviews more often, as it reads their working hours).
 MAILBOX_MAX_AGE = timedelta(days=1)
+
+#: The shape of a language tag (BCP 47, or Exchange's ``de_DE``), ASCII only. A mailbox's
+#: ``language.locale`` is kept only in that shape: Graph's JSON may carry any string, a lone
+#: surrogate included, which no database encoding can store.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7}")
 
 _BASIS_DEFAULT = "default"
 
@@ -198,8 +204,11 @@ def person_from_mailbox(
     """What the store keeps of a mailbox reading (``None``: no mailbox)."""
     if settings is None:
         return PersonRecord(user_oid=user_oid, checked_at=checked_at)
-    # Kept as Exchange says it (a language the cards do not speak yet may be one later).
-    locale = settings.language.strip()[:64]
+    # Kept as Exchange says it (a language the cards do not speak yet may be one later), if it
+    # has the shape of a language tag at all.
+    locale = settings.language.strip()
+    if not _LANGUAGE_TAG.fullmatch(locale):
+        locale = ""
     hours_zone = settings.working_hours.time_zone if settings.working_hours else ""
     zone = normalize_zone(settings.time_zone) or normalize_zone(hours_zone) or ""
     return PersonRecord(user_oid=user_oid, locale=locale, time_zone=zone, checked_at=checked_at)

@@ -399,7 +399,8 @@ class DecisionService:
             if transient is not None:
                 failures = {}
         if transient is not None:
-            return await self._transient(message, worker, transient, claim)
+            held = [w.decision_id for w in writes]
+            return await self._transient(message, worker, transient, claim, held=held)
 
         saved = [w for w in writes if w.decision_id not in failures]
         result: dict[str, Any] = {"saved": [w.decision_id for w in saved]}
@@ -480,16 +481,27 @@ class DecisionService:
         current = await api.get_decision(
             write.definition_id, write.instance_id, write.decision_id, stage_id=write.stage_id
         )
-        return current.decision == write.decision and (
-            current.reviewed_by.id.lower() == actor.lower()
+        # The reason counts too: a second click may change only the reason, and a retry of it
+        # must still write it.
+        return (
+            current.decision == write.decision
+            and current.reviewed_by.id.lower() == actor.lower()
+            and (current.justification or "") == (write.justification or "")
         )
 
     async def _transient(
-        self, message: OutboxMessage, worker: str, error: GraphError, claim: WriteClaim
+        self,
+        message: OutboxMessage,
+        worker: str,
+        error: GraphError,
+        claim: WriteClaim,
+        *,
+        held: Sequence[str],
     ) -> DecisionOutcome:
         """A transient failure is never final while the review runs: the row is tried again
         after ``Retry-After`` or a full-jitter backoff. Once the review has ended (nothing can be
-        written any more) the items show the error."""
+        written any more) the items this intent still writes (``held``: not those a later click
+        took over, nor repeats) show the error."""
         instance = await self._store.get_instance(instance_id=claim.instance_id)
         now = self._clock.now()
         ended = (
@@ -498,9 +510,7 @@ class DecisionService:
             or (instance.end_at is not None and instance.end_at <= now)
         )
         if ended:
-            items, audit = await self._outcome(
-                message.payload, [], {i: error for i in message.payload.get("decisions") or {}}
-            )
+            items, audit = await self._outcome(message.payload, [], dict.fromkeys(held, error))
             await self._store.upsert_items(items=items)
             await self._store.append_audits(events=audit)
             await self._store.fail_outbox(
@@ -526,7 +536,9 @@ class DecisionService:
             cap_s=WRITE_RETRY_CAP_S,
             rng=self._rng,
         )
-        delay_s = max(error.retry_after_s or 0.0, backoff_s)
+        # Graph's Retry-After is honoured, up to the cap: a write waits at most that long between
+        # tries, so it is never parked past its review by one answer.
+        delay_s = min(max(error.retry_after_s or 0.0, backoff_s), WRITE_RETRY_CAP_S)
         # The claim goes: a later click on these items may write meanwhile (this intent is then
         # superseded and writes nothing when it comes back).
         await self._store.retry_outbox(

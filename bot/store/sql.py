@@ -644,8 +644,12 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             # The outcomes (items, audit lines, sent messages) are written with the completions,
             # in one transaction: a crash leaves either both or neither.
             for completion in completions:
-                if completion.items:
-                    await self._upsert_items(conn, completion.items)
+                items = completion.items
+                if items and completion.claims is not None:
+                    later = await self._superseded_items(conn, completion.claims)
+                    items = [i for i in items if i.item_id not in later]
+                if items:
+                    await self._upsert_items(conn, items)
             if audit_rows:
                 await conn.execute(sa.insert(t.audit), audit_rows)
             if sent_rows:

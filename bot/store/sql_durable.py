@@ -201,6 +201,24 @@ class DurabilityMixin:
             waiting=frozenset(ids) - held - superseded,
         )
 
+    async def _superseded_items(self, conn: Conn, claims: WriteClaim) -> set[str]:
+        """Of ``claims``' items, those a later click has become the newest click of (its outcome
+        must not overwrite theirs: a write whose claim lapsed may come back after a later one
+        was written and recorded). Locks those rows on PostgreSQL until the transaction ends."""
+        w = t.item_writes
+        ids = sorted(set(claims.item_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            query = sa.select(w.c.item_id).where(
+                w.c.instance_id == claims.instance_id,
+                w.c.item_id.in_(ids[start : start + _CHUNK]),
+                w.c.latest_key != claims.key,
+            )
+            if self._dialect == "postgresql":
+                query = query.with_for_update()
+            found.update((await conn.execute(query)).scalars())
+        return found
+
     async def _release_claims(
         self, conn: Conn, claims: WriteClaim, *, now: datetime, settle: bool
     ) -> None:

@@ -182,6 +182,10 @@ def _decision(data: Mapping[str, Any]) -> str:
     return str(value)
 
 
+#: C0 controls and DEL, except tab, line feed and carriage return (a reason may have lines).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _justification(data: Mapping[str, Any]) -> str | None:
     value = data.get("justification")
     if value is None:
@@ -190,6 +194,10 @@ def _justification(data: Mapping[str, Any]) -> str | None:
         raise BadData("justification must be text")
     if len(value) > JUSTIFICATION_MAX_CHARS * 4:
         raise BadData("justification is far too long")
+    if _CONTROL_CHARACTERS.search(value):
+        # Nobody types them, and PostgreSQL's text cannot hold U+0000 at all: refused before
+        # anything is written to Graph, never half-recorded.
+        raise BadData("justification must not contain control characters")
     return value
 
 

@@ -106,9 +106,15 @@ class Conversation:
 TRANSIENT_STATUSES = frozenset({408, 412, 502, 503, 504})
 
 
+#: The longest ``Retry-After`` taken at its word (the outbox's own backoff cap): a longer one
+#: would park a card past its review, or overflow a date.
+MAX_RETRY_AFTER_S = 900.0
+
+
 def _retry_after_s(response: httpx.Response) -> float | None:
-    """The ``Retry-After`` of an answer in seconds (delta or HTTP date); None if absent or
-    unreadable, so that the caller's own backoff applies rather than an invented figure."""
+    """The ``Retry-After`` of an answer in seconds (delta or HTTP date), at most
+    :data:`MAX_RETRY_AFTER_S`; None if absent or unreadable, so that the caller's own backoff
+    applies rather than an invented figure."""
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
@@ -117,14 +123,16 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        if math.isnan(seconds):
+            return None
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_S)
 
 
 def _error_code(response: httpx.Response) -> tuple[str, str]:

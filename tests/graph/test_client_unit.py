@@ -30,6 +30,7 @@ from bot.graph import (
     odata_eq,
     parse_retry_after,
 )
+from bot.graph.client import MAX_RETRY_AFTER_S
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 BASE = "https://graph.example.test"
@@ -113,6 +114,12 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     )
     assert parse_retry_after("-4", now=NOW) == 0.0
     assert parse_retry_after("soon", now=NOW) is None
+    # Nothing parks a call longer than the cap, however far the answer says: not inf, not years.
+    assert parse_retry_after("inf", now=NOW) == MAX_RETRY_AFTER_S
+    assert parse_retry_after("1e12", now=NOW) == MAX_RETRY_AFTER_S
+    far = format_datetime(NOW + timedelta(days=3650), usegmt=True)
+    assert parse_retry_after(far, now=NOW) == MAX_RETRY_AFTER_S
+    assert parse_retry_after("nan", now=NOW) is None
     assert parse_retry_after(None, now=NOW) is None
 
 
