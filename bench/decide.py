@@ -473,7 +473,11 @@ async def _run(args: argparse.Namespace) -> int:
         + (f"; sent late p99 {percentile(late, 0.99):.1f} ms" if late else "")
     )
     if errors:
-        print(f"  errors: {len(errors)}; first: {errors[:3]}")
+        by_phase = {p.name: len(p.errors) for p in phases if p.errors}
+        print(
+            f"  errors: {len(errors)} {by_phase}; first: {errors[:3]} (HTTP 0: no answer within "
+            "the client's 60 s; overhead percentiles are over the answered clicks only)"
+        )
     print(f"  run took {time.perf_counter() - run_started:.0f} s")
     print("  figure                value     target")
     for key, (target, met) in _targets(figures).items():
