@@ -138,6 +138,8 @@ class CloudHost:
             # Per app: requests, resource units, writes, 429s (and by x-ms-throttle-priority).
             "throttle": self.cloud.graph.throttle.counters(),
             "patches_by_status": {str(k): v for k, v in self.patch_statuses.items()},
+            # Distinct decision items PATCHed since the last reset.
+            "patched_items": len(self.patches),
         }
 
     async def discovery_minimum(self, _cmd: dict[str, Any]) -> dict[str, Any]:

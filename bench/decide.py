@@ -301,6 +301,7 @@ class Phase:
     cpu_s: float
     wall_s: float
     patches_by_status: dict[str, int]
+    patched_items: int
     graph: bool = True
 
     @property
@@ -318,6 +319,7 @@ class Phase:
             "answered_with_card": answered,
             "patches_204": int(self.patches_by_status.get("204", 0)),
             "patches_other": sum(v for k, v in self.patches_by_status.items() if k != "204"),
+            "items_patched": self.patched_items,
         }
 
 
@@ -339,7 +341,15 @@ async def _phase(
     wall_s = time.perf_counter() - started
     cpu_s = await _settled_cpu_s(target) - cpu_before
     stats = await cloud.call("graph_stats")
-    return Phase(name, answer["results"], cpu_s, wall_s, stats["patches_by_status"], graph)
+    return Phase(
+        name,
+        answer["results"],
+        cpu_s,
+        wall_s,
+        stats["patches_by_status"],
+        int(stats["patched_items"]),
+        graph,
+    )
 
 
 async def _settled_cpu_s(target: Served, *, timeout_s: float = 5.0) -> float:

@@ -35,8 +35,14 @@ def test_quick_decide_benchmark_prints_the_figures(capsys: pytest.CaptureFixture
         assert counts[phase]["clicks"] == clicks, (phase, counts[phase])
     for phase in BOT_PHASES:
         seen = counts[phase]
-        # Every click answered with a card, and Graph received exactly one PATCH per click.
-        assert seen["answered_with_card"] == seen["clicks"] == seen["patches_204"], (phase, seen)
+        # Every click answered with a card, Graph received exactly one PATCH per click, and
+        # every click decided an item of its own.
+        assert (
+            seen["answered_with_card"]
+            == seen["clicks"]
+            == seen["patches_204"]
+            == seen["items_patched"]
+        ), (phase, seen)
         assert seen["patches_other"] == 0, (phase, seen)
     # The floor decides nothing: a card for every invoke, no write.
     assert counts["floor"]["answered_with_card"] == 200
@@ -55,7 +61,8 @@ def test_decide_benchmark_with_two_workers_lands_every_click(
     assert list(figures) == list(FIGURE_KEYS) and figures["errors"] == 0, lines
     counts = json.loads(next(line for line in lines if line.startswith("counts "))[7:])
     for phase in BOT_PHASES:
-        assert counts[phase]["clicks"] == counts[phase]["patches_204"], (phase, counts[phase])
+        seen = counts[phase]
+        assert seen["clicks"] == seen["patches_204"] == seen["items_patched"], (phase, seen)
     assert any("bot in 2 worker process(es)" in line for line in lines)
 
 
