@@ -7,7 +7,7 @@ prints one JSON line ``{"port": P}``, then ``{"worker": i, "pid": p}`` as each w
 SIGTERM ends it (the workers too).
 
 Config: ``app`` (``"bot"`` or ``"floor"``), ``workers``, ``info`` (the cloud's description),
-``data_dir`` (the bot's SQLite file is there), ``token_cache_key`` (the one the set-up's
+``data_dir``, ``database_url`` (the store the set-up filled), ``token_cache_key`` (the one the set-up's
 discovery used, so that the app token it cached is read, not fetched again).
 
 - ``bot``: ``create_app(settings, workers=False)`` in every worker — the real application, without
@@ -91,7 +91,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     config = json.loads(sys.argv[1])
     settings = bot_settings(
-        config["info"], Path(config["data_dir"]), token_cache_key=config["token_cache_key"]
+        config["info"],
+        Path(config["data_dir"]),
+        token_cache_key=config["token_cache_key"],
+        database_url=config["database_url"],
     )
     if config["app"] == "bot":
         from app import create_app

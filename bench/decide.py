@@ -52,7 +52,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ from bench._common import (
     print_figures,
     started_app,
 )
+from bench.fanout import _fresh_database
 from bot.web.keys import DISCOVERY, STORE
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -102,6 +103,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="open loop: duration")
     parser.add_argument("--floor", type=int, default=1000, help="requests to the floor app")
     parser.add_argument("--seed", type=int, default=15, help="open-loop arrival times")
+    parser.add_argument(
+        "--database",
+        help="PostgreSQL URL: the bot's store is a fresh database on that server (default: a "
+        "SQLite file)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.burst, args.burst_45, args.alone = 20, 10, 10
@@ -392,8 +398,14 @@ async def _run(args: argparse.Namespace) -> int:
     config = {"seed": "bench-decide", "seed_params": {"shapes": shapes}, "graph_latency_ms": 0.0}
     run_started = time.perf_counter()
     async with CloudProcess(config) as cloud:
-        with tempfile.TemporaryDirectory(prefix="bench-decide-") as tmp:
-            settings = bot_settings(cloud.info, Path(tmp))
+        async with AsyncExitStack() as stack:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-decide-"))
+            overrides = {}
+            if args.database:
+                overrides["database_url"] = await stack.enter_async_context(
+                    _fresh_database(args.database)
+                )
+            settings = bot_settings(cloud.info, Path(tmp), **overrides)
             app = create_app(settings, workers=False)
             async with started_app(app, serve=False):
                 report = await app[DISCOVERY].run_once()
@@ -405,6 +417,7 @@ async def _run(args: argparse.Namespace) -> int:
                 "info": cloud.info,
                 "data_dir": tmp,
                 "token_cache_key": settings.token_cache_key,
+                "database_url": settings.database_url,
             }
             async with (
                 served({**child, "app": "floor", "workers": 1}) as floor,
@@ -446,7 +459,8 @@ async def _run(args: argparse.Namespace) -> int:
     figures["errors"] = len(errors)
 
     print(
-        f"decide: bot in {args.workers} worker process(es), floor in 1; emulator and Teams client "
+        f"decide: bot in {args.workers} worker process(es) on "
+        f"{'PostgreSQL' if args.database else 'SQLite'}, floor in 1; emulator and Teams client "
         f"in a child process; signed invokes over loopback; {args.latency_ms:g} ms Graph latency"
     )
     print(
