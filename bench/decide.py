@@ -225,11 +225,14 @@ class Served:
 
     def cpu_s(self) -> float:
         """User + system CPU time of every worker so far (all threads; clock-tick resolution)."""
-        total = 0
+        return sum(self.cpu_s_by_worker())
+
+    def cpu_s_by_worker(self) -> list[float]:
+        found = []
         for pid in self.pids:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-        return total / _CLK_TCK
+            found.append((int(fields[11]) + int(fields[12])) / _CLK_TCK)  # utime + stime
+        return found
 
 
 @asynccontextmanager
@@ -442,6 +445,7 @@ async def _run(args: argparse.Namespace) -> int:
                 open_loop = await _phase(
                     cloud, bot, "open", plan.open_loop, concurrency=len(plan.open_loop)
                 )
+                by_worker = bot.cpu_s_by_worker()
     phases = [warm, floor_phase, alone, burst, burst_45, open_loop]
     errors = [f"{p.name}: {e}" for p in phases for e in p.errors]
     alone_ms, burst_ms, open_ms = (_overheads_ms(p.results) for p in (alone, burst, open_loop))
@@ -502,7 +506,10 @@ async def _run(args: argparse.Namespace) -> int:
             f"  errors: {len(errors)} {by_phase}; first: {errors[:3]} (HTTP 0: no answer within "
             "the client's 60 s; overhead percentiles are over the answered clicks only)"
         )
-    print(f"  run took {time.perf_counter() - run_started:.0f} s")
+    print(
+        f"  run took {time.perf_counter() - run_started:.0f} s; bot CPU by worker over the run: "
+        + ", ".join(f"{cpu:.1f} s" for cpu in by_worker)
+    )
     print("  figure                value     target")
     for key, (target, met) in _targets(figures).items():
         value = figures[key]
