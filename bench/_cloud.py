@@ -34,17 +34,39 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import httpx
 
+from emulator.clock import Clock
 from emulator.connector import TeamsLimits
 from emulator.faults import FaultRule
 from emulator.graph import MAX_PAGE_SIZE, GraphRequest, GraphResponse
+from emulator.lifecycle import recommendation_for
+from emulator.seeds import SEEDS
+from emulator.seeds.common import (
+    DEFAULT_BOT_APP_ID,
+    GENERATED_TENANT_ID,
+    group_scope,
+    one_time,
+    teams_catalog,
+)
 from emulator.server import EmulatorCloud, EmulatorConfig
 from emulator.teams_client import TeamsClient
-from emulator.tenant import Decision, ReviewerScope, Tenant
+from emulator.tenant import (
+    Decision,
+    Definition,
+    Group,
+    Instance,
+    MailboxSettings,
+    ReviewerScope,
+    ReviewResource,
+    ReviewSettings,
+    Tenant,
+    User,
+)
 
 log = logging.getLogger("bench.cloud")
 
@@ -62,6 +84,8 @@ class CloudHost:
         # decision id → (Graph time of its latest PATCH: emulated latency + handling, seconds;
         # the HTTP status Graph answered)
         self.patches: dict[str, tuple[float, int]] = {}
+        # Every PATCH Graph answered, by status (a decision written twice counts twice).
+        self.patch_statuses: Counter[int] = Counter()
         self._install_hooks()
 
     def _install_hooks(self) -> None:
@@ -83,6 +107,7 @@ class CloudHost:
                 decision_id = request.path.rstrip("/").rsplit("/", 1)[-1]
                 elapsed_s = time.perf_counter() - (request.received_at or started)
                 self.patches[decision_id] = (elapsed_s, response.status)
+                self.patch_statuses[response.status] += 1
             return response
 
         # Instance attribute: GraphApi's handler and $batch both call ``self.dispatch``.
@@ -95,6 +120,7 @@ class CloudHost:
         self.batch_posts = 0
         self.throttled_calls = 0
         self.patches.clear()
+        self.patch_statuses.clear()
         self.cloud.connector.records.clear()
         return {}
 
@@ -111,6 +137,9 @@ class CloudHost:
             "by_kind": dict(self.calls_by_kind),
             # Per app: requests, resource units, writes, 429s (and by x-ms-throttle-priority).
             "throttle": self.cloud.graph.throttle.counters(),
+            "patches_by_status": {str(k): v for k, v in self.patch_statuses.items()},
+            # Distinct decision items PATCHed since the last reset.
+            "patched_items": len(self.patches),
         }
 
     async def discovery_minimum(self, _cmd: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +216,17 @@ class CloudHost:
             async with aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=60.0)
             ) as session:
+                # Open loop: a click with ``at`` goes out that many seconds after the first, whether
+                # or not earlier clicks were answered (arrivals never wait for answers).
+                origin = time.perf_counter()
 
-                async def one(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+                async def one(
+                    body: bytes, headers: dict[str, str], at: float | None
+                ) -> dict[str, Any]:
+                    if at is not None:
+                        delay = origin + at - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)  # the arrival time, not a wait for a state
                     async with semaphore:
                         started = time.perf_counter()
                         try:
@@ -204,9 +242,18 @@ class CloudHost:
                             payload = json.loads(content) if content else None
                         except ValueError:
                             payload = None
-                        return {"status": status, "body": payload, "answer_s": answer_s}
+                        late_s = started - (origin + at) if at is not None else None
+                        return {
+                            "status": status,
+                            "body": payload,
+                            "answer_s": answer_s,
+                            "started_late_s": late_s,
+                        }
 
-                results = await asyncio.gather(*(one(b, h) for b, h in prepared))
+                arrivals = [click.get("at") for click in cmd["clicks"]]
+                results = await asyncio.gather(
+                    *(one(b, h, at) for (b, h), at in zip(prepared, arrivals, strict=True))
+                )
         for click, result in zip(cmd["clicks"], results, strict=True):
             item_id = str(click["data"].get("itemId") or "")
             graph_s, graph_status = self.patches.get(item_id, (None, None))
@@ -218,6 +265,121 @@ class CloudHost:
             # The "Saving…" notice: the answer came before Graph confirmed the write.
             result["saving"] = "Saving your decisions" in text
         return {"results": results}
+
+
+_K_REVIEWER = 0xB001
+_K_PRINCIPAL = 0xB002
+_K_REVIEW = 0xB003
+_K_DECISION = 0xB004
+
+
+def _bid(kind: int, n: int) -> str:
+    return f"{kind:08x}-0000-4000-8000-{n:012x}"
+
+
+def decide_tenant(
+    clock: Clock,
+    *,
+    shapes: Sequence[Sequence[int]] = ((10, 1, 3),),
+    bot_app_id: str = DEFAULT_BOT_APP_ID,
+    tenant_id: str = GENERATED_TENANT_ID,
+    **_: Any,
+) -> Tenant:
+    """The ``bench-decide`` seed: reviews of known sizes, each with one reviewer of its own.
+
+    ``shapes``: ``[reviewers, reviews each, items per review]`` triples. Every reviewer is named
+    outright (``/users/{id}``) by their reviews and by no other, so every pending item has
+    exactly one reviewer and a click on it is that reviewer's alone. Reviewers come in the order
+    of ``shapes`` (ids ``_bid(_K_REVIEWER, n)``), their reviews in order after them.
+    """
+    now = clock.now().replace(microsecond=0)
+    tenant = Tenant(tenant_id=tenant_id, clock=clock, display_name="Fabrikam (bench decide)")
+    domain = "fabrikam.onmicrosoft.com"
+    teams_catalog(tenant, bot_app_id)
+    most = max((int(items) for _count, _reviews, items in shapes), default=1)
+    principals = [
+        tenant.add_user(
+            User(
+                id=_bid(_K_PRINCIPAL, n),
+                display_name=f"Member {n}",
+                user_principal_name=f"member.{n}@{domain}",
+                last_sign_in=now - timedelta(days=n % 60),
+            )
+        )
+        for n in range(most)
+    ]
+    settings = ReviewSettings(instance_duration_in_days=21)
+    begin, end = now - timedelta(days=1), now + timedelta(days=14)
+    reviewer_n = review_n = decision_n = 0
+    for count, reviews_each, items in shapes:
+        for _ in range(int(count)):
+            reviewer = tenant.add_user(
+                User(
+                    id=_bid(_K_REVIEWER, reviewer_n),
+                    display_name=f"Reviewer {reviewer_n}",
+                    user_principal_name=f"reviewer.{reviewer_n}@{domain}",
+                    mail=f"reviewer.{reviewer_n}@{domain}",
+                    mailbox=MailboxSettings(time_zone="UTC"),
+                )
+            )
+            reviewer_n += 1
+            scopes = (ReviewerScope(f"/users/{reviewer.id}"),)
+            for _review in range(int(reviews_each)):
+                review_id = _bid(_K_REVIEW, review_n)
+                members = [p.id for p in principals[: int(items)]]
+                group = tenant.add_group(
+                    Group(
+                        id=review_id,
+                        display_name=f"Project {review_n:05d}",
+                        member_ids=members,
+                        owner_ids=[reviewer.id],
+                    )
+                )
+                resource = ReviewResource(
+                    id=group.id,
+                    display_name=group.display_name,
+                    type="group",
+                    link=f"https://graph.microsoft.com/v1.0/groups/{group.id}",
+                )
+                definition = Definition(
+                    id=review_id,
+                    display_name=f"Project {review_n:05d} membership review",
+                    scope=group_scope(group.id),
+                    reviewers=scopes,
+                    settings=settings,
+                    created_by=(reviewer.id, reviewer.display_name, reviewer.user_principal_name),
+                    created_at=begin - timedelta(days=1),
+                    fallback_reviewers=(),
+                    recurrence=one_time(begin, end),
+                    resource=resource,
+                )
+                instance = Instance(
+                    id=review_id,
+                    definition_id=review_id,
+                    start=begin,
+                    end=end,
+                    scope=group_scope(group.id),
+                    reviewers=scopes,
+                    fallback_reviewers=(),
+                )
+                for principal in principals[: int(items)]:
+                    decision = Decision(
+                        id=_bid(_K_DECISION, decision_n),
+                        principal_id=principal.id,
+                        principal_kind="user",
+                        resource=resource,
+                        recommendation=recommendation_for(principal.last_sign_in, now),
+                        membership_type="direct",
+                    )
+                    decision_n += 1
+                    instance.decisions[decision.id] = decision
+                tenant.add_review(definition, [instance])
+                review_n += 1
+    return tenant
+
+
+# Registered in the cloud process only (this module runs as that process).
+SEEDS.setdefault("bench-decide", decide_tenant)
 
 
 def _kind(method: str, path: str) -> str:

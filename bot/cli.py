@@ -107,6 +107,8 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = _serve_settings(settings, args)
+    if settings.workers > 1:
+        return _serve_workers(settings, args.create_app)
     sock = _listen(settings.bind_host, settings.port)
     settings = replace(settings, port=sock.getsockname()[1])
     if settings.demo_mode:
@@ -119,6 +121,45 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     )
     web.run_app(app, sock=sock, print=None, access_log=None)
     return 0
+
+
+def _serve_workers(settings: Settings, create_app: AppFactory) -> int:
+    """``WORKERS=N``: N processes on the port; worker 0 runs the background roles."""
+    from bot.workers import serve_workers
+
+    if settings.demo_mode:
+        raise CommandError(
+            "WORKERS > 1 needs a real tenant (MicrosoftAppId): the demo runs in one process"
+        )
+    count = settings.workers
+    # Built once here so that settings the application refuses (a credential that cannot be used)
+    # are one line from the parent, not a crash in every worker; the workers build their own.
+    create_app(settings, workers=False)
+
+    def listening(port: int) -> None:
+        print(
+            f"Access Review Bot listening on http://{settings.bind_host}:{port} "
+            f"(bot endpoint /api/messages, health /healthz; {count} worker processes)",
+            flush=True,
+        )
+
+    def ready(index: int) -> None:
+        role = "serving, background roles" if index == 0 else "serving"
+        print(f"worker {index} (pid {os.getpid()}) ready: {role}", flush=True)
+
+    try:
+        return serve_workers(
+            count=count,
+            host=settings.bind_host,
+            port=settings.port,
+            make_app=lambda index: create_app(settings, workers=index == 0),
+            on_listening=listening,
+            on_ready=ready,
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {settings.bind_host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
 
 
 def _serve_demo(settings: Settings, sock: socket.socket, create_app: AppFactory) -> int:

@@ -65,6 +65,8 @@ class Settings:
     # Empty: the mode decides (see ``bind_host``).
     host: str = ""
     port: int = 3978
+    # Serving processes on the port (SO_REUSEPORT); the first also runs the background roles.
+    workers: int = 1
     max_body_bytes: int = 256 * 1024
     # Storage.
     database_url: str = "sqlite:///data/bot.db"
@@ -168,6 +170,17 @@ def _positive_int(value: str) -> int:
         raise ValueError("must be a positive whole number") from None
     if number <= 0:
         raise ValueError("must be a positive whole number")
+    return number
+
+
+#: More serving processes than this is a typo, not a deployment (each one holds a store pool).
+MAX_WORKERS = 64
+
+
+def _workers(value: str) -> int:
+    number = _positive_int(value)
+    if number > MAX_WORKERS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_WORKERS}")
     return number
 
 
@@ -276,6 +289,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MANAGED_IDENTITY_CLIENT_ID": ("managed_identity_client_id", _str),
     "HOST": ("host", _str),
     "PORT": ("port", _port),
+    "WORKERS": ("workers", _workers),
     "MAX_BODY_BYTES": ("max_body_bytes", _positive_int),
     "DATABASE_URL": ("database_url", _database_url),
     "DB_POOL_SIZE": ("db_pool_size", _positive_int),

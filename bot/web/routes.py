@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,8 +126,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/healthz", expect_handler=expect_handler)
 async def healthz(_request: web.Request) -> web.Response:
-    """The process is alive and serving."""
-    return web.json_response({"status": "ok"})
+    """The process is alive and serving (``pid``: which process answered, with ``WORKERS=N``)."""
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 @routes.get("/readyz", expect_handler=expect_handler)
@@ -157,7 +158,7 @@ async def readyz(request: web.Request) -> web.Response:
     if "store" in checks and checks["store"] == "ok":
         checks["leases"] = await _leases(request)
     return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
+        {"status": "ready" if ready else "not ready", "pid": os.getpid(), "checks": checks},
         status=200 if ready else 503,
     )
 
