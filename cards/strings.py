@@ -249,6 +249,7 @@ class S(StrEnum):
     ERROR_UNSUPPORTED_BUTTON = "error.unsupported_button"
     ERROR_MALFORMED_CARD = "error.malformed_card"
     ERROR_NOT_READY = "error.not_ready"
+    ERROR_BUSY = "error.busy"
     ERROR_UNIDENTIFIED = "error.unidentified"
     ERROR_SSO_NOT_CONFIGURED = "error.sso_not_configured"
     ERROR_CONSENT_NEEDED = "error.consent_needed"
@@ -498,6 +499,7 @@ EN: Mapping[str, Entry] = {
     S.ERROR_UNSUPPORTED_BUTTON: "This button is not supported.",
     S.ERROR_MALFORMED_CARD: "This card sent data I cannot read. Open the review again.",
     S.ERROR_NOT_READY: "The bot is starting. Please try again in a moment.",
+    S.ERROR_BUSY: "The bot is busy and could not confirm your click. Please try again in a moment.",
     S.ERROR_UNIDENTIFIED: "Your account could not be identified.",
     S.ERROR_SSO_NOT_CONFIGURED: "Single sign-on is not configured.",
     S.ERROR_CONSENT_NEEDED: "Consent is needed before the bot can act for you.",

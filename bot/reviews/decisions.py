@@ -64,6 +64,7 @@ from bot.store import (
     OutboxMessage,
     Store,
     WriteClaim,
+    is_unavailable,
 )
 
 __all__ = [
@@ -159,6 +160,24 @@ def _intent_key(request: DecisionRequest) -> str:
         ).encode()
     ).hexdigest()[:32]
     return f"decision|{request.actor_oid}|{request.instance_id}|{digest}"
+
+
+def _report_background_write(write: asyncio.Future[DecisionOutcome]) -> None:
+    """A write that went on after its click was answered has nobody to raise to: say how it
+    ended. Its intent stays in the outbox, claimed, so the decision worker tries it again once
+    the claim lapses; nothing is lost."""
+    if write.cancelled():
+        return
+    error = write.exception()
+    if error is None:
+        return
+    if is_unavailable(error):
+        log.warning(
+            "decision write interrupted, store unavailable: %s; the worker tries it again",
+            type(error).__name__,
+        )
+    else:
+        log.error("decision write failed; the worker tries it again", exc_info=error)
 
 
 class DecisionService:
@@ -315,6 +334,7 @@ class DecisionService:
                     )
             self._background.add(write)
             write.add_done_callback(self._background.discard)
+            write.add_done_callback(_report_background_write)
             return DecisionOutcome(status="saving", item_ids=tuple(request.decisions))
 
     async def execute(

@@ -18,6 +18,7 @@ from bot.store.protocol import (
     StoreError,
     WriteClaim,
 )
+from bot.store.rows import is_unavailable
 from bot.store.sql import SqlStore, open_store
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "Store",
     "StoreError",
     "WriteClaim",
+    "is_unavailable",
     "open_store",
 ]

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.inline import InlineConnection
 from bot.store.protocol import OutboxMessage
 
-__all__ = ["Conn", "dumps", "loads", "outbox_message", "require_utc", "utc"]
+__all__ = ["Conn", "dumps", "is_unavailable", "loads", "outbox_message", "require_utc", "utc"]
 
 #: A connection of the store: aiosqlite/asyncpg through SQLAlchemy, or SQLite on the loop.
 Conn = AsyncConnection | InlineConnection
@@ -54,3 +55,34 @@ def outbox_message(row: Any) -> OutboxMessage:
         last_error=row.last_error,
         updated_at=utc(row.updated_at),
     )
+
+
+#: PostgreSQL SQLSTATE classes of a server that cannot serve now: connection exception (08),
+#: insufficient resources (53: too many connections, out of memory or disk), operator
+#: intervention (57: shutting down, a statement or lock timeout cancelled).
+_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
+#: And single states: a database not accepting connections (55000, as while it is being
+#: dropped or with ALLOW_CONNECTIONS false), a lock not available (55P03).
+_UNAVAILABLE_STATES = frozenset({"55000", "55P03"})
+#: SQLite's primary result codes of the same kind: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+_SQLITE_UNAVAILABLE = frozenset({5, 6, 10, 13, 14})
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be used right now (not that a statement was
+    wrong): no connection free in the pool within its timeout, the server unreachable or refusing
+    connections, a connection lost, a lock or statement timeout, a locked or full SQLite file.
+    Such an error is the moment's, not the request's: a caller answers "busy, try again" and
+    logs one line, no stack trace."""
+    if isinstance(error, sa_exc.TimeoutError):  # the pool had no connection in time
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated or isinstance(error, sa_exc.InterfaceError):
+            return True
+        sqlite_code = getattr(error.orig, "sqlite_errorcode", None)
+        if isinstance(sqlite_code, int):
+            return sqlite_code & 0xFF in _SQLITE_UNAVAILABLE
+        sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+        return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate in _UNAVAILABLE_STATES
+    # Raised while connecting, before SQLAlchemy wraps anything (refused, reset, DNS, timeout).
+    return isinstance(error, OSError)

@@ -33,6 +33,7 @@ from botframework.connector.auth import (
 
 from bot.notify.language import activity_language
 from bot.settings import Settings
+from bot.store import is_unavailable
 from bot.teams.bearer import BearerRefused, inspect_bearer
 from cards.i18n import pick_locale
 from cards.strings import S, Strings
@@ -137,12 +138,20 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
             extra={"activity_type": turn_context.activity.type},
         )
         return
-    # The user sees a short apology; the log has the error (never the activity's tokens).
-    log.error(
-        "unhandled error in bot turn",
-        exc_info=error,
-        extra={"activity_type": turn_context.activity.type},
-    )
+    if is_unavailable(error):
+        # The database's moment, not a bug: one line, no stack trace; the user is still told.
+        log.warning(
+            "store unavailable, turn not handled: %s",
+            type(error).__name__,
+            extra={"activity_type": turn_context.activity.type},
+        )
+    else:
+        # The user sees a short apology; the log has the error (never the activity's tokens).
+        log.error(
+            "unhandled error in bot turn",
+            exc_info=error,
+            extra={"activity_type": turn_context.activity.type},
+        )
     if turn_context.activity.type == "message":
         try:
             # In the language the user wrote in (this handler has no store to look further).

@@ -26,7 +26,7 @@ from bot.notify.language import (
     turn_language,
 )
 from bot.notify.views import ReviewerContext, pending_list_view
-from bot.store import Store
+from bot.store import Store, is_unavailable
 from bot.teams.actions import CARD_TYPE, MESSAGE_TYPE, ActionContext, ActionResult, ActionRouter
 from bot.teams.commands import Command, parse_command, snooze_argument
 from bot.teams.connector import TRANSIENT_STATUSES
@@ -115,7 +115,13 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         }
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        await self._remember_conversation(turn_context)
+        try:
+            await self._remember_conversation(turn_context)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # Kept by the next activity; the turn itself may still be answered (or say busy).
+            log.warning("store unavailable, conversation not remembered: %s", type(exc).__name__)
         await super().on_turn(turn_context)
 
     # -- invokes ----------------------------------------------------------------------------
@@ -177,7 +183,22 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             locale=locale,
             time_zone=time_zone,
         )
-        result = await self._actions.handle(context)
+        try:
+            result = await self._actions.handle(context)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # The database is down or overloaded this moment: the reviewer is told to try again
+            # (a durable intent recorded before the failure is finished by the decision worker;
+            # a repeated click is collapsed), and the log gets one line, not a stack trace.
+            log.warning(
+                "store unavailable, click not confirmed: %s",
+                type(exc).__name__,
+                extra={"verb": context.verb[:40]},
+            )
+            return _invoke(
+                200, ActionResult.error(503, "ServiceUnavailable", words.text(S.ERROR_BUSY))
+            )
         return _invoke(200, result)
 
     async def _token_exchange_invoke(self, turn_context: TurnContext) -> InvokeResponse:

@@ -262,6 +262,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
         "erneut."
     ),
     S.ERROR_NOT_READY: "Der Bot wird gerade gestartet. Bitte versuchen Sie es gleich noch einmal.",
+    S.ERROR_BUSY: "Der Bot ist gerade ausgelastet und konnte Ihren Klick nicht bestätigen. Bitte versuchen Sie es gleich noch einmal.",
     S.ERROR_UNIDENTIFIED: "Ihr Konto konnte nicht erkannt werden.",
     S.ERROR_SSO_NOT_CONFIGURED: "Einmaliges Anmelden ist nicht konfiguriert.",
     S.ERROR_CONSENT_NEEDED: (

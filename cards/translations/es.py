@@ -232,6 +232,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
         "Esta tarjeta envió datos que no puedo leer. Vuelva a abrir la revisión."
     ),
     S.ERROR_NOT_READY: "El bot se está iniciando. Inténtelo de nuevo en un momento.",
+    S.ERROR_BUSY: "El bot está ocupado y no ha podido confirmar su clic. Inténtelo de nuevo en un momento.",
     S.ERROR_UNIDENTIFIED: "No se pudo identificar su cuenta.",
     S.ERROR_SSO_NOT_CONFIGURED: "El inicio de sesión único no está configurado.",
     S.ERROR_CONSENT_NEEDED: (

@@ -283,6 +283,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = _typography(
             "Cette carte a envoyé des données que je ne peux pas lire. Rouvrez la révision."
         ),
         S.ERROR_NOT_READY: "Le bot démarre. Veuillez réessayer dans un instant.",
+        S.ERROR_BUSY: "Le bot est occupé et n'a pas pu confirmer votre clic. Veuillez réessayer dans un instant.",
         S.ERROR_UNIDENTIFIED: "Votre compte n'a pas pu être identifié.",
         S.ERROR_SSO_NOT_CONFIGURED: "L'authentification unique n'est pas configurée.",
         S.ERROR_CONSENT_NEEDED: (

@@ -238,6 +238,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
         "Questa scheda ha inviato dati che non riesco a leggere. Riapri la verifica."
     ),
     S.ERROR_NOT_READY: "Il bot si sta avviando. Riprova tra un momento.",
+    S.ERROR_BUSY: "Il bot è occupato e non ha potuto confermare il clic. Riprova tra un momento.",
     S.ERROR_UNIDENTIFIED: "Non è stato possibile identificare il tuo account.",
     S.ERROR_SSO_NOT_CONFIGURED: "L'accesso Single Sign-On non è configurato.",
     S.ERROR_CONSENT_NEEDED: ("Serve il tuo consenso perché il bot possa agire per conto tuo."),

@@ -218,6 +218,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
         "このカードから読み取れないデータが送信されました。レビューを開き直してください。"
     ),
     S.ERROR_NOT_READY: "ボットを起動しています。しばらくしてからもう一度お試しください。",
+    S.ERROR_BUSY: "ボットが混み合っているため、クリックを確認できませんでした。しばらくしてからもう一度お試しください。",
     S.ERROR_UNIDENTIFIED: "アカウントを識別できませんでした。",
     S.ERROR_SSO_NOT_CONFIGURED: "シングル サインオンが構成されていません。",
     S.ERROR_CONSENT_NEEDED: "ボットがあなたの代わりに操作するには、あなたの同意が必要です。",

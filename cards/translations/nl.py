@@ -245,6 +245,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
         "Deze kaart stuurde gegevens die ik niet kan lezen. Open de beoordeling opnieuw."
     ),
     S.ERROR_NOT_READY: "De bot wordt gestart. Probeer het zo opnieuw.",
+    S.ERROR_BUSY: "De bot is bezet en kon uw klik niet bevestigen. Probeer het zo opnieuw.",
     S.ERROR_UNIDENTIFIED: "Uw account kon niet worden herkend.",
     S.ERROR_SSO_NOT_CONFIGURED: "Eenmalige aanmelding is niet geconfigureerd.",
     S.ERROR_CONSENT_NEEDED: "Uw toestemming is nodig voordat de bot namens u kan handelen.",

@@ -230,6 +230,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
         "Este cartão enviou dados que não consigo ler. Abra a revisão novamente."
     ),
     S.ERROR_NOT_READY: "O bot está iniciando. Tente novamente em instantes.",
+    S.ERROR_BUSY: "O bot está ocupado e não conseguiu confirmar seu clique. Tente novamente em instantes.",
     S.ERROR_UNIDENTIFIED: "Não foi possível identificar sua conta.",
     S.ERROR_SSO_NOT_CONFIGURED: "O logon único não está configurado.",
     S.ERROR_CONSENT_NEEDED: (

@@ -185,6 +185,7 @@ TABLE: Mapping[str, str | Mapping[str, str]] = {
     S.ERROR_UNSUPPORTED_BUTTON: "不支持此按钮。",
     S.ERROR_MALFORMED_CARD: "此卡片发送了无法读取的数据，请重新打开评审。",
     S.ERROR_NOT_READY: "机器人正在启动，请稍后重试。",
+    S.ERROR_BUSY: "机器人正忙，无法确认您的点击，请稍后重试。",
     S.ERROR_UNIDENTIFIED: "无法识别你的帐户。",
     S.ERROR_SSO_NOT_CONFIGURED: "未配置单一登录。",
     S.ERROR_CONSENT_NEEDED: "需要你的同意，机器人才能代表你执行操作。",
