@@ -84,6 +84,21 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         self._dialect = engine.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         self._sent_upsert_stmt: Any = None
+        # The statements of the click path, built once (see _hot).
+        self._hot_stmts: dict[str, Any] = {}
+
+    def _hot(self, name: str) -> Any:
+        """A statement of the hot path (a click, a card), built once per store.
+
+        Building an SQLAlchemy statement (coercing every clause, then computing its cache key to
+        find the compiled form) costs more CPU than SQLite takes to run it; these take their
+        values as bound parameters (``expanding`` for lists), so one object serves every call
+        and its cache key is computed once.
+        """
+        stmt = self._hot_stmts.get(name)
+        if stmt is None:
+            stmt = self._hot_stmts[name] = _HOT_BUILDERS[name](self._insert)
+        return stmt
 
     @contextlib.asynccontextmanager
     async def _write(self, *, inline: bool = True) -> AsyncIterator[Conn]:
@@ -230,10 +245,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         async with self._read() as conn:
             text = (
                 await conn.execute(
-                    sa.select(t.conversation_refs.c.reference).where(
-                        t.conversation_refs.c.tenant_id == tenant_id,
-                        t.conversation_refs.c.user_oid == user_oid,
-                    )
+                    self._hot("conversation_ref"), {"b_tenant": tenant_id, "b_user": user_oid}
                 )
             ).scalar()
         return _loads(text) if text else None
@@ -300,11 +312,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
 
     async def get_instance(self, *, instance_id: str) -> InstanceRecord | None:
         async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(t.instances).where(t.instances.c.instance_id == instance_id)
-                )
-            ).first()
+            row = (await conn.execute(self._hot("instance"), {"b_instance": instance_id})).first()
         return _instance(row) if row else None
 
     async def list_instances(self, *, status: str | None = None) -> list[InstanceRecord]:
@@ -320,6 +328,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
 
     async def _upsert_items(self, conn: Conn, items: Iterable[ItemRecord]) -> None:
         rows = self._item_rows(items)
+        if len(rows) <= _HOT_ROWS:
+            # A click's few items: the statement built once, run for each row.
+            if rows:
+                await conn.execute(self._hot("item_upsert"), rows)
+            return
         for start in range(0, len(rows), _CHUNK):
             stmt = self._insert(t.items).values(rows[start : start + _CHUNK])
             keys = ["instance_id", "item_id"]
@@ -363,6 +376,14 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             if item_ids is None:
                 return [_item(row) for row in await conn.execute(query)]
             ids = list(dict.fromkeys(item_ids))
+            if 0 < len(ids) <= _CHUNK:
+                result.extend(
+                    _item(row)
+                    for row in await conn.execute(
+                        self._hot("items"), {"b_instance": instance_id, "b_ids": ids}
+                    )
+                )
+                ids = []
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 result.extend(
@@ -415,6 +436,21 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         reviewer_oids: Sequence[str] | None = None,
     ) -> list[tuple[str, str, str]]:
         a = t.assignments
+        if (
+            instance_id is not None
+            and reviewer_oid is not None
+            and item_ids is None
+            and reviewer_oids is None
+        ):
+            # A reviewer's card: the hot form, built once.
+            async with self._read() as conn:
+                return [
+                    (r.reviewer_oid, r.instance_id, r.item_id)
+                    for r in await conn.execute(
+                        self._hot("reviewer_assignments"),
+                        {"b_instance": instance_id, "b_reviewer": reviewer_oid},
+                    )
+                ]
         query = sa.select(a.c.reviewer_oid, a.c.instance_id, a.c.item_id).order_by(
             a.c.reviewer_oid, a.c.instance_id, a.c.item_id
         )
@@ -450,7 +486,6 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         wanted = set(item_ids)
         if not wanted:
             return False
-        a = t.assignments
         found: set[str] = set()
         ids = sorted(wanted)
         async with self._read() as conn:
@@ -458,11 +493,12 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 found.update(
                     (
                         await conn.execute(
-                            sa.select(a.c.item_id).where(
-                                a.c.instance_id == instance_id,
-                                a.c.reviewer_oid == reviewer_oid,
-                                a.c.item_id.in_(ids[start : start + _CHUNK]),
-                            )
+                            self._hot("is_reviewer"),
+                            {
+                                "b_instance": instance_id,
+                                "b_reviewer": reviewer_oid,
+                                "b_ids": ids[start : start + _CHUNK],
+                            },
                         )
                     ).scalars()
                 )
@@ -635,7 +671,6 @@ class SqlStore(DurabilityMixin, PeopleMixin):
     ) -> list[bool]:
         if not completions:
             return []
-        o = t.outbox
         now = self._now()
         ids = [completion.message_id for completion in completions]
         audit_rows = [self._audit_row(event) for c in completions for event in c.audit]
@@ -647,7 +682,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 if completion.items:
                     await self._upsert_items(conn, completion.items)
             if audit_rows:
-                await conn.execute(sa.insert(t.audit), audit_rows)
+                await conn.execute(self._hot("audit_insert"), audit_rows)
             if sent_rows:
                 await conn.execute(self._sent_upsert(), sent_rows)
             for completion in completions:
@@ -656,10 +691,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             finished = {
                 int(row.id)
                 for row in await conn.execute(
-                    sa.update(o)
-                    .where(o.c.id.in_(ids), o.c.claimed_by == worker, o.c.status == "in_flight")
-                    .values(claimed_until=None, updated_at=now, status="done", last_error=None)
-                    .returning(o.c.id)
+                    self._hot("outbox_done"), {"b_ids": ids, "b_worker": worker, "b_now": now}
                 )
             }
             results = [
@@ -668,12 +700,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 if c.message_id in finished
             ]
             if results:
-                await conn.execute(
-                    sa.update(o)
-                    .where(o.c.id == sa.bindparam("row_id"))
-                    .values(result=sa.bindparam("result")),
-                    results,
-                )
+                await conn.execute(self._hot("outbox_result"), results)
         return [message_id in finished for message_id in ids]
 
     async def enqueue_and_claim_outbox(
@@ -826,15 +853,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None:
-        s = t.sent_messages
         async with self._read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(s).where(
-                        s.c.reviewer_oid == reviewer_oid,
-                        s.c.instance_id == instance_id,
-                        s.c.kind == kind,
-                    )
+                    self._hot("sent_message"),
+                    {"b_reviewer": reviewer_oid, "b_instance": instance_id, "b_kind": kind},
                 )
             ).first()
         return _sent(row) if row is not None else None
@@ -1202,6 +1225,86 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                     c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys
                 }
                 await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+
+
+#: Up to this many rows, an item upsert runs the statement built once (one row per parameter
+#: set); more go as multi-row statements.
+_HOT_ROWS = 50
+
+
+def _build_item_upsert(insert: Any) -> Any:
+    stmt = insert(t.items)
+    keys = ("instance_id", "item_id")
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c.name: stmt.excluded[c.name] for c in t.items.columns if c.name not in keys},
+    )
+
+
+def _build_outbox_done(_insert: Any) -> Any:
+    o = t.outbox
+    return (
+        sa.update(o)
+        .where(
+            o.c.id.in_(sa.bindparam("b_ids", expanding=True)),
+            o.c.claimed_by == sa.bindparam("b_worker"),
+            o.c.status == "in_flight",
+        )
+        .values(
+            claimed_until=None,
+            updated_at=sa.bindparam("b_now"),
+            status="done",
+            last_error=None,
+        )
+        .returning(o.c.id)
+    )
+
+
+_HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
+    "instance": lambda _insert: sa.select(t.instances).where(
+        t.instances.c.instance_id == sa.bindparam("b_instance")
+    ),
+    "items": lambda _insert: (
+        sa.select(t.items)
+        .where(
+            t.items.c.instance_id == sa.bindparam("b_instance"),
+            t.items.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
+        .order_by(t.items.c.item_id)
+    ),
+    "reviewer_assignments": lambda _insert: (
+        sa.select(
+            t.assignments.c.reviewer_oid, t.assignments.c.instance_id, t.assignments.c.item_id
+        )
+        .where(
+            t.assignments.c.instance_id == sa.bindparam("b_instance"),
+            t.assignments.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        )
+        .order_by(t.assignments.c.item_id)
+    ),
+    "is_reviewer": lambda _insert: sa.select(t.assignments.c.item_id).where(
+        t.assignments.c.instance_id == sa.bindparam("b_instance"),
+        t.assignments.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+    ),
+    "conversation_ref": lambda _insert: sa.select(t.conversation_refs.c.reference).where(
+        t.conversation_refs.c.tenant_id == sa.bindparam("b_tenant"),
+        t.conversation_refs.c.user_oid == sa.bindparam("b_user"),
+    ),
+    "sent_message": lambda _insert: sa.select(t.sent_messages).where(
+        t.sent_messages.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        t.sent_messages.c.instance_id == sa.bindparam("b_instance"),
+        t.sent_messages.c.kind == sa.bindparam("b_kind"),
+    ),
+    "item_upsert": _build_item_upsert,
+    "audit_insert": lambda _insert: sa.insert(t.audit),
+    "outbox_done": _build_outbox_done,
+    "outbox_result": lambda _insert: (
+        sa.update(t.outbox)
+        .where(t.outbox.c.id == sa.bindparam("row_id"))
+        .values(result=sa.bindparam("result"))
+    ),
+}
 
 
 def _instance(row: Any) -> InstanceRecord:
