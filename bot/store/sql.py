@@ -480,6 +480,30 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             if (wanted is None or row[2] in wanted) and (reviewers is None or row[0] in reviewers)
         ]
 
+    async def list_reviewer_items(
+        self, *, instance_id: str, reviewer_oid: str, item_ids: Sequence[str] | None = None
+    ) -> list[ItemRecord]:
+        wanted = None if item_ids is None else set(item_ids)
+        if wanted is not None and not wanted:
+            return []
+        # One reviewer's items in one review are few; a few named ones fewer.
+        async with self._read() as conn:
+            if wanted is not None and len(wanted) <= _CHUNK:
+                rows = await conn.execute(
+                    self._hot("reviewer_items_named"),
+                    {
+                        "b_instance": instance_id,
+                        "b_reviewer": reviewer_oid,
+                        "b_ids": sorted(wanted),
+                    },
+                )
+            else:
+                rows = await conn.execute(
+                    self._hot("reviewer_items"),
+                    {"b_instance": instance_id, "b_reviewer": reviewer_oid},
+                )
+            return [_item(row) for row in rows if wanted is None or row.item_id in wanted]
+
     async def is_reviewer(
         self, *, reviewer_oid: str, instance_id: str, item_ids: Sequence[str]
     ) -> bool:
@@ -1241,6 +1265,27 @@ def _build_item_upsert(insert: Any) -> Any:
     )
 
 
+def _build_reviewer_items(*, named: bool) -> Callable[[Any], Any]:
+    def build(_insert: Any) -> Any:
+        i, a = t.items, t.assignments
+        where = [
+            a.c.instance_id == sa.bindparam("b_instance"),
+            a.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        ]
+        if named:
+            where.append(a.c.item_id.in_(sa.bindparam("b_ids", expanding=True)))
+        return (
+            sa.select(i)
+            .select_from(
+                a.join(i, sa.and_(i.c.instance_id == a.c.instance_id, i.c.item_id == a.c.item_id))
+            )
+            .where(*where)
+            .order_by(i.c.item_id)
+        )
+
+    return build
+
+
 def _build_outbox_done(_insert: Any) -> Any:
     o = t.outbox
     return (
@@ -1296,6 +1341,8 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
         t.sent_messages.c.instance_id == sa.bindparam("b_instance"),
         t.sent_messages.c.kind == sa.bindparam("b_kind"),
     ),
+    "reviewer_items": _build_reviewer_items(named=False),
+    "reviewer_items_named": _build_reviewer_items(named=True),
     "item_upsert": _build_item_upsert,
     "audit_insert": lambda _insert: sa.insert(t.audit),
     "outbox_done": _build_outbox_done,
