@@ -451,6 +451,22 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                         {"b_instance": instance_id, "b_reviewer": reviewer_oid},
                     )
                 ]
+        if (
+            instance_id is not None
+            and reviewer_oid is None
+            and item_ids is not None
+            and 0 < len(item_ids) <= _INLINE_ROWS
+            and reviewer_oids is None
+        ):
+            # Who reviews the items a click just decided (their cards are edited): built once.
+            async with self._read() as conn:
+                return [
+                    (r.reviewer_oid, r.instance_id, r.item_id)
+                    for r in await conn.execute(
+                        self._hot("item_assignments"),
+                        {"b_instance": instance_id, "b_ids": sorted(set(item_ids))},
+                    )
+                ]
         query = sa.select(a.c.reviewer_oid, a.c.instance_id, a.c.item_id).order_by(
             a.c.reviewer_oid, a.c.instance_id, a.c.item_id
         )
@@ -487,21 +503,12 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         if wanted is not None and not wanted:
             return []
         # One reviewer's items in one review are few; a few named ones fewer.
+        params: dict[str, Any] = {"b_instance": instance_id, "b_reviewer": reviewer_oid}
+        name = "reviewer_items"
+        if wanted is not None and len(wanted) <= _CHUNK:
+            name, params["b_ids"] = "reviewer_items_named", sorted(wanted)
         async with self._read() as conn:
-            if wanted is not None and len(wanted) <= _CHUNK:
-                rows = await conn.execute(
-                    self._hot("reviewer_items_named"),
-                    {
-                        "b_instance": instance_id,
-                        "b_reviewer": reviewer_oid,
-                        "b_ids": sorted(wanted),
-                    },
-                )
-            else:
-                rows = await conn.execute(
-                    self._hot("reviewer_items"),
-                    {"b_instance": instance_id, "b_reviewer": reviewer_oid},
-                )
+            rows = await conn.execute(self._hot(name), params)
             return [_item(row) for row in rows if wanted is None or row.item_id in wanted]
 
     async def is_reviewer(
@@ -712,6 +719,22 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             for completion in completions:
                 if completion.claims is not None:
                     await self._release_claims(conn, completion.claims, now=now, settle=True)
+            if len(completions) == 1:
+                # One completion (a click's write): its result in the same statement.
+                only = completions[0]
+                finished = {
+                    int(row.id)
+                    for row in await conn.execute(
+                        self._hot("outbox_done_one"),
+                        {
+                            "b_id": only.message_id,
+                            "b_worker": worker,
+                            "b_now": now,
+                            "b_result": _dumps(only.result),
+                        },
+                    )
+                }
+                return [only.message_id in finished]
             finished = {
                 int(row.id)
                 for row in await conn.execute(
@@ -1305,6 +1328,26 @@ def _build_outbox_done(_insert: Any) -> Any:
     )
 
 
+def _build_outbox_done_one(_insert: Any) -> Any:
+    o = t.outbox
+    return (
+        sa.update(o)
+        .where(
+            o.c.id == sa.bindparam("b_id"),
+            o.c.claimed_by == sa.bindparam("b_worker"),
+            o.c.status == "in_flight",
+        )
+        .values(
+            claimed_until=None,
+            updated_at=sa.bindparam("b_now"),
+            status="done",
+            last_error=None,
+            result=sa.bindparam("b_result"),
+        )
+        .returning(o.c.id)
+    )
+
+
 _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
     "instance": lambda _insert: sa.select(t.instances).where(
         t.instances.c.instance_id == sa.bindparam("b_instance")
@@ -1327,6 +1370,16 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
         )
         .order_by(t.assignments.c.item_id)
     ),
+    "item_assignments": lambda _insert: (
+        sa.select(
+            t.assignments.c.reviewer_oid, t.assignments.c.instance_id, t.assignments.c.item_id
+        )
+        .where(
+            t.assignments.c.instance_id == sa.bindparam("b_instance"),
+            t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
+        .order_by(t.assignments.c.reviewer_oid, t.assignments.c.item_id)
+    ),
     "is_reviewer": lambda _insert: sa.select(t.assignments.c.item_id).where(
         t.assignments.c.instance_id == sa.bindparam("b_instance"),
         t.assignments.c.reviewer_oid == sa.bindparam("b_reviewer"),
@@ -1346,6 +1399,7 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
     "item_upsert": _build_item_upsert,
     "audit_insert": lambda _insert: sa.insert(t.audit),
     "outbox_done": _build_outbox_done,
+    "outbox_done_one": _build_outbox_done_one,
     "outbox_result": lambda _insert: (
         sa.update(t.outbox)
         .where(t.outbox.c.id == sa.bindparam("row_id"))
