@@ -127,6 +127,19 @@ class ActionContext:
     time_zone: str | None = None
 
 
+class AnswerCard(dict[str, Any]):
+    """A rendered card going out as an invoke's answer.
+
+    botbuilder deep-copies every activity it sends, the invoke answer with its card included:
+    for a page of ten items that copy cost more CPU than rendering the card. Nothing changes an
+    answer card once it is rendered (the renderers build a new one for every answer, and reused
+    item blocks are parsed afresh for each, see ``cards.review``), so its copy is the card.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AnswerCard:
+        return self
+
+
 @dataclass(frozen=True)
 class ActionResult:
     """The body of the invoke response (``statusCode``, ``type``, ``value``)."""
@@ -137,7 +150,7 @@ class ActionResult:
 
     @classmethod
     def card(cls, card: Mapping[str, Any]) -> ActionResult:
-        return cls(200, CARD_TYPE, dict(card))
+        return cls(200, CARD_TYPE, AnswerCard(card))
 
     @classmethod
     def message(cls, text: str) -> ActionResult:
