@@ -86,6 +86,8 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         self._sent_upsert_stmt: Any = None
         # The statements of the click path, built once (see _hot).
         self._hot_stmts: dict[str, Any] = {}
+        # Items as read, by their stored content (see _cached_item).
+        self._items_read: dict[tuple[Any, ...], ItemRecord] = {}
 
     def _hot(self, name: str) -> Any:
         """A statement of the hot path (a click, a card), built once per store.
@@ -99,6 +101,20 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         if stmt is None:
             stmt = self._hot_stmts[name] = _HOT_BUILDERS[name](self._insert)
         return stmt
+
+    def _cached_item(self, row: Any) -> ItemRecord:
+        """The record of a row of the hot item reads (every column but ``updated_at``), decoded
+        once per content: the key is the whole row, so a row whose content changed (in this
+        process or any other) is another key, and nothing needs invalidating. Records are
+        frozen and their ``data`` is read-only by contract (``Mapping``); callers build new
+        records (``dataclasses.replace``) to change one. Bounded: cleared when full."""
+        key = tuple(row)
+        found = self._items_read.get(key)
+        if found is None:
+            if len(self._items_read) >= _ITEMS_READ_MAX:
+                self._items_read.clear()
+            found = self._items_read[key] = _item(row)
+        return found
 
     @contextlib.asynccontextmanager
     async def _write(self, *, inline: bool = True) -> AsyncIterator[Conn]:
@@ -376,9 +392,17 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             if item_ids is None:
                 return [_item(row) for row in await conn.execute(query)]
             ids = list(dict.fromkeys(item_ids))
-            if 0 < len(ids) <= _CHUNK:
+            if len(ids) == 1:
                 result.extend(
-                    _item(row)
+                    self._cached_item(row)
+                    for row in await conn.execute(
+                        self._hot("item"), {"b_instance": instance_id, "b_id": ids[0]}
+                    )
+                )
+                ids = []
+            elif 0 < len(ids) <= _CHUNK:
+                result.extend(
+                    self._cached_item(row)
                     for row in await conn.execute(
                         self._hot("items"), {"b_instance": instance_id, "b_ids": ids}
                     )
@@ -505,11 +529,15 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         # One reviewer's items in one review are few; a few named ones fewer.
         params: dict[str, Any] = {"b_instance": instance_id, "b_reviewer": reviewer_oid}
         name = "reviewer_items"
-        if wanted is not None and len(wanted) <= _CHUNK:
+        if wanted is not None and len(wanted) == 1:
+            name, params["b_id"] = "reviewer_item", next(iter(wanted))
+        elif wanted is not None and len(wanted) <= _CHUNK:
             name, params["b_ids"] = "reviewer_items_named", sorted(wanted)
         async with self._read() as conn:
             rows = await conn.execute(self._hot(name), params)
-            return [_item(row) for row in rows if wanted is None or row.item_id in wanted]
+            return [
+                self._cached_item(row) for row in rows if wanted is None or row.item_id in wanted
+            ]
 
     async def is_reviewer(
         self, *, reviewer_oid: str, instance_id: str, item_ids: Sequence[str]
@@ -1288,17 +1316,28 @@ def _build_item_upsert(insert: Any) -> Any:
     )
 
 
-def _build_reviewer_items(*, named: bool) -> Callable[[Any], Any]:
+#: Decoded item records kept by content (a few hundred bytes each).
+_ITEMS_READ_MAX = 20_000
+#: What the hot item reads select: ``updated_at`` is not part of a record (and parsing it cost
+#: as much as the rest of the row).
+_ITEM_COLUMNS = [c for c in t.items.columns if c.name != "updated_at"]
+
+
+def _build_reviewer_items(*, named: str = "") -> Callable[[Any], Any]:
+    """A reviewer's items of a review; ``named``: "one" item (``b_id``) or "many" (``b_ids``)."""
+
     def build(_insert: Any) -> Any:
         i, a = t.items, t.assignments
         where = [
             a.c.instance_id == sa.bindparam("b_instance"),
             a.c.reviewer_oid == sa.bindparam("b_reviewer"),
         ]
-        if named:
+        if named == "one":
+            where.append(a.c.item_id == sa.bindparam("b_id"))
+        elif named:
             where.append(a.c.item_id.in_(sa.bindparam("b_ids", expanding=True)))
         return (
-            sa.select(i)
+            sa.select(*_ITEM_COLUMNS)
             .select_from(
                 a.join(i, sa.and_(i.c.instance_id == a.c.instance_id, i.c.item_id == a.c.item_id))
             )
@@ -1352,8 +1391,12 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
     "instance": lambda _insert: sa.select(t.instances).where(
         t.instances.c.instance_id == sa.bindparam("b_instance")
     ),
+    "item": lambda _insert: sa.select(*_ITEM_COLUMNS).where(
+        t.items.c.instance_id == sa.bindparam("b_instance"),
+        t.items.c.item_id == sa.bindparam("b_id"),
+    ),
     "items": lambda _insert: (
-        sa.select(t.items)
+        sa.select(*_ITEM_COLUMNS)
         .where(
             t.items.c.instance_id == sa.bindparam("b_instance"),
             t.items.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
@@ -1394,8 +1437,9 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
         t.sent_messages.c.instance_id == sa.bindparam("b_instance"),
         t.sent_messages.c.kind == sa.bindparam("b_kind"),
     ),
-    "reviewer_items": _build_reviewer_items(named=False),
-    "reviewer_items_named": _build_reviewer_items(named=True),
+    "reviewer_items": _build_reviewer_items(),
+    "reviewer_item": _build_reviewer_items(named="one"),
+    "reviewer_items_named": _build_reviewer_items(named="many"),
     "item_upsert": _build_item_upsert,
     "audit_insert": lambda _insert: sa.insert(t.audit),
     "outbox_done": _build_outbox_done,

@@ -172,6 +172,38 @@ async def test_a_reviewers_items_are_read_in_one_call(any_store: SqlStore) -> No
     ] == ["i2"]
 
 
+async def test_items_read_again_show_what_another_writer_changed(any_store: SqlStore) -> None:
+    """Item reads keep decoded records by the row's content: a change made outside this store
+    object (another process, another replica: here a statement on its engine) is read."""
+    import sqlalchemy as sa
+
+    from bot.store import schema
+
+    await any_store.upsert_items(
+        items=[ItemRecord(instance_id="i1", item_id=f"x{n}", data={"v": 1}) for n in range(3)]
+    )
+    await any_store.replace_assignments(instance_id="i1", pairs=[(ALEX, f"x{n}") for n in range(3)])
+    for _ in range(2):
+        assert [
+            i.data for i in await any_store.list_reviewer_items(instance_id="i1", reviewer_oid=ALEX)
+        ] == [{"v": 1}] * 3
+        assert (await any_store.list_items(instance_id="i1", item_ids=["x1"]))[0].data == {"v": 1}
+    async with any_store._engine.begin() as conn:
+        await conn.execute(
+            sa.update(schema.items)
+            .where(schema.items.c.item_id == "x1")
+            .values(data='{"v": 2}', decision="Deny", reviewed_by=MEGAN)
+        )
+    [changed] = await any_store.list_items(instance_id="i1", item_ids=["x1"])
+    assert (changed.data, changed.decision, changed.reviewed_by) == ({"v": 2}, "Deny", MEGAN)
+    [named] = await any_store.list_reviewer_items(
+        instance_id="i1", reviewer_oid=ALEX, item_ids=["x1"]
+    )
+    assert named == changed
+    mine = await any_store.list_reviewer_items(instance_id="i1", reviewer_oid=ALEX)
+    assert [i.data for i in mine] == [{"v": 1}, {"v": 2}, {"v": 1}]
+
+
 async def test_naive_datetimes_are_refused(any_store: SqlStore) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await any_store.upsert_instances(
