@@ -226,9 +226,15 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         if not service_url or not conversation_id:
             raise ValueError("a conversation reference needs serviceUrl and conversation.id")
         text = _dumps(reference)
-        # Most activities bring the reference already stored: check without the write lock.
-        known = await self.get_conversation_reference(tenant_id=tenant_id, user_oid=user_oid)
-        if known is not None and _dumps(known) == text:
+        # Most activities bring the reference already stored: check without the write lock (the
+        # stored text is what _dumps made of it, so equal references have equal text).
+        async with self._read() as conn:
+            known = (
+                await conn.execute(
+                    self._hot("conversation_ref"), {"b_tenant": tenant_id, "b_user": user_oid}
+                )
+            ).scalar()
+        if known == text:
             return False
         async with self._write() as conn:
             current = (
