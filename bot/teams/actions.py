@@ -323,7 +323,8 @@ class ActionRouter:
         # Opened from the pending list (or an action of a card that was): offer the way back.
         if context.verb == "open_review" or context.data.get(BACK_KEY) == "pending_list":
             view = replace(view, back_to_list=True)
-        card = render_review_card(view)
+        # Most of its blocks were rendered for the card that was clicked: reused (cards.review).
+        card = render_review_card(view, reuse=True)
         return ActionResult.card(card)
 
     async def _review_view(
