@@ -8,6 +8,7 @@ page of every review stays under Teams' limit whatever the names and reasons con
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -147,15 +148,58 @@ _ENDED_DEFAULT_TEXT = {
 }
 
 
-def render_review_card(view: ReviewCardView) -> dict[str, Any]:
-    """The review card for ``view`` at page ``view.page`` (clamped to the last page)."""
-    return _ReviewCard(view, CardKind.REVIEW).card()
+def render_review_card(view: ReviewCardView, *, reuse: bool = False) -> dict[str, Any]:
+    """The review card for ``view`` at page ``view.page`` (clamped to the last page).
+
+    ``reuse``: item blocks rendered before for the same inputs are reused (see
+    :class:`_BlockCache`), and those rendered now kept. For a click's answer, where most blocks
+    were rendered for the card clicked; not for first cards, where every block is new and
+    keeping it would only add its cost (the tests render many views both ways and require the
+    same card).
+    """
+    return _ReviewCard(view, CardKind.REVIEW, reuse=reuse).card()
 
 
-def render_reminder_card(view: ReviewCardView) -> dict[str, Any]:
+def render_reminder_card(view: ReviewCardView, *, reuse: bool = False) -> dict[str, Any]:
     """The reminder card: what is left ("6 of 18 left, due tomorrow"), the same actions as the
     review card, and ``snooze`` buttons."""
-    return _ReviewCard(view, CardKind.REMINDER).card()
+    return _ReviewCard(view, CardKind.REMINDER, reuse=reuse).card()
+
+
+class _BlockCache:
+    """Rendered item blocks, keyed by everything a block is made from.
+
+    A block is a function of its :class:`ItemView` (immutable: a decided item's view stays the
+    same until its record changes, and then the view and so the key differ), the page and bulk
+    flag its buttons carry, the card-level facts it reads (language, zone, whether the review is
+    in progress, instance id, required reason, the review's resource, the way back), and of the
+    clock only through the viewer's local date and the whole days since the item's last sign-in.
+    Nothing is invalidated: a changed input is another key. Only pending and decided items are
+    kept (a saving or failed item's block is rare and reads more of the clock). The JSON text is
+    kept and parsed on every use, so no caller can change another's block. Bounded: cleared
+    when full (each entry is a few hundred bytes). Dict operations only, so safe from any
+    thread; two renderers of one key store equal text.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple[Any, ...], str] = {}
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        text = self._blocks.get(key)
+        if text is None:
+            return None
+        block: dict[str, Any] = json.loads(text)
+        return block
+
+    def put(self, key: tuple[Any, ...], block: dict[str, Any]) -> None:
+        if len(self._blocks) >= self.MAX_ENTRIES:
+            self._blocks.clear()
+        self._blocks[key] = json.dumps(block)
+
+
+_BLOCKS = _BlockCache()
 
 
 def review_page_count(view: ReviewCardView) -> int:
@@ -292,9 +336,39 @@ class _Common:
 
 
 class _ReviewCard(_Common):
-    def __init__(self, view: ReviewCardView, kind: CardKind) -> None:
+    def __init__(self, view: ReviewCardView, kind: CardKind, *, reuse: bool = False) -> None:
         super().__init__(view)
         self.kind = kind
+        self.reuse = reuse
+        self._today = self.st.local(self.now).date()
+
+    def block(self, item: ItemView, page: int, *, bulk: bool) -> dict[str, Any]:
+        """:meth:`item_block` as JSON, reused from :data:`_BLOCKS` when it was rendered before."""
+        if not self.reuse or item.state not in (ItemState.PENDING, ItemState.DECIDED):
+            return dump(self.item_block(item, page, bulk=bulk))
+        view = self.view
+        # A decided item's block has no buttons: the same on every page, with or without bulk.
+        actionable = item.state is ItemState.PENDING
+        key = (
+            item,
+            page if actionable else None,
+            bulk if actionable else None,
+            view.context.locale,
+            view.context.time_zone,
+            self.in_progress,
+            view.instance_id,
+            view.justification_required,
+            view.resource_name,
+            view.back_to_list,
+            self._today,
+            None if item.last_sign_in is None else (self.now - item.last_sign_in).days,
+        )
+        found = _BLOCKS.get(key)
+        if found is not None:
+            return found
+        block = dump(self.item_block(item, page, bulk=bulk))
+        _BLOCKS.put(key, block)
+        return block
 
     # Paging ------------------------------------------------------------------------------------
 
@@ -304,9 +378,7 @@ class _ReviewCard(_Common):
         # Each item is measured as it would look on the largest page number and with its bulk
         # toggle: an upper bound for its size on whatever page it lands.
         worst_page = len(items)
-        sizes = (
-            card_size_bytes(dump(self.item_block(item, worst_page, bulk=True))) for item in items
-        )
+        sizes = (card_size_bytes(self.block(item, worst_page, bulk=True)) for item in items)
         # The review and the reminder card page identically (a click on a reminder may be answered
         # with the review card at the same page), so the larger fixed part of the two counts.
         overhead = max(
@@ -341,7 +413,7 @@ class _ReviewCard(_Common):
         page_items = [self.view.items[index] for index in current]
         open_on_page = sum(item.is_open for item in page_items)
         bulk = self.in_progress and open_on_page >= _BULK_MIN_OPEN_ITEMS
-        blocks = [dump(self.item_block(item, page, bulk=bulk)) for item in page_items]
+        blocks = [self.block(item, page, bulk=bulk) for item in page_items]
         return self.assemble(
             page=page,
             has_next=current.stop < len(self.view.items),
@@ -371,7 +443,7 @@ class _ReviewCard(_Common):
         card = self.assemble(
             page=0,
             has_next=len(items) > len(page_items),
-            blocks=[dump(self.item_block(item, 0, bulk=bulk)) for item in page_items],
+            blocks=[self.block(item, 0, bulk=bulk) for item in page_items],
             open_on_page=open_on_page,
             first_index=0,
             check_size=False,

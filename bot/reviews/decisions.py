@@ -243,11 +243,10 @@ class DecisionService:
             return Refusal("nothing_selected")
         if decision is not None and decision not in WRITABLE:
             return Refusal("bad_decision", decision)
-        if not await self._store.is_reviewer(
-            reviewer_oid=actor_oid, instance_id=instance_id, item_ids=list(item_ids)
-        ):
-            return Refusal("not_a_reviewer")
-        items = await self._store.list_items(instance_id=instance_id, item_ids=list(item_ids))
+        # Every named item must be the actor's (assigned to them, and stored): one read.
+        items = await self._store.list_reviewer_items(
+            instance_id=instance_id, reviewer_oid=actor_oid, item_ids=list(item_ids)
+        )
         if len(items) != len(set(item_ids)):
             return Refusal("not_a_reviewer")
         if needs_writable:

@@ -305,6 +305,13 @@ class Store(Protocol):
         """True only if the reviewer is assigned every named item of the instance."""
         ...
 
+    async def list_reviewer_items(
+        self, *, instance_id: str, reviewer_oid: str, item_ids: Sequence[str] | None = None
+    ) -> list[ItemRecord]:
+        """The items of the instance assigned to the reviewer (only those of ``item_ids`` when
+        given), by item id, in one read: what ``list_assignments`` then ``list_items`` give."""
+        ...
+
     # -- outbox --------------------------------------------------------------------------------
     async def enqueue_outbox(
         self,

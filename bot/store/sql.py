@@ -84,6 +84,37 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         self._dialect = engine.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         self._sent_upsert_stmt: Any = None
+        # The statements of the click path, built once (see _hot).
+        self._hot_stmts: dict[str, Any] = {}
+        # Items as read, by their stored content (see _cached_item).
+        self._items_read: dict[tuple[Any, ...], ItemRecord] = {}
+
+    def _hot(self, name: str) -> Any:
+        """A statement of the hot path (a click, a card), built once per store.
+
+        Building an SQLAlchemy statement (coercing every clause, then computing its cache key to
+        find the compiled form) costs more CPU than SQLite takes to run it; these take their
+        values as bound parameters (``expanding`` for lists), so one object serves every call
+        and its cache key is computed once.
+        """
+        stmt = self._hot_stmts.get(name)
+        if stmt is None:
+            stmt = self._hot_stmts[name] = _HOT_BUILDERS[name](self._insert)
+        return stmt
+
+    def _cached_item(self, row: Any) -> ItemRecord:
+        """The record of a row of the hot item reads (every column but ``updated_at``), decoded
+        once per content: the key is the whole row, so a row whose content changed (in this
+        process or any other) is another key, and nothing needs invalidating. Records are
+        frozen and their ``data`` is read-only by contract (``Mapping``); callers build new
+        records (``dataclasses.replace``) to change one. Bounded: cleared when full."""
+        key = tuple(row)
+        found = self._items_read.get(key)
+        if found is None:
+            if len(self._items_read) >= _ITEMS_READ_MAX:
+                self._items_read.clear()
+            found = self._items_read[key] = _item(row)
+        return found
 
     @contextlib.asynccontextmanager
     async def _write(self, *, inline: bool = True) -> AsyncIterator[Conn]:
@@ -195,9 +226,15 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         if not service_url or not conversation_id:
             raise ValueError("a conversation reference needs serviceUrl and conversation.id")
         text = _dumps(reference)
-        # Most activities bring the reference already stored: check without the write lock.
-        known = await self.get_conversation_reference(tenant_id=tenant_id, user_oid=user_oid)
-        if known is not None and _dumps(known) == text:
+        # Most activities bring the reference already stored: check without the write lock (the
+        # stored text is what _dumps made of it, so equal references have equal text).
+        async with self._read() as conn:
+            known = (
+                await conn.execute(
+                    self._hot("conversation_ref"), {"b_tenant": tenant_id, "b_user": user_oid}
+                )
+            ).scalar()
+        if known == text:
             return False
         async with self._write() as conn:
             current = (
@@ -230,10 +267,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         async with self._read() as conn:
             text = (
                 await conn.execute(
-                    sa.select(t.conversation_refs.c.reference).where(
-                        t.conversation_refs.c.tenant_id == tenant_id,
-                        t.conversation_refs.c.user_oid == user_oid,
-                    )
+                    self._hot("conversation_ref"), {"b_tenant": tenant_id, "b_user": user_oid}
                 )
             ).scalar()
         return _loads(text) if text else None
@@ -300,11 +334,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
 
     async def get_instance(self, *, instance_id: str) -> InstanceRecord | None:
         async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(t.instances).where(t.instances.c.instance_id == instance_id)
-                )
-            ).first()
+            row = (await conn.execute(self._hot("instance"), {"b_instance": instance_id})).first()
         return _instance(row) if row else None
 
     async def list_instances(self, *, status: str | None = None) -> list[InstanceRecord]:
@@ -320,6 +350,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
 
     async def _upsert_items(self, conn: Conn, items: Iterable[ItemRecord]) -> None:
         rows = self._item_rows(items)
+        if len(rows) <= _HOT_ROWS:
+            # A click's few items: the statement built once, run for each row.
+            if rows:
+                await conn.execute(self._hot("item_upsert"), rows)
+            return
         for start in range(0, len(rows), _CHUNK):
             stmt = self._insert(t.items).values(rows[start : start + _CHUNK])
             keys = ["instance_id", "item_id"]
@@ -363,6 +398,22 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             if item_ids is None:
                 return [_item(row) for row in await conn.execute(query)]
             ids = list(dict.fromkeys(item_ids))
+            if len(ids) == 1:
+                result.extend(
+                    self._cached_item(row)
+                    for row in await conn.execute(
+                        self._hot("item"), {"b_instance": instance_id, "b_id": ids[0]}
+                    )
+                )
+                ids = []
+            elif 0 < len(ids) <= _CHUNK:
+                result.extend(
+                    self._cached_item(row)
+                    for row in await conn.execute(
+                        self._hot("items"), {"b_instance": instance_id, "b_ids": ids}
+                    )
+                )
+                ids = []
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 result.extend(
@@ -415,6 +466,37 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         reviewer_oids: Sequence[str] | None = None,
     ) -> list[tuple[str, str, str]]:
         a = t.assignments
+        if (
+            instance_id is not None
+            and reviewer_oid is not None
+            and item_ids is None
+            and reviewer_oids is None
+        ):
+            # A reviewer's card: the hot form, built once.
+            async with self._read() as conn:
+                return [
+                    (r.reviewer_oid, r.instance_id, r.item_id)
+                    for r in await conn.execute(
+                        self._hot("reviewer_assignments"),
+                        {"b_instance": instance_id, "b_reviewer": reviewer_oid},
+                    )
+                ]
+        if (
+            instance_id is not None
+            and reviewer_oid is None
+            and item_ids is not None
+            and 0 < len(item_ids) <= _INLINE_ROWS
+            and reviewer_oids is None
+        ):
+            # Who reviews the items a click just decided (their cards are edited): built once.
+            async with self._read() as conn:
+                return [
+                    (r.reviewer_oid, r.instance_id, r.item_id)
+                    for r in await conn.execute(
+                        self._hot("item_assignments"),
+                        {"b_instance": instance_id, "b_ids": sorted(set(item_ids))},
+                    )
+                ]
         query = sa.select(a.c.reviewer_oid, a.c.instance_id, a.c.item_id).order_by(
             a.c.reviewer_oid, a.c.instance_id, a.c.item_id
         )
@@ -444,13 +526,31 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             if (wanted is None or row[2] in wanted) and (reviewers is None or row[0] in reviewers)
         ]
 
+    async def list_reviewer_items(
+        self, *, instance_id: str, reviewer_oid: str, item_ids: Sequence[str] | None = None
+    ) -> list[ItemRecord]:
+        wanted = None if item_ids is None else set(item_ids)
+        if wanted is not None and not wanted:
+            return []
+        # One reviewer's items in one review are few; a few named ones fewer.
+        params: dict[str, Any] = {"b_instance": instance_id, "b_reviewer": reviewer_oid}
+        name = "reviewer_items"
+        if wanted is not None and len(wanted) == 1:
+            name, params["b_id"] = "reviewer_item", next(iter(wanted))
+        elif wanted is not None and len(wanted) <= _CHUNK:
+            name, params["b_ids"] = "reviewer_items_named", sorted(wanted)
+        async with self._read() as conn:
+            rows = await conn.execute(self._hot(name), params)
+            return [
+                self._cached_item(row) for row in rows if wanted is None or row.item_id in wanted
+            ]
+
     async def is_reviewer(
         self, *, reviewer_oid: str, instance_id: str, item_ids: Sequence[str]
     ) -> bool:
         wanted = set(item_ids)
         if not wanted:
             return False
-        a = t.assignments
         found: set[str] = set()
         ids = sorted(wanted)
         async with self._read() as conn:
@@ -458,11 +558,12 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 found.update(
                     (
                         await conn.execute(
-                            sa.select(a.c.item_id).where(
-                                a.c.instance_id == instance_id,
-                                a.c.reviewer_oid == reviewer_oid,
-                                a.c.item_id.in_(ids[start : start + _CHUNK]),
-                            )
+                            self._hot("is_reviewer"),
+                            {
+                                "b_instance": instance_id,
+                                "b_reviewer": reviewer_oid,
+                                "b_ids": ids[start : start + _CHUNK],
+                            },
                         )
                     ).scalars()
                 )
@@ -635,7 +736,6 @@ class SqlStore(DurabilityMixin, PeopleMixin):
     ) -> list[bool]:
         if not completions:
             return []
-        o = t.outbox
         now = self._now()
         ids = [completion.message_id for completion in completions]
         audit_rows = [self._audit_row(event) for c in completions for event in c.audit]
@@ -651,19 +751,32 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 if items:
                     await self._upsert_items(conn, items)
             if audit_rows:
-                await conn.execute(sa.insert(t.audit), audit_rows)
+                await conn.execute(self._hot("audit_insert"), audit_rows)
             if sent_rows:
                 await conn.execute(self._sent_upsert(), sent_rows)
             for completion in completions:
                 if completion.claims is not None:
                     await self._release_claims(conn, completion.claims, now=now, settle=True)
+            if len(completions) == 1:
+                # One completion (a click's write): its result in the same statement.
+                only = completions[0]
+                finished = {
+                    int(row.id)
+                    for row in await conn.execute(
+                        self._hot("outbox_done_one"),
+                        {
+                            "b_id": only.message_id,
+                            "b_worker": worker,
+                            "b_now": now,
+                            "b_result": _dumps(only.result),
+                        },
+                    )
+                }
+                return [only.message_id in finished]
             finished = {
                 int(row.id)
                 for row in await conn.execute(
-                    sa.update(o)
-                    .where(o.c.id.in_(ids), o.c.claimed_by == worker, o.c.status == "in_flight")
-                    .values(claimed_until=None, updated_at=now, status="done", last_error=None)
-                    .returning(o.c.id)
+                    self._hot("outbox_done"), {"b_ids": ids, "b_worker": worker, "b_now": now}
                 )
             }
             results = [
@@ -672,12 +785,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 if c.message_id in finished
             ]
             if results:
-                await conn.execute(
-                    sa.update(o)
-                    .where(o.c.id == sa.bindparam("row_id"))
-                    .values(result=sa.bindparam("result")),
-                    results,
-                )
+                await conn.execute(self._hot("outbox_result"), results)
         return [message_id in finished for message_id in ids]
 
     async def enqueue_and_claim_outbox(
@@ -830,15 +938,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None:
-        s = t.sent_messages
         async with self._read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(s).where(
-                        s.c.reviewer_oid == reviewer_oid,
-                        s.c.instance_id == instance_id,
-                        s.c.kind == kind,
-                    )
+                    self._hot("sent_message"),
+                    {"b_reviewer": reviewer_oid, "b_instance": instance_id, "b_kind": kind},
                 )
             ).first()
         return _sent(row) if row is not None else None
@@ -1206,6 +1310,156 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                     c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys
                 }
                 await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+
+
+#: Up to this many rows, an item upsert runs the statement built once (one row per parameter
+#: set); more go as multi-row statements.
+_HOT_ROWS = 50
+
+
+def _build_item_upsert(insert: Any) -> Any:
+    stmt = insert(t.items)
+    keys = ("instance_id", "item_id")
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c.name: stmt.excluded[c.name] for c in t.items.columns if c.name not in keys},
+    )
+
+
+#: Decoded item records kept by content (a few hundred bytes each).
+_ITEMS_READ_MAX = 20_000
+#: What the hot item reads select: ``updated_at`` is not part of a record (and parsing it cost
+#: as much as the rest of the row).
+_ITEM_COLUMNS = [c for c in t.items.columns if c.name != "updated_at"]
+
+
+def _build_reviewer_items(*, named: str = "") -> Callable[[Any], Any]:
+    """A reviewer's items of a review; ``named``: "one" item (``b_id``) or "many" (``b_ids``)."""
+
+    def build(_insert: Any) -> Any:
+        i, a = t.items, t.assignments
+        where = [
+            a.c.instance_id == sa.bindparam("b_instance"),
+            a.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        ]
+        if named == "one":
+            where.append(a.c.item_id == sa.bindparam("b_id"))
+        elif named:
+            where.append(a.c.item_id.in_(sa.bindparam("b_ids", expanding=True)))
+        return (
+            sa.select(*_ITEM_COLUMNS)
+            .select_from(
+                a.join(i, sa.and_(i.c.instance_id == a.c.instance_id, i.c.item_id == a.c.item_id))
+            )
+            .where(*where)
+            .order_by(i.c.item_id)
+        )
+
+    return build
+
+
+def _build_outbox_done(_insert: Any) -> Any:
+    o = t.outbox
+    return (
+        sa.update(o)
+        .where(
+            o.c.id.in_(sa.bindparam("b_ids", expanding=True)),
+            o.c.claimed_by == sa.bindparam("b_worker"),
+            o.c.status == "in_flight",
+        )
+        .values(
+            claimed_until=None,
+            updated_at=sa.bindparam("b_now"),
+            status="done",
+            last_error=None,
+        )
+        .returning(o.c.id)
+    )
+
+
+def _build_outbox_done_one(_insert: Any) -> Any:
+    o = t.outbox
+    return (
+        sa.update(o)
+        .where(
+            o.c.id == sa.bindparam("b_id"),
+            o.c.claimed_by == sa.bindparam("b_worker"),
+            o.c.status == "in_flight",
+        )
+        .values(
+            claimed_until=None,
+            updated_at=sa.bindparam("b_now"),
+            status="done",
+            last_error=None,
+            result=sa.bindparam("b_result"),
+        )
+        .returning(o.c.id)
+    )
+
+
+_HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
+    "instance": lambda _insert: sa.select(t.instances).where(
+        t.instances.c.instance_id == sa.bindparam("b_instance")
+    ),
+    "item": lambda _insert: sa.select(*_ITEM_COLUMNS).where(
+        t.items.c.instance_id == sa.bindparam("b_instance"),
+        t.items.c.item_id == sa.bindparam("b_id"),
+    ),
+    "items": lambda _insert: (
+        sa.select(*_ITEM_COLUMNS)
+        .where(
+            t.items.c.instance_id == sa.bindparam("b_instance"),
+            t.items.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
+        .order_by(t.items.c.item_id)
+    ),
+    "reviewer_assignments": lambda _insert: (
+        sa.select(
+            t.assignments.c.reviewer_oid, t.assignments.c.instance_id, t.assignments.c.item_id
+        )
+        .where(
+            t.assignments.c.instance_id == sa.bindparam("b_instance"),
+            t.assignments.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        )
+        .order_by(t.assignments.c.item_id)
+    ),
+    "item_assignments": lambda _insert: (
+        sa.select(
+            t.assignments.c.reviewer_oid, t.assignments.c.instance_id, t.assignments.c.item_id
+        )
+        .where(
+            t.assignments.c.instance_id == sa.bindparam("b_instance"),
+            t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
+        .order_by(t.assignments.c.reviewer_oid, t.assignments.c.item_id)
+    ),
+    "is_reviewer": lambda _insert: sa.select(t.assignments.c.item_id).where(
+        t.assignments.c.instance_id == sa.bindparam("b_instance"),
+        t.assignments.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+    ),
+    "conversation_ref": lambda _insert: sa.select(t.conversation_refs.c.reference).where(
+        t.conversation_refs.c.tenant_id == sa.bindparam("b_tenant"),
+        t.conversation_refs.c.user_oid == sa.bindparam("b_user"),
+    ),
+    "sent_message": lambda _insert: sa.select(t.sent_messages).where(
+        t.sent_messages.c.reviewer_oid == sa.bindparam("b_reviewer"),
+        t.sent_messages.c.instance_id == sa.bindparam("b_instance"),
+        t.sent_messages.c.kind == sa.bindparam("b_kind"),
+    ),
+    "reviewer_items": _build_reviewer_items(),
+    "reviewer_item": _build_reviewer_items(named="one"),
+    "reviewer_items_named": _build_reviewer_items(named="many"),
+    "item_upsert": _build_item_upsert,
+    "audit_insert": lambda _insert: sa.insert(t.audit),
+    "outbox_done": _build_outbox_done,
+    "outbox_done_one": _build_outbox_done_one,
+    "outbox_result": lambda _insert: (
+        sa.update(t.outbox)
+        .where(t.outbox.c.id == sa.bindparam("row_id"))
+        .values(result=sa.bindparam("result"))
+    ),
+}
 
 
 def _instance(row: Any) -> InstanceRecord:

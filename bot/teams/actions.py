@@ -31,7 +31,12 @@ from bot.graph import (
 from bot.notify.language import LanguageDefaults, normalize_zone, turn_language
 from bot.notify.reminders import ReminderScheduler, reminder_request
 from bot.notify.schedule import NUDGE_INTERVAL, SnoozeError, nudge_key, parse_snooze, snooze_until
-from bot.notify.views import ReviewerContext, escalation_view, pending_list_view, review_card_view
+from bot.notify.views import (
+    ReviewerContext,
+    build_review_card_view,
+    escalation_view,
+    pending_list_view,
+)
 from bot.reviews.decisions import (
     JUSTIFICATION_MAX_CHARS,
     DecisionOutcome,
@@ -40,7 +45,7 @@ from bot.reviews.decisions import (
     Refusal,
 )
 from bot.reviews.poller import request_targeted_poll
-from bot.store import AuditEvent, OnceWork, Store
+from bot.store import AuditEvent, InstanceRecord, OnceWork, Store
 from cards import (
     BACK_KEY,
     HelpCardView,
@@ -48,6 +53,7 @@ from cards import (
     MessageKey,
     Notice,
     NoticeKind,
+    ReviewCardView,
     SignInCardView,
     SignInReason,
     render_accept_preview_card,
@@ -121,6 +127,19 @@ class ActionContext:
     time_zone: str | None = None
 
 
+class AnswerCard(dict[str, Any]):
+    """A rendered card going out as an invoke's answer.
+
+    botbuilder deep-copies every activity it sends, the invoke answer with its card included:
+    for a page of ten items that copy cost more CPU than rendering the card. Nothing changes an
+    answer card once it is rendered (the renderers build a new one for every answer, and reused
+    item blocks are parsed afresh for each, see ``cards.review``), so its copy is the card.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AnswerCard:
+        return self
+
+
 @dataclass(frozen=True)
 class ActionResult:
     """The body of the invoke response (``statusCode``, ``type``, ``value``)."""
@@ -131,7 +150,7 @@ class ActionResult:
 
     @classmethod
     def card(cls, card: Mapping[str, Any]) -> ActionResult:
-        return cls(200, CARD_TYPE, dict(card))
+        return cls(200, CARD_TYPE, AnswerCard(card))
 
     @classmethod
     def message(cls, text: str) -> ActionResult:
@@ -291,16 +310,19 @@ class ActionRouter:
         )
 
     async def _review_card(
-        self, context: ActionContext, instance_id: str, *, page: int, notice: Notice | None = None
+        self,
+        context: ActionContext,
+        instance_id: str,
+        *,
+        page: int,
+        notice: Notice | None = None,
+        instance: InstanceRecord | None = None,
     ) -> ActionResult:
+        """The viewer's review card, read now (``instance``: the record this click was just
+        authorized against, not read again)."""
         viewer = await self._viewer(context)
-        view = await review_card_view(
-            self._store,
-            viewer=viewer,
-            instance_id=instance_id,
-            now=self._clock.now(),
-            page=page,
-            notice=notice,
+        view = await self._review_view(
+            viewer, instance_id, page=page, notice=notice, instance=instance
         )
         if view is None:
             return await self._message_card(
@@ -309,8 +331,31 @@ class ActionRouter:
         # Opened from the pending list (or an action of a card that was): offer the way back.
         if context.verb == "open_review" or context.data.get(BACK_KEY) == "pending_list":
             view = replace(view, back_to_list=True)
-        card = render_review_card(view)
+        # Most of its blocks were rendered for the card that was clicked: reused (cards.review).
+        card = render_review_card(view, reuse=True)
         return ActionResult.card(card)
+
+    async def _review_view(
+        self,
+        viewer: ReviewerContext,
+        instance_id: str,
+        *,
+        page: int,
+        notice: Notice | None = None,
+        instance: InstanceRecord | None = None,
+    ) -> ReviewCardView | None:
+        """What :func:`~bot.notify.views.review_card_view` gives, in two reads (the instance,
+        and the viewer's items through one join) or one when the instance is at hand."""
+        if instance is None:
+            instance = await self._store.get_instance(instance_id=instance_id)
+            if instance is None:
+                return None
+        items = await self._store.list_reviewer_items(
+            instance_id=instance_id, reviewer_oid=viewer.reviewer_oid
+        )
+        return build_review_card_view(
+            instance, items, viewer=viewer, now=self._clock.now(), page=page, notice=notice
+        )
 
     async def _message_card(
         self,
@@ -391,13 +436,7 @@ class ActionRouter:
     async def _accept_preview(self, context: ActionContext) -> ActionResult:
         data = context.data
         instance_id = _id(data, "instanceId")
-        view = await review_card_view(
-            self._store,
-            viewer=await self._viewer(context),
-            instance_id=instance_id,
-            now=self._clock.now(),
-            page=_page(data),
-        )
+        view = await self._review_view(await self._viewer(context), instance_id, page=_page(data))
         if view is None:
             return await self._message_card(
                 context, MessageKey.NOT_A_REVIEWER, NoticeKind.WARNING, None
@@ -501,7 +540,7 @@ class ActionRouter:
                 instance_id=instance.instance_id,
             )
         return await self._review_card(
-            context, instance_id, page=page, notice=self._notice(outcome)
+            context, instance_id, page=page, notice=self._notice(outcome), instance=instance
         )
 
     def _notice(self, outcome: DecisionOutcome) -> Notice | None:

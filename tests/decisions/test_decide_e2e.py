@@ -354,3 +354,52 @@ async def test_a_reason_over_the_limit_is_refused_with_the_limit_named(
     )
     assert ok["statusCode"] == 200
     assert (await graph_decision(harness, ROLE_REVIEW, MEGAN_ITEM))["decision"] == "Deny"
+
+
+async def test_the_answer_card_is_the_card_rendered_afresh(tmp_path: Path) -> None:
+    """The click's answer (its reads cut short, item blocks reused, botbuilder's copy skipped)
+    is the card the straightforward path builds: the instance and the reviewer's assignments
+    and items read one by one (``review_card_view``) and every part rendered anew — clicked in
+    three languages and zones, one item after another, so later answers reuse earlier blocks."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.clock import ManualClock
+    from bot.notify.views import ReviewerContext, review_card_view
+    from cards import render_review_card
+
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    async with bot_on_emulator(tmp_path, clock=clock) as harness:
+        await harness.app[DISCOVERY].run_once()
+        await harness.app[OUTBOX].run_once()
+        store = harness.app[STORE]
+        rows = await store.list_assignments(instance_id=ROLE_REVIEW, reviewer_oid=JOHANNA)
+        items = [item for _r, _i, item in rows]
+        assert len(items) >= 2
+        # The second click's card shows the first click's item, decided, in another language
+        # (in the same zone): a block reused across languages would show up here.
+        languages = [("de-DE", "Europe/Berlin"), ("ja-JP", "Europe/Berlin"), ("en-US", "Etc/UTC")]
+        clicks = [
+            (items[0], "Deny", True),
+            (items[1], "Approve", False),
+            (items[0], "Approve", False),
+        ]
+        for (item, decision, sso), (locale, zone) in zip(clicks, languages, strict=True):
+            harness.teams.set_client_language(JOHANNA, locale, zone)
+            answer = await _decide(harness, JOHANNA, item, decision, sso=sso, justification="ok")
+            assert answer["statusCode"] == 200, answer
+            card = answer["value"]
+            view = await review_card_view(
+                store,
+                viewer=ReviewerContext(
+                    reviewer_oid=JOHANNA,
+                    teams_user_id=card["refresh"]["userIds"][0],
+                    time_zone=zone,
+                    locale=locale,
+                ),
+                instance_id=ROLE_REVIEW,
+                now=clock.now(),
+            )
+            assert view is not None
+            assert card == render_review_card(view, reuse=False)
+            assert card["lang"].startswith(locale[:2])
+            clock.advance(timedelta(seconds=90))

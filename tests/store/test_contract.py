@@ -126,6 +126,84 @@ async def test_instances_and_items_upsert(any_store: SqlStore, clock: ManualCloc
     assert [i.item_id for i in picked] == ["item0005", "item0007"]
 
 
+async def test_a_reviewers_items_are_read_in_one_call(any_store: SqlStore) -> None:
+    """``list_reviewer_items`` gives what ``list_assignments`` then ``list_items`` give."""
+    await any_store.upsert_items(
+        items=[
+            ItemRecord(instance_id=inst, item_id=f"item{n:03d}", data={"n": n, "in": inst})
+            for inst in ("i1", "i2")
+            for n in range(30)
+        ]
+    )
+    mine = [f"item{n:03d}" for n in range(0, 30, 3)]
+    await any_store.replace_assignments(
+        instance_id="i1",
+        # An assignment whose item is not stored (yet) has nothing to show.
+        pairs=[*((ALEX, i) for i in [*mine, "missing"]), (MEGAN, "item001"), (MEGAN, "item003")],
+    )
+    await any_store.replace_assignments(instance_id="i2", pairs=[(ALEX, "item001")])
+
+    async def two_reads(reviewer: str, instance: str, ids: list[str] | None) -> list[ItemRecord]:
+        rows = await any_store.list_assignments(instance_id=instance, reviewer_oid=reviewer)
+        assigned = [i for _r, _n, i in rows if ids is None or i in ids]
+        return await any_store.list_items(instance_id=instance, item_ids=assigned)
+
+    cases: list[tuple[str, str, list[str] | None]] = [
+        (ALEX, "i1", None),
+        (MEGAN, "i1", None),
+        (ALEX, "i2", None),
+        (MEGAN, "i2", None),
+        (ALEX, "i1", ["item003", "item000", "item001", "missing", "nope"]),
+        (MEGAN, "i1", ["item003", "item003"]),
+        (ALEX, "i1", []),
+        # More names than one statement takes: still only the reviewer's.
+        (ALEX, "i1", ["item027", *(f"none-{n}" for n in range(700))]),
+    ]
+    for reviewer, instance, ids in cases:
+        found = await any_store.list_reviewer_items(
+            instance_id=instance, reviewer_oid=reviewer, item_ids=ids
+        )
+        assert found == await two_reads(reviewer, instance, ids), (reviewer, instance, ids)
+    alex = await any_store.list_reviewer_items(instance_id="i1", reviewer_oid=ALEX)
+    assert [i.item_id for i in alex] == mine and alex[1].data == {"n": 3, "in": "i1"}
+    assert [
+        i.data["in"]
+        for i in await any_store.list_reviewer_items(instance_id="i2", reviewer_oid=ALEX)
+    ] == ["i2"]
+
+
+async def test_items_read_again_show_what_another_writer_changed(any_store: SqlStore) -> None:
+    """Item reads keep decoded records by the row's content: a change made outside this store
+    object (another process, another replica: here a statement on its engine) is read."""
+    import sqlalchemy as sa
+
+    from bot.store import schema
+
+    await any_store.upsert_items(
+        items=[ItemRecord(instance_id="i1", item_id=f"x{n}", data={"v": 1}) for n in range(3)]
+    )
+    await any_store.replace_assignments(instance_id="i1", pairs=[(ALEX, f"x{n}") for n in range(3)])
+    for _ in range(2):
+        assert [
+            i.data for i in await any_store.list_reviewer_items(instance_id="i1", reviewer_oid=ALEX)
+        ] == [{"v": 1}] * 3
+        assert (await any_store.list_items(instance_id="i1", item_ids=["x1"]))[0].data == {"v": 1}
+    async with any_store._engine.begin() as conn:
+        await conn.execute(
+            sa.update(schema.items)
+            .where(schema.items.c.item_id == "x1")
+            .values(data='{"v": 2}', decision="Deny", reviewed_by=MEGAN)
+        )
+    [changed] = await any_store.list_items(instance_id="i1", item_ids=["x1"])
+    assert (changed.data, changed.decision, changed.reviewed_by) == ({"v": 2}, "Deny", MEGAN)
+    [named] = await any_store.list_reviewer_items(
+        instance_id="i1", reviewer_oid=ALEX, item_ids=["x1"]
+    )
+    assert named == changed
+    mine = await any_store.list_reviewer_items(instance_id="i1", reviewer_oid=ALEX)
+    assert [i.data for i in mine] == [{"v": 1}, {"v": 2}, {"v": 1}]
+
+
 async def test_naive_datetimes_are_refused(any_store: SqlStore) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await any_store.upsert_instances(
