@@ -205,18 +205,19 @@ class DurabilityMixin:
         """Of ``claims``' items, those a later click has become the newest click of (its outcome
         must not overwrite theirs: a write whose claim lapsed may come back after a later one
         was written and recorded). Locks those rows on PostgreSQL until the transaction ends."""
-        w = t.item_writes
         ids = sorted(set(claims.item_ids))
+        name = "superseded_locked" if self._dialect == "postgresql" else "superseded"
         found: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
-            query = sa.select(w.c.item_id).where(
-                w.c.instance_id == claims.instance_id,
-                w.c.item_id.in_(ids[start : start + _CHUNK]),
-                w.c.latest_key != claims.key,
+            rows = await conn.execute(
+                self._durable_stmt(name),
+                {
+                    "b_key": claims.key,
+                    "b_instance_id": claims.instance_id,
+                    "b_ids": ids[start : start + _CHUNK],
+                },
             )
-            if self._dialect == "postgresql":
-                query = query.with_for_update()
-            found.update((await conn.execute(query)).scalars())
+            found.update(rows.scalars())
         return found
 
     async def _release_claims(
@@ -426,12 +427,27 @@ def _build_release(settle: bool) -> Any:
     return build
 
 
+def _build_superseded(lock: bool) -> Callable[[Any], Any]:
+    def build(_insert: Any) -> Any:
+        w = t.item_writes
+        query = sa.select(w.c.item_id).where(
+            w.c.instance_id == sa.bindparam("b_instance_id"),
+            w.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+            w.c.latest_key != sa.bindparam("b_key", type_=w.c.latest_key.type),
+        )
+        return query.with_for_update() if lock else query
+
+    return build
+
+
 _BUILDERS: dict[str, Callable[[Any], Any]] = {
     "intent": _build_intent,
     "newest_clicks": _build_newest_clicks,
     "claim": _build_claim,
     "release": _build_release(False),
     "settle": _build_release(True),
+    "superseded": _build_superseded(False),
+    "superseded_locked": _build_superseded(True),
 }
 
 
