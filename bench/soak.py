@@ -44,7 +44,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,8 @@ class Soak:
         self.click_tasks: set[asyncio.Task[None]] = set()
         self.held: list[tuple[Definition, list[Instance]]] = []
         self.click_started = asyncio.Event()
+        self.wave_pairs: set[Pair] = set()
+        self.kill_notes: list[str] = []
         self.kill_soon = asyncio.Event()
 
     # -- the bot process ------------------------------------------------------------------------
@@ -232,7 +234,15 @@ class Soak:
         bot.kill()
         killed_at = datetime.now(UTC)
         await self.emulator.arun(self.tally.update)
-        self.kills.append(Kill(at=killed_at, recorded=await self.recorded_cards()))
+        kill = Kill(at=killed_at, recorded=await self.recorded_cards())
+        self.kills.append(kill)
+        recent = sum(
+            1
+            for times in self.tally.times.values()
+            for t in times
+            if timedelta(0) <= killed_at - t <= timedelta(seconds=2)
+        )
+        self.kill_notes.append(f"{recent}/{len(in_flight_at(kill, self.copies()))}")
 
     async def recorded_cards(self) -> dict[Pair, str]:
         """(reviewer, review) → activity id of the review card the store has as sent."""
@@ -334,7 +344,8 @@ class Soak:
                 await asyncio.wait_for(self.kill_soon.wait(), at - time.monotonic())
             if self.kill_soon.is_set():
                 self.kill_soon.clear()
-                await asyncio.sleep(self.rng.uniform(0.5, 3.0))  # into the wave's sends
+                await self.first_card_of_wave()
+                await asyncio.sleep(self.rng.uniform(0.0, 0.5))  # into the wave's sends
             elif self.rng.random() < 0.5:
                 # Aimed at a click: the next one sent within 3 s, while the bot handles it.
                 self.click_started.clear()
@@ -345,6 +356,17 @@ class Soak:
                 return
             await self.kill_bot()
             await self.start_bot()
+
+    async def first_card_of_wave(self) -> None:
+        """Wait (at most 20 s) until a card of the newest wave of reviews was accepted."""
+        wave = self.wave_pairs
+
+        async def one_out() -> bool:
+            counts = await self.emulator.arun(self.tally.update)
+            return any(counts[pair] for pair in wave)
+
+        with contextlib.suppress(AssertionError):
+            await eventually(one_out, timeout_s=20.0, what="a card of the wave", interval_s=0.02)
 
     def hold_back(self) -> None:
         """Take some reviews out of the tenant, to create them during the run (emulator
@@ -366,6 +388,8 @@ class Soak:
         for n, wave in enumerate(waves):
             at = start + span * (0.3 + 0.5 * n / max(1, len(waves) - 1) if len(waves) > 1 else 0.5)
             await asyncio.sleep(max(0.0, at - time.monotonic()))  # chaos timing
+            created = {instance.id for _, instances in wave for instance in instances}
+            self.wave_pairs = {pair for pair in self.expected if pair[1] in created}
             for definition, instances in wave:
                 await self.emulator.arun(self.cloud.tenant.add_review, definition, instances)
             self.kill_soon.set()
@@ -556,10 +580,9 @@ class Soak:
                 stored[record.item_id] = record.decision
         return graph, stored
 
-    async def observations(self) -> Observations:
-        await self.emulator.arun(self.tally.update)
-        graph, stored = await self.views()
-        copies = {
+    def copies(self) -> dict[Pair, list[CardCopy]]:
+        """Every review card the connector accepted, per (reviewer, review)."""
+        return {
             pair: [
                 CardCopy(at=at, activity_id=activity_id)
                 for at, activity_id in zip(
@@ -568,6 +591,11 @@ class Soak:
             ]
             for pair in self.tally.counts
         }
+
+    async def observations(self) -> Observations:
+        await self.emulator.arun(self.tally.update)
+        graph, stored = await self.views()
+        copies = self.copies()
         return Observations(
             expected_cards=set(self.expected),
             card_copies=copies,
@@ -693,7 +721,8 @@ class Soak:
         allowance = sum(len(in_flight_at(k, observed.card_copies)) for k in self.kills)
         print(
             f"soak: {len(self.expected)} cards owed, {sum(self.tally.counts.values())} sent; "
-            f"{len(self.kills)} kills ({allowance} card send(s) in flight at them); "
+            f"{len(self.kills)} kills ({allowance} card send(s) in flight at them; per kill, "
+            f"cards accepted in the 2 s before / not recorded: {', '.join(self.kill_notes)}); "
             f"outages {[round(s) for s in self.outages]} s"
         )
         print(
