@@ -128,8 +128,9 @@ class Plan:
             lease_s=10.0,
             poll_interval_s=60.0,
             click_every_s=1.0,
-            # A card whose tries met the whole outage waits up to the outbox's retry cap.
-            settle_s=min(RETRY_CAP_S, 2 * outage_s + 60.0) + 120.0,
+            # A message whose tries met the outages and many faults waits up to the outbox's
+            # retry cap (15 minutes) before its next try, also after the faults are gone.
+            settle_s=RETRY_CAP_S + 120.0,
             held_back=12,
             waves=3,
         )
@@ -750,6 +751,16 @@ class Soak:
             f"{'at rest' if at_rest else 'NOT at rest'} {rest_s:.0f} s after the faults went off "
             f"({', '.join(f'{k} after {v:.0f} s' for k, v in self.rest_times.items())})"
         )
+        store = self.store
+        assert store is not None
+        for status in ("pending", "in_flight", "failed"):
+            for message in await store.list_outbox(status=status, limit=10):
+                wait_s = (message.not_before - datetime.now(UTC)).total_seconds()
+                print(
+                    f"soak: outbox {status} {message.kind} {message.key}: "
+                    f"{message.attempts} attempts, next try in {wait_s:.0f} s, "
+                    f"last error {message.last_error!r}"
+                )
         errors = self.bot_error_lines()
         print(
             f"soak: {len(errors)} ERROR line(s) in the bot's logs"
