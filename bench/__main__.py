@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "fanout": "bench.fanout",
     "decide": "bench.decide",
     "fuzz": "bench.fuzz",
+    "soak": "bench.soak",
 }
 
 

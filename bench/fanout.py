@@ -45,8 +45,7 @@ import logging
 import os
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,7 +56,13 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from bench._common import CloudProcess, bot_settings, print_figures, started_app
+from bench._common import (
+    CloudProcess,
+    bot_settings,
+    fresh_postgres_database,
+    print_figures,
+    started_app,
+)
 from bot.notify.delivery import DeliveryMetrics, OutboxWorker, enqueue_review_card
 from bot.notify.ratelimit import RateLimiter, TeamsRateLimits
 from bot.store import InstanceRecord, ItemRecord, Store
@@ -235,7 +240,9 @@ async def _one_run(
             "token_cache_key": base64.urlsafe_b64encode(os.urandom(32)).decode()
         }
         if database is not None:
-            overrides["database_url"] = await stack.enter_async_context(_fresh_database(database))
+            overrides["database_url"] = await stack.enter_async_context(
+                fresh_postgres_database(database)
+            )
         apps = []
         for _ in range(replicas):
             # Replicas: app instances sharing one store; each has its own pool, worker id and
@@ -318,31 +325,6 @@ def _counter(app: web.Application, name: str) -> int:
             if sample.name.endswith("_total")
         )
     )
-
-
-@contextlib.asynccontextmanager
-async def _fresh_database(url: str) -> AsyncIterator[str]:
-    """A new PostgreSQL database on the server of ``url`` for one run, dropped afterwards."""
-    import asyncpg
-
-    parsed = make_url(url)
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin_dsn = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def _lifted_worker(app: web.Application) -> OutboxWorker:

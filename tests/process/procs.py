@@ -6,6 +6,9 @@ bot is a separate process. The bot is configured exactly as an operator configur
 Microsoft (``tests.bot_harness.bot_settings`` as environment variables), listens on a port found
 by binding port 0, and is watched through ``/healthz`` and through what the emulator recorded.
 
+What the connector accepted is read here too (:class:`AcceptedCards`), and who is owed a review
+card (:func:`expected_pairs`): the crash tests and ``python -m bench soak`` share them.
+
 Every process is started with :meth:`BotProcess.start` and ended by its own pid
 (``os.kill(pid, SIGKILL)`` then ``wait``), also when a test fails.
 """
@@ -19,13 +22,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from emulator.connector import Connector
 from emulator.server import EmulatorCloud
+from emulator.tenant import Tenant
 from emulator.threaded import EmulatorThread
 from tests.bot_harness import bot_settings, settings_environment
 
@@ -173,3 +180,60 @@ async def eventually(
 async def on_emulator(emulator: EmulatorThread, fn: Callable[[], Any]) -> Any:
     """Read emulator state on the emulator's own loop (its dicts change on that thread)."""
     return await emulator.arun(fn)
+
+
+Pair = tuple[str, str]  # (reviewer oid, instance id)
+
+
+def expected_pairs(tenant: Tenant) -> set[Pair]:
+    """Who is owed a review card, by the emulator's own resolution of the review scopes (running
+    instances only: recurring reviews also list their earlier, ended recurrences)."""
+    return {
+        (reviewer.lower(), instance.id)
+        for instance in tenant.instances.values()
+        if tenant.instance_status(instance) == "InProgress"
+        for reviewer in tenant.assignments(instance)
+    }
+
+
+def review_card_pair(activity: Any, user_oid: str | None) -> Pair | None:
+    """(reviewer, instance) of a review card activity; None for anything else (reminders...)."""
+    if not isinstance(activity, dict) or user_oid is None:
+        return None
+    for attachment in activity.get("attachments") or []:
+        content = attachment.get("content") if isinstance(attachment, dict) else None
+        if not isinstance(content, dict):
+            continue
+        data = ((content.get("refresh") or {}).get("action") or {}).get("data") or {}
+        if data.get("card") == "review" and data.get("instanceId"):
+            return (user_oid.lower(), str(data["instanceId"]))
+    return None
+
+
+class AcceptedCards:
+    """How many times the connector accepted a new review card for each (reviewer, review).
+
+    Counts posts (send, or the first activity of create-conversation) answered 201; edits of an
+    existing message are not new messages. Reads only the records added since the last call,
+    on the emulator's thread (:meth:`update` runs there).
+    """
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._seen = 0
+        self.counts: Counter[Pair] = Counter()
+        self.times: dict[Pair, list[datetime]] = {}
+        #: The connector's activity id of each accepted copy, in the order of ``times``.
+        self.activity_ids: dict[Pair, list[str]] = {}
+
+    def update(self) -> Counter[Pair]:
+        records = self._connector.records
+        for record in records[self._seen :]:
+            if record.operation in ("send", "create_conversation") and record.status == 201:
+                pair = review_card_pair(record.activity, record.user_oid)
+                if pair is not None:
+                    self.counts[pair] += 1
+                    self.times.setdefault(pair, []).append(record.at)
+                    self.activity_ids.setdefault(pair, []).append(record.activity_id or "")
+        self._seen = len(records)
+        return Counter(self.counts)

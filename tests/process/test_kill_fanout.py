@@ -22,14 +22,17 @@ import pytest
 
 from emulator.connector import Connector
 from emulator.server import EmulatorConfig
-from emulator.tenant import Tenant
 from emulator.threaded import EmulatorThread
 from tests.process.procs import (
+    AcceptedCards,
     BotProcess,
+    Pair,
     bot_environment,
     eventually,
+    expected_pairs,
     free_port,
     on_emulator,
+    review_card_pair,
 )
 
 # 500 reviewer users; 210 group reviews of 840 pending items in all. With the seed's mix of
@@ -48,61 +51,8 @@ KILL_WINDOW_S = 2.0
 # After the restart: the leases expire, discovery runs again (it was cut short), the rest is sent.
 RECOVERY_TIMEOUT_S = 75.0
 
-Pair = tuple[str, str]  # (reviewer oid, instance id)
-
 # About 40 s: ~500 sends under the Teams rate limits, a kill, leases expiring, a second discovery.
 pytestmark = pytest.mark.slow
-
-
-def expected_pairs(tenant: Tenant) -> set[Pair]:
-    """Who is owed a review card, by the emulator's own resolution of the review scopes (running
-    instances only: recurring reviews also list their earlier, ended recurrences)."""
-    return {
-        (reviewer.lower(), instance.id)
-        for instance in tenant.instances.values()
-        if tenant.instance_status(instance) == "InProgress"
-        for reviewer in tenant.assignments(instance)
-    }
-
-
-def review_card_pair(activity: Any, user_oid: str | None) -> Pair | None:
-    """(reviewer, instance) of a review card activity; None for anything else (reminders...)."""
-    if not isinstance(activity, dict) or user_oid is None:
-        return None
-    for attachment in activity.get("attachments") or []:
-        content = attachment.get("content") if isinstance(attachment, dict) else None
-        if not isinstance(content, dict):
-            continue
-        data = ((content.get("refresh") or {}).get("action") or {}).get("data") or {}
-        if data.get("card") == "review" and data.get("instanceId"):
-            return (user_oid.lower(), str(data["instanceId"]))
-    return None
-
-
-class AcceptedCards:
-    """How many times the connector accepted a new review card for each (reviewer, review).
-
-    Counts posts (send, or the first activity of create-conversation) answered 201; edits of an
-    existing message are not new messages. Reads only the records added since the last call,
-    on the emulator's thread (:meth:`update` runs there).
-    """
-
-    def __init__(self, connector: Connector) -> None:
-        self._connector = connector
-        self._seen = 0
-        self.counts: Counter[Pair] = Counter()
-        self.times: dict[Pair, list[datetime]] = {}
-
-    def update(self) -> Counter[Pair]:
-        records = self._connector.records
-        for record in records[self._seen :]:
-            if record.operation in ("send", "create_conversation") and record.status == 201:
-                pair = review_card_pair(record.activity, record.user_oid)
-                if pair is not None:
-                    self.counts[pair] += 1
-                    self.times.setdefault(pair, []).append(record.at)
-        self._seen = len(records)
-        return Counter(self.counts)
 
 
 def visible_review_cards(connector: Connector, reviewers: set[str]) -> Counter[Pair]:
