@@ -62,12 +62,12 @@ from bench._common import (
     _REPO_ROOT,
     CloudProcess,
     bot_settings,
+    fresh_postgres_database,
     median,
     percentile,
     print_figures,
     started_app,
 )
-from bench.fanout import _fresh_database
 from bot.web.keys import DISCOVERY, STORE
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -406,7 +406,7 @@ async def _run(args: argparse.Namespace) -> int:
             overrides = {}
             if args.database:
                 overrides["database_url"] = await stack.enter_async_context(
-                    _fresh_database(args.database)
+                    fresh_postgres_database(args.database)
                 )
             settings = bot_settings(cloud.info, Path(tmp), **overrides)
             app = create_app(settings, workers=False)
