@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot.clock import ManualClock
-from bot.notify.delivery import DeliveryMetrics, OutboxWorker
+from bot.notify.delivery import RETRY_CAP_S, DeliveryMetrics, OutboxWorker
 from bot.notify.ratelimit import BackoffPolicy, RateLimiter, TeamsRateLimits
 from bot.teams.connector import (
     ConnectorClient,
@@ -223,11 +223,11 @@ async def harness(tmp_path: Path) -> AsyncIterator[BotOnEmulator]:
         yield running
 
 
-async def test_429s_without_retry_after_are_backed_off_and_every_card_arrives_once(
-    harness: BotOnEmulator,
-) -> None:
+async def _worker_with_chats(
+    harness: BotOnEmulator, time: FakeTime
+) -> tuple[OutboxWorker, RateLimiter]:
+    """An outbox worker on a fake monotonic clock, after discovery, every reviewer with a chat."""
     app = harness.app
-    time = FakeTime()
     limiter = RateLimiter(monotonic=time.monotonic, sleep=time.sleep, rng=random.Random(3))
     side = app[MICROSOFT]
     worker = OutboxWorker(
@@ -240,11 +240,21 @@ async def test_429s_without_retry_after_are_backed_off_and_every_card_arrives_on
         metrics=DeliveryMetrics(None),
     )
     await app[DISCOVERY].run_once()
-    # Every reviewer has a chat; then sends are refused now and then with a bare 429.
     connector = harness.cloud.connector
     for reviewer in DEMO_EXPECTED_ASSIGNMENTS:
         connector.note_app_installed(user_oid=reviewer, user_name="R", installation_id=reviewer)
     await connector.drain_deliveries()
+    return worker, limiter
+
+
+async def test_429s_without_retry_after_are_backed_off_and_every_card_arrives_once(
+    harness: BotOnEmulator,
+) -> None:
+    app = harness.app
+    time = FakeTime()
+    worker, limiter = await _worker_with_chats(harness, time)
+    connector = harness.cloud.connector
+    # Every reviewer has a chat; then sends are refused now and then with a bare 429.
     rule = harness.cloud.faults.add(
         FaultRule(
             kind="status",
@@ -272,3 +282,31 @@ async def test_429s_without_retry_after_are_backed_off_and_every_card_arrives_on
     for reviewer, reviews in DEMO_EXPECTED_ASSIGNMENTS.items():
         cards = [m for m in connector.messages_to(reviewer) if m.activity.get("attachments")]
         assert len(cards) == len(reviews), reviewer
+
+
+@pytest.mark.parametrize("retry_after", ["1000000000000", "2592000"], ids=["huge", "30-days"])
+async def test_a_429s_retry_after_is_capped_like_every_other_backoff(
+    harness: BotOnEmulator, retry_after: str
+) -> None:
+    """A huge ``Retry-After`` would overflow a date (the worker pass failing every lease), a
+    merely large one (weeks) park a first card past its review: either waits at most
+    ``RETRY_CAP_S`` (15 minutes)."""
+    app = harness.app
+    worker, _ = await _worker_with_chats(harness, FakeTime())
+    harness.cloud.faults.add(
+        FaultRule(
+            kind="status",
+            service="connector",
+            method="POST",
+            path_regex=r"/activities$",
+            status=429,
+            retry_after_header=retry_after,
+            remaining=1,
+        )
+    )
+    now = app[CLOCK].now()
+    await worker.run_once()
+    pending = await app[STORE].list_outbox(status="pending")
+    assert pending, "the throttled card should be queued again"
+    latest = max(m.not_before for m in pending)
+    assert latest <= now + timedelta(seconds=RETRY_CAP_S + 1)
