@@ -935,6 +935,26 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             )
             return set(rows.scalars())
 
+    async def sent_recipients_of_items(
+        self, *, instance_id: str, item_ids: Sequence[str], kind: str
+    ) -> list[str]:
+        wanted = sorted(set(item_ids))
+        if not wanted:
+            return []
+        found: set[str] = set()
+        async with self._read(inline=len(wanted) <= _INLINE_ROWS) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    self._hot("item_card_recipients"),
+                    {
+                        "b_instance": instance_id,
+                        "b_ids": wanted[start : start + _CHUNK],
+                        "b_kind": kind,
+                    },
+                )
+                found.update(rows.scalars())
+        return sorted(found)
+
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None:
@@ -1432,6 +1452,22 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
             t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
         )
         .order_by(t.assignments.c.reviewer_oid, t.assignments.c.item_id)
+    ),
+    "item_card_recipients": lambda _insert: (
+        sa.select(t.assignments.c.reviewer_oid)
+        .distinct()
+        .join(
+            t.sent_messages,
+            sa.and_(
+                t.sent_messages.c.reviewer_oid == t.assignments.c.reviewer_oid,
+                t.sent_messages.c.instance_id == t.assignments.c.instance_id,
+                t.sent_messages.c.kind == sa.bindparam("b_kind"),
+            ),
+        )
+        .where(
+            t.assignments.c.instance_id == sa.bindparam("b_instance"),
+            t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
     ),
     "is_reviewer": lambda _insert: sa.select(t.assignments.c.item_id).where(
         t.assignments.c.instance_id == sa.bindparam("b_instance"),
