@@ -619,6 +619,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             for key, kind, payload in messages
         ]
         added = 0
+        if len(rows) == 1:
+            # A click's card edit: the statement built once, the row as its parameters.
+            async with self._write() as conn:
+                result = await conn.execute(self._hot("outbox_insert"), rows[0])
+            return max(int(result.rowcount or 0), 0)
         async with self._write(inline=len(rows) <= _INLINE_ROWS) as conn:
             for start in range(0, len(rows), _CHUNK):
                 result = await conn.execute(
@@ -1487,6 +1492,9 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
     "reviewer_item": _build_reviewer_items(named="one"),
     "reviewer_items_named": _build_reviewer_items(named="many"),
     "item_upsert": _build_item_upsert,
+    "outbox_insert": lambda _insert: _insert(t.outbox).on_conflict_do_nothing(
+        index_elements=["key"]
+    ),
     "audit_insert": lambda _insert: sa.insert(t.audit),
     "outbox_done": _build_outbox_done,
     "outbox_done_one": _build_outbox_done_one,

@@ -908,3 +908,12 @@ async def test_sent_recipients_of_items_are_the_reviewers_of_those_items_with_a_
     assert await recipients(["nope"]) == []
     assert await recipients([]) == []
     assert await recipients([f"x{n}" for n in range(600)] + ["a"]) == [ALEX, MEGAN]
+
+
+async def test_one_message_enqueued_alone_is_added_once(any_store: SqlStore) -> None:
+    """The one-message form (a click's card edit) adds a new key and leaves an existing one."""
+    assert await any_store.enqueue_outbox_many(messages=[("one", "card", {"n": 1})]) == 1
+    assert await any_store.enqueue_outbox_many(messages=[("one", "card", {"n": 2})]) == 0
+    row = await any_store.get_outbox(key="one")
+    assert row is not None and row.payload == {"n": 1} and row.status == "pending"
+    assert row.kind == "card" and row.attempts == 0
