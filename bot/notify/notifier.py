@@ -96,15 +96,23 @@ class ReviewNotifier:
                     await self._edit(reviewer, event.instance_id)
 
     async def items_changed(self, instance_id: str, item_ids: Sequence[str]) -> None:
-        """Items changed through the bot: edit every sent card that shows one of them."""
-        reviewers = {
-            reviewer
-            for reviewer, _instance, _item in await self._store.list_assignments(
-                instance_id=instance_id, item_ids=item_ids
+        """Items changed through the bot: edit every sent card that shows one of them (one read
+        for whose cards, one write queueing their edits)."""
+        reviewers = await self._store.sent_recipients_of_items(
+            instance_id=instance_id, item_ids=item_ids, kind="review"
+        )
+        if reviewers:
+            await self._store.enqueue_outbox_many(
+                messages=[
+                    review_card_message(
+                        tenant_id=self._tenant_id,
+                        reviewer_oid=reviewer,
+                        instance_id=instance_id,
+                        edit=True,
+                    )
+                    for reviewer in reviewers
+                ]
             )
-        }
-        for reviewer in sorted(reviewers):
-            await self._edit(reviewer, instance_id)
         if self._wake is not None:
             self._wake()
 

@@ -267,6 +267,47 @@ def item_view(item: ItemRecord, *, viewer_oid: str, now: datetime, share_earlier
     )
 
 
+class _ItemViews:
+    """Item views already made, per record object, viewer and whether earlier stages show.
+
+    The store hands out one record object per stored content (``SqlStore._cached_item``), so
+    the views of a card's unchanged items are made once rather than on every click. A record
+    is frozen and its ``data`` read-only by contract, and the entry holds the record, so its id
+    names it for as long as the entry lives. The only input besides these is the clock, read
+    by a sign-in reason (recent or not, by the look-back window); a kept view whose reason the
+    clock has changed since is made again. Bounded: cleared when full.
+    """
+
+    MAX_ENTRIES = 20_000
+
+    def __init__(self) -> None:
+        self._views: dict[tuple[int, str, bool], tuple[ItemRecord, ItemView]] = {}
+
+    def view(
+        self, item: ItemRecord, *, viewer_oid: str, now: datetime, share_earlier: bool
+    ) -> ItemView:
+        key = (id(item), viewer_oid, share_earlier)
+        found = self._views.get(key)
+        if found is not None and found[0] is item:
+            view = found[1]
+            if view.last_sign_in is None or view.recommendation_reason not in _CLOCK_REASONS:
+                return view
+            recent = now - view.last_sign_in <= _LOOK_BACK
+            if recent is (view.recommendation_reason is RecommendationReason.RECENT_SIGN_IN):
+                return view
+        view = item_view(item, viewer_oid=viewer_oid, now=now, share_earlier=share_earlier)
+        if len(self._views) >= self.MAX_ENTRIES:
+            self._views.clear()
+        self._views[key] = (item, view)
+        return view
+
+
+_CLOCK_REASONS = frozenset(
+    {RecommendationReason.RECENT_SIGN_IN, RecommendationReason.NO_RECENT_SIGN_IN}
+)
+_ITEM_VIEWS = _ItemViews()
+
+
 def _stage(instance: InstanceRecord) -> StageView | None:
     if not instance.stage_id or not instance.data.get("multiStage"):
         return None
@@ -318,7 +359,7 @@ def build_review_card_view(
     assert isinstance(settings, Mapping)
     share_earlier = bool(settings.get("decisionHistoriesForReviewersEnabled"))
     views = tuple(
-        item_view(item, viewer_oid=viewer.reviewer_oid, now=now, share_earlier=share_earlier)
+        _ITEM_VIEWS.view(item, viewer_oid=viewer.reviewer_oid, now=now, share_earlier=share_earlier)
         for item in sorted(
             items,
             key=lambda i: (str(i.data.get("principal", {}).get("displayName", "")), i.item_id),

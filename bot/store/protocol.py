@@ -462,6 +462,13 @@ class Store(Protocol):
         """Everyone who was sent a message of ``kind`` about the instance."""
         ...
 
+    async def sent_recipients_of_items(
+        self, *, instance_id: str, item_ids: Sequence[str], kind: str
+    ) -> list[str]:
+        """The reviewers of any of ``item_ids`` in the instance who were sent a message of
+        ``kind`` about it, sorted (one read: whose card to edit once the items changed)."""
+        ...
+
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
     ) -> SentMessage | None: ...

@@ -619,6 +619,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             for key, kind, payload in messages
         ]
         added = 0
+        if len(rows) == 1:
+            # A click's card edit: the statement built once, the row as its parameters.
+            async with self._write() as conn:
+                result = await conn.execute(self._hot("outbox_insert"), rows[0])
+            return max(int(result.rowcount or 0), 0)
         async with self._write(inline=len(rows) <= _INLINE_ROWS) as conn:
             for start in range(0, len(rows), _CHUNK):
                 result = await conn.execute(
@@ -934,6 +939,26 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 sa.select(m.c.reviewer_oid).where(m.c.instance_id == instance_id, m.c.kind == kind)
             )
             return set(rows.scalars())
+
+    async def sent_recipients_of_items(
+        self, *, instance_id: str, item_ids: Sequence[str], kind: str
+    ) -> list[str]:
+        wanted = sorted(set(item_ids))
+        if not wanted:
+            return []
+        found: set[str] = set()
+        async with self._read(inline=len(wanted) <= _INLINE_ROWS) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    self._hot("item_card_recipients"),
+                    {
+                        "b_instance": instance_id,
+                        "b_ids": wanted[start : start + _CHUNK],
+                        "b_kind": kind,
+                    },
+                )
+                found.update(rows.scalars())
+        return sorted(found)
 
     async def get_sent_message(
         self, *, reviewer_oid: str, instance_id: str, kind: str
@@ -1433,6 +1458,22 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
         )
         .order_by(t.assignments.c.reviewer_oid, t.assignments.c.item_id)
     ),
+    "item_card_recipients": lambda _insert: (
+        sa.select(t.assignments.c.reviewer_oid)
+        .distinct()
+        .join(
+            t.sent_messages,
+            sa.and_(
+                t.sent_messages.c.reviewer_oid == t.assignments.c.reviewer_oid,
+                t.sent_messages.c.instance_id == t.assignments.c.instance_id,
+                t.sent_messages.c.kind == sa.bindparam("b_kind"),
+            ),
+        )
+        .where(
+            t.assignments.c.instance_id == sa.bindparam("b_instance"),
+            t.assignments.c.item_id.in_(sa.bindparam("b_ids", expanding=True)),
+        )
+    ),
     "is_reviewer": lambda _insert: sa.select(t.assignments.c.item_id).where(
         t.assignments.c.instance_id == sa.bindparam("b_instance"),
         t.assignments.c.reviewer_oid == sa.bindparam("b_reviewer"),
@@ -1451,6 +1492,9 @@ _HOT_BUILDERS: dict[str, Callable[[Any], Any]] = {
     "reviewer_item": _build_reviewer_items(named="one"),
     "reviewer_items_named": _build_reviewer_items(named="many"),
     "item_upsert": _build_item_upsert,
+    "outbox_insert": lambda _insert: _insert(t.outbox).on_conflict_do_nothing(
+        index_elements=["key"]
+    ),
     "audit_insert": lambda _insert: sa.insert(t.audit),
     "outbox_done": _build_outbox_done,
     "outbox_done_one": _build_outbox_done_one,

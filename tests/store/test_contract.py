@@ -867,3 +867,53 @@ async def test_people_round_trip_and_replace(any_store: SqlStore, clock: ManualC
         await any_store.save_people(
             people=[PersonRecord(user_oid=ALEX, checked_at=datetime(2026, 1, 1))]
         )
+
+
+async def test_sent_recipients_of_items_are_the_reviewers_of_those_items_with_a_card(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    """Whose card to edit once items changed: reviewers of any of the items, with a sent
+    message of that kind about that instance, each once, sorted; past one statement's worth."""
+    sam = "aaaaaaaa-0000-0000-0000-000000000003"
+    await any_store.replace_assignments(
+        instance_id="i1",
+        pairs=[(ALEX, "a"), (ALEX, "b"), (MEGAN, "b"), (sam, "c")]
+        + [(MEGAN, f"x{n}") for n in range(600)],
+    )
+    await any_store.replace_assignments(instance_id="i2", pairs=[(sam, "a")])
+    for reviewer, instance, kind in [
+        (MEGAN, "i1", "review"),
+        (ALEX, "i1", "review"),
+        (sam, "i1", "reminder"),
+        (sam, "i2", "review"),
+    ]:
+        await any_store.record_sent_message(
+            message=SentMessage(
+                reviewer_oid=reviewer,
+                instance_id=instance,
+                kind=kind,
+                conversation_id="c",
+                activity_id="a",
+                sent_at=clock.now(),
+            )
+        )
+
+    async def recipients(ids: list[str], kind: str = "review") -> list[str]:
+        return await any_store.sent_recipients_of_items(instance_id="i1", item_ids=ids, kind=kind)
+
+    assert await recipients(["a", "b"]) == [ALEX, MEGAN]
+    assert await recipients(["a"]) == [ALEX]
+    assert await recipients(["c"]) == []  # sam's only i1 message is a reminder
+    assert await recipients(["c"], "reminder") == [sam]
+    assert await recipients(["nope"]) == []
+    assert await recipients([]) == []
+    assert await recipients([f"x{n}" for n in range(600)] + ["a"]) == [ALEX, MEGAN]
+
+
+async def test_one_message_enqueued_alone_is_added_once(any_store: SqlStore) -> None:
+    """The one-message form (a click's card edit) adds a new key and leaves an existing one."""
+    assert await any_store.enqueue_outbox_many(messages=[("one", "card", {"n": 1})]) == 1
+    assert await any_store.enqueue_outbox_many(messages=[("one", "card", {"n": 2})]) == 0
+    row = await any_store.get_outbox(key="one")
+    assert row is not None and row.payload == {"n": 1} and row.status == "pending"
+    assert row.kind == "card" and row.attempts == 0
