@@ -622,8 +622,8 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         if len(rows) == 1:
             # A click's card edit: the statement built once, the row as its parameters.
             async with self._write() as conn:
-                result = await conn.execute(self._hot("outbox_insert"), rows[0])
-            return max(int(result.rowcount or 0), 0)
+                inserted = await conn.execute(self._hot("outbox_insert"), rows[0])
+            return max(int(inserted.rowcount or 0), 0)
         async with self._write(inline=len(rows) <= _INLINE_ROWS) as conn:
             for start in range(0, len(rows), _CHUNK):
                 result = await conn.execute(
