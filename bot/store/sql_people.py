@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PeopleMixin"]
 
-_CHUNK = 500  # ids per IN (…) and rows per multi-row upsert
+_CHUNK = 500  # ids per IN (…)
 _INLINE_ROWS = 200  # above this, SQLite work leaves the loop (see bot.store.inline)
 
 
@@ -35,7 +35,10 @@ class PeopleMixin:
     """Store methods for what the directory says about people."""
 
     if TYPE_CHECKING:  # provided by SqlStore
-        _insert: Any
+
+        async def _upsert(
+            self, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]
+        ) -> None: ...
 
         def _write(self, *, inline: bool = True) -> AbstractAsyncContextManager[Conn]: ...
 
@@ -55,19 +58,7 @@ class PeopleMixin:
         if not rows:
             return
         ordered = [rows[oid] for oid in sorted(rows)]  # one lock order for concurrent writers
-        async with self._write(inline=len(ordered) <= _INLINE_ROWS) as conn:
-            for start in range(0, len(ordered), _CHUNK):
-                stmt = self._insert(t.people).values(ordered[start : start + _CHUNK])
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["user_oid"],
-                        set_={
-                            "locale": stmt.excluded.locale,
-                            "time_zone": stmt.excluded.time_zone,
-                            "checked_at": stmt.excluded.checked_at,
-                        },
-                    )
-                )
+        await self._upsert(t.people, ordered, ["user_oid"])
 
     async def get_people(self, *, user_oids: Sequence[str]) -> dict[str, PersonRecord]:
         p = t.people
