@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.admin import ReviewSummary
 from bot.clock import SystemClock
+from bot.heap import freeze_after_startup
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store, StoreError, open_store
@@ -114,6 +115,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.demo_mode:
         return _serve_demo(settings, sock, args.create_app)
     app = args.create_app(settings)
+    freeze_after_startup(app)
     print(
         f"Access Review Bot listening on http://{settings.bind_host}:{settings.port} "
         f"(bot endpoint /api/messages, health /healthz)",

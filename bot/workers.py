@@ -41,6 +41,8 @@ from types import FrameType
 
 from aiohttp import web
 
+from bot.heap import freeze_after_startup
+
 __all__ = ["WorkerPool", "reuse_port_socket", "serve_workers"]
 
 log = logging.getLogger("bot.workers")
@@ -88,6 +90,7 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sock = reuse_port_socket(host, port, listen=True)
     app = make_app(index)
+    freeze_after_startup(app)
 
     def ready(_message: str) -> None:
         if on_ready is not None:

@@ -16,6 +16,7 @@ class Metrics:
     rejected_activities: Counter
     outbox_depth: Gauge
     lease_held: Gauge
+    heap_frozen: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -48,6 +49,12 @@ class Metrics:
                 "bot_lease_held",
                 "1 when this replica holds the named background lease.",
                 ["lease"],
+                registry=registry,
+            ),
+            heap_frozen=Gauge(
+                "bot_heap_frozen_objects",
+                "Objects set aside from the garbage collector's walks once the app started "
+                "(bot.heap); 0 when the process does not serve (tests, the demo).",
                 registry=registry,
             ),
         )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from emulator.connector import Connector
 from emulator.server import EmulatorCloud
@@ -147,6 +148,10 @@ class BotProcess:
 
         await eventually(healthy, timeout_s=timeout_s, what=f"bot /healthz on port {self.port}")
 
+    async def frozen_objects(self, http: httpx.AsyncClient) -> float:
+        """What ``bot_heap_frozen_objects`` of its ``/metrics`` says (see bot.heap)."""
+        return await heap_frozen_objects(http, self.base_url)
+
     def kill(self) -> None:
         """SIGKILL the process (no cleanup of any kind runs in it) and reap it."""
         assert self._process is not None, "not started"
@@ -237,3 +242,14 @@ class AcceptedCards:
                     self.activity_ids.setdefault(pair, []).append(record.activity_id or "")
         self._seen = len(records)
         return Counter(self.counts)
+
+
+async def heap_frozen_objects(http: httpx.AsyncClient, base_url: str) -> float:
+    """``bot_heap_frozen_objects`` of the ``/metrics`` served at ``base_url`` (through ``http``,
+    so a kept-alive client reads the worker it is connected to)."""
+    response = await http.get(f"{base_url}/metrics", timeout=10.0)
+    assert response.status_code == 200, response.text
+    for family in text_string_to_metric_families(response.text):
+        if family.name == "bot_heap_frozen_objects":
+            return float(family.samples[0].value)
+    raise AssertionError("no bot_heap_frozen_objects in /metrics")

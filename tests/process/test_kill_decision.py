@@ -127,6 +127,8 @@ async def test_a_decision_saving_during_a_graph_outage_survives_a_kill(tmp_path:
         second: BotProcess | None = None
         try:
             await first.wait_healthy(http)
+            # A serving process sets its start-up heap aside from the collector (bot.heap).
+            assert await first.frozen_objects(http) > 10_000
 
             async def card_sent() -> bool:
                 return await card_message() is not None

@@ -34,6 +34,7 @@ from bot.store import open_store
 from emulator.server import EmulatorConfig
 from emulator.teams_client import TeamsClient
 from emulator.threaded import EmulatorThread
+from tests.process.procs import heap_frozen_objects
 from tests.replicas.cluster import (
     APP,
     GraphLog,
@@ -179,6 +180,9 @@ async def _scenario(tmp_path: Path, emulator: EmulatorThread, database_url: str)
             # 1. Both workers answer, and only they.
             per_pid, opened = await _clients_per_worker(base, pids)
             assert set(per_pid) == pids
+            # Each worker set its start-up heap aside from the collector (bot.heap).
+            for client in per_pid.values():
+                assert await heap_frozen_objects(client, base) > 10_000
 
             # 2. One process holds every background lease: worker 0.
             holder_pid = served.current_pids()[0]
