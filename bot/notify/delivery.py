@@ -11,13 +11,20 @@ that conversation, or the whole tenant, for ``Retry-After`` or, without one (Tea
 for an exponential backoff with full jitter (:class:`~bot.notify.ratelimit.RateLimiter`); 408,
 412, 502, 503, 504, network failures, and Graph or token hiccups while installing the app retry
 with full jitter, doubling from :data:`RETRY_BASE_S` up to :data:`RETRY_CAP_S` between tries,
-as long as it takes. A new message for a review that has ended meanwhile ends as skipped
-("review ended", with an audit line); an edit is still delivered for :data:`EDIT_GRACE_AFTER_END`
-(it is what shows the reviewer that the review ended).
+as long as it takes. After a Bot Connector outage those backoffs would keep cards waiting for up
+to a quarter of an hour once Teams works again: the first send that gets through after an outage
+(transient connector failures and no send through for :data:`OUTAGE_MIN_S`) makes every message
+the outage delayed due at once (:meth:`bot.store.Store.expedite_outbox`, by the
+:data:`CONNECTOR_UNAVAILABLE` mark on their ``last_error``); the rate limiter paces them. Messages
+waiting for anything else (429s, working hours, schedules, Graph or token errors) keep their time.
+
+A new message for a review that has ended meanwhile ends as skipped ("review ended", with an
+audit line); an edit is still delivered for :data:`EDIT_GRACE_AFTER_END` (it is what shows the
+reviewer that the review ended).
 
 Only a permanent answer fails a message for good, with the reason kept in its row (for the
-status page) and an audit line: 403 (blocked by the user, app not installed), 404 chat gone a
-second time after creating it again once, the app missing from the org catalog, Graph refusing
+status page) and an audit line, both in one transaction: 403 (blocked by the user, app not
+installed), 404 chat gone a second time after creating it again once, the app missing from the org catalog, Graph refusing
 the install, a card too large, any other 4xx or a 500 (the Teams docs say not to retry those).
 Discovery queues a failed first card again once the reason may have gone
 (:meth:`bot.notify.notifier.ReviewNotifier.ensure_first_cards`). A reviewer with no
@@ -103,7 +110,9 @@ def _card_activity(card: Mapping[str, Any], summary: str) -> dict[str, Any]:
 
 __all__ = [
     "CARD_KIND",
+    "CONNECTOR_UNAVAILABLE",
     "EDIT_GRACE_AFTER_END",
+    "OUTAGE_MIN_S",
     "RETRY_BASE_S",
     "RETRY_CAP_S",
     "ConversationProvisioner",
@@ -122,6 +131,14 @@ CARD_KIND = "card"
 #: quarter of an hour at most, and recovery is noticed within that.
 RETRY_BASE_S = 2.0
 RETRY_CAP_S = 900.0
+#: ``last_error`` prefix of a message given back after a transient connector failure: the mark by
+#: which recovery finds the messages an outage delayed (and nothing else).
+CONNECTOR_UNAVAILABLE = "connector unavailable: "
+#: Transient connector failures with no send getting through for this long are an outage: the
+#: first send through after it makes the messages it delayed due. Shorter runs of failures (one
+#: conversation failing among sends that succeed) keep their backoff, or each success would
+#: retry the failing conversation at once, wave after wave.
+OUTAGE_MIN_S = 10.0
 #: How long after its review ended an edit is still worth retrying (the edit that shows the end).
 EDIT_GRACE_AFTER_END = timedelta(days=1)
 #: A chat reply the connector refused inside its turn is not worth delivering after this long.
@@ -237,6 +254,16 @@ class DeliveryMetrics:
             "delivery_failed",
             "Messages failed for good, by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.recoveries = Counter(
+            "delivery_recoveries",
+            "Bot Connector outages this process saw end (a send got through after them).",
+            registry=registry,
+        )
+        self.expedited = Counter(
+            "delivery_expedited",
+            "Messages delayed by a Bot Connector outage, made due when it ended.",
             registry=registry,
         )
         self.send_duration_s = Histogram(
@@ -388,6 +415,9 @@ class OutboxWorker:
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not cryptography
         # The tenant's default language and zone, for people whose own are unknown.
         self._languages = languages or LanguageDefaults()
+        # When the current run of transient connector failures began (None: the last connector
+        # answer this process saw was a success, or it saw none).
+        self._failing_since: datetime | None = None
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -556,7 +586,12 @@ class OutboxWorker:
             await self._chat_gone(message, reviewer, instance_id, exc)
             return
         except ConnectorRetryable as exc:
-            await self._retry(message, str(exc), delay_s=self._backoff_s(message))
+            await self._retry(
+                message, f"{CONNECTOR_UNAVAILABLE}{exc}", delay_s=self._backoff_s(message)
+            )
+            # Noted once the row is back: a recovery that runs before then would miss it.
+            if self._failing_since is None:
+                self._failing_since = self._clock.now()
             return
         except ConnectorError as exc:
             # 403 (blocked, not installed), 400, 401 after a fresh token, 413, 500: permanent.
@@ -622,6 +657,40 @@ class OutboxWorker:
             )
         )
         self._metrics.messages.labels(result.outcome).inc()
+        if result.outcome in ("sent", "edited"):
+            await self._connector_answered()
+
+    async def _connector_answered(self) -> None:
+        """A send got through. If it ends an outage, the messages the outage delayed are due now.
+
+        Once per outage: the first success takes the mark; the others in flight find none.
+        """
+        failing_since, self._failing_since = self._failing_since, None
+        if failing_since is None:
+            return
+        outage_s = (self._clock.now() - failing_since).total_seconds()
+        if outage_s < OUTAGE_MIN_S:
+            return
+        try:
+            due = await self._store.expedite_outbox(
+                kinds=[CARD_KIND], error_prefix=CONNECTOR_UNAVAILABLE
+            )
+        except Exception:
+            # The next send through tries again; meanwhile the messages keep their backoff.
+            log.warning("could not make the messages of the connector outage due", exc_info=True)
+            if self._failing_since is None:
+                self._failing_since = failing_since
+            return
+        self._metrics.recoveries.inc()
+        self._metrics.expedited.inc(due)
+        log.info(
+            "Bot Connector answers again after %.0f s of failures: %d delayed messages due now",
+            outage_s,
+            due,
+            extra={"outage_s": round(outage_s), "expedited": due},
+        )
+        if due:
+            self.wake()
 
     def _backoff_s(self, message: OutboxMessage) -> float:
         """The wait before the next try of a message that failed transiently (full jitter)."""
@@ -995,6 +1064,9 @@ class OutboxWorker:
         self._metrics.messages.labels("failed").inc()
         self._metrics.failed.labels(reason).inc()
         now = self._clock.now()
+        kind = str(message.payload.get("card") or "review")
+        # The failed row and its audit line in one transaction: a crash between two writes
+        # would leave a failure nobody can find in the audit trail.
         await self._store.fail_outbox(
             message_id=message.id,
             worker=self.worker_id,
@@ -1003,24 +1075,19 @@ class OutboxWorker:
                 "reason": reason,
                 "status": getattr(error, "status", None),
                 "code": str(getattr(error, "code", "") or ""),
-                "card": str(message.payload.get("card") or "review"),
+                "card": kind,
                 "failedAt": now.isoformat(),
                 "attempts": message.attempts,
             },
-        )
-        await self._store.append_audit(
-            event=AuditEvent(
-                action="notify_failed",
-                actor="bot",
-                instance_id=instance_id or None,
-                result="failed",
-                detail={
-                    "recipient": reviewer,
-                    "reason": reason,
-                    "kind": str(message.payload.get("card") or "review"),
-                    "error": text,
-                },
-            )
+            audit=[
+                AuditEvent(
+                    action="notify_failed",
+                    actor="bot",
+                    instance_id=instance_id or None,
+                    result="failed",
+                    detail={"recipient": reviewer, "reason": reason, "kind": kind, "error": text},
+                )
+            ],
         )
 
 

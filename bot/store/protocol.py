@@ -391,9 +391,21 @@ class Store(Protocol):
         error: str,
         result: Mapping[str, Any] | None = None,
         claims: WriteClaim | None = None,
+        audit: Sequence[AuditEvent] = (),
     ) -> bool:
         """Mark a claimed message failed for good (the error and ``result`` are kept and
-        reported); release and settle ``claims``."""
+        reported); release and settle ``claims``. The ``audit`` lines are written in the same
+        transaction, and only if the failure took effect: both or neither. False if the claim
+        was lost to another worker (nothing is written then; that worker decides the outcome)."""
+        ...
+
+    async def expedite_outbox(self, *, kinds: Sequence[str], error_prefix: str) -> int:
+        """Make due now the pending messages of ``kinds`` that wait for a later try because of
+        a failure whose ``last_error`` starts with ``error_prefix`` (a non-empty marker the
+        caller wrote with :meth:`retry_outbox`). Messages already due, claimed, finished, or
+        waiting for any other reason keep their ``not_before``; the error and the attempts are
+        kept. Idempotent: a second call (from any replica) finds nothing left to move.
+        Returns how many messages were made due."""
         ...
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None: ...

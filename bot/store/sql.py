@@ -697,10 +697,12 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         *,
         claims: WriteClaim | None = None,
         settle: bool = False,
+        audit: Sequence[AuditEvent] = (),
         **values: Any,
     ) -> bool:
         o = t.outbox
         now = self._now()
+        audit_rows = [self._audit_row(event) for event in audit]
         async with self._write() as conn:
             if claims is not None:
                 await self._release_claims(conn, claims, now=now, settle=settle)
@@ -709,7 +711,12 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 .where(o.c.id == message_id, o.c.claimed_by == worker, o.c.status == "in_flight")
                 .values(claimed_until=None, updated_at=now, **values)
             )
-        return bool(result.rowcount)
+            finished = bool(result.rowcount)
+            if finished and audit_rows:
+                # In the same transaction: a crash leaves the outcome and its audit line, or
+                # neither.
+                await conn.execute(self._hot("audit_insert"), audit_rows)
+        return finished
 
     async def complete_outbox(
         self,
@@ -862,11 +869,14 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         error: str,
         result: Mapping[str, Any] | None = None,
         claims: WriteClaim | None = None,
+        audit: Sequence[AuditEvent] = (),
     ) -> bool:
         values: dict[str, Any] = {"status": "failed", "last_error": error[:2000]}
         if result is not None:
             values["result"] = _dumps(result)
-        return await self._finish_claim(message_id, worker, claims=claims, settle=True, **values)
+        return await self._finish_claim(
+            message_id, worker, claims=claims, settle=True, audit=audit, **values
+        )
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None:
         async with self._read() as conn:

@@ -10,7 +10,9 @@ Two groups of statements, kept out of ``bot/store/sql.py`` (which holds the rest
   same number of round trips as a single one. Rows are touched in item order, so two bulk
   clicks on PostgreSQL lock their common items in the same order and cannot deadlock.
 - **Outbox bookkeeping** for cards that failed for good: read them by key or by status, and
-  queue a finished row again (discovery does, when the reason for a failure may have gone).
+  queue a finished row again (discovery does, when the reason for a failure may have gone);
+  and for cards that wait out a backoff after transient failures: make them due at once when
+  the service they waited for answers again (:meth:`DurabilityMixin.expedite_outbox`).
 """
 
 from __future__ import annotations
@@ -305,6 +307,26 @@ class DurabilityMixin:
                 )
                 requeued.extend(rows.scalars())
         return sorted(requeued)
+
+    async def expedite_outbox(self, *, kinds: Sequence[str], error_prefix: str) -> int:
+        if not error_prefix:
+            # An empty marker would match every message that ever failed, deferrals included.
+            raise ValueError("expedite_outbox needs the error prefix that marks its messages")
+        o = t.outbox
+        now = self._now()
+        waiting = sa.and_(
+            o.c.status == "pending",
+            o.c.not_before > now,
+            o.c.kind.in_(list(kinds)),
+            # autoescape: the marker is matched as written, "%" and "_" included.
+            o.c.last_error.startswith(error_prefix, autoescape=True),
+        )
+        # Once per recovery, and possibly thousands of rows: off the loop on SQLite.
+        async with self._write(inline=False) as conn:
+            result = await conn.execute(
+                sa.update(o).where(waiting).values(not_before=now, updated_at=now)
+            )
+        return max(int(result.rowcount or 0), 0)
 
     async def list_outbox(
         self,

@@ -9,8 +9,11 @@ import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from bot.clock import ManualClock
-from bot.store import DecisionStart, SqlStore, WriteClaim
+from bot.store import AuditEvent, DecisionStart, SqlStore, WriteClaim
 
 ALEX = "aaaaaaaa-0000-0000-0000-000000000001"
 MEGAN = "aaaaaaaa-0000-0000-0000-000000000002"
@@ -250,3 +253,136 @@ async def test_reference_times_say_when_each_was_stored(
         tenant_id=TENANT, user_oids=[ALEX, MEGAN]
     )
     assert times == {ALEX: first}
+
+
+# -- recovery after an outage, failures with their audit line ----------------------------------
+
+MARK = "connector unavailable: "
+
+
+async def _given_back(
+    store: SqlStore, clock: ManualClock, key: str, *, kind: str, error: str, wait_s: float
+) -> None:
+    """Queue ``key``, claim it, and give it back to wait ``wait_s`` with ``error``."""
+    await store.enqueue_outbox(key=key, kind=kind, payload={})
+    [message] = [m for m in await store.claim_outbox(worker="w", limit=50, lease_s=30)]
+    assert message.key == key
+    await store.retry_outbox(
+        message_id=message.id,
+        worker="w",
+        error=error,
+        not_before=clock.now() + timedelta(seconds=wait_s),
+    )
+
+
+async def test_expediting_makes_due_only_what_waits_for_the_marked_failure(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    start = clock.now()
+    await _given_back(
+        any_store, clock, "outage-1", kind="card", error=f"{MARK}POST /v3: 503", wait_s=700
+    )
+    await _given_back(
+        any_store, clock, "outage-2", kind="card", error=f"{MARK}POST /v3: 504", wait_s=40
+    )
+    # Waiting for other reasons: a 429, Graph, working hours, another kind with the same mark.
+    await _given_back(any_store, clock, "throttled", kind="card", error="POST: 429", wait_s=60)
+    await _given_back(
+        any_store, clock, "graph", kind="card", error="app install: 503 Unavailable", wait_s=60
+    )
+    await _given_back(
+        any_store,
+        clock,
+        "hours",
+        kind="reminder_request",
+        error="outside working hours",
+        wait_s=3600,
+    )
+    await _given_back(any_store, clock, "decision", kind="decision", error=f"{MARK}x", wait_s=60)
+    # Scheduled for later (an escalation in its recipient's working hours): no error at all.
+    await any_store.enqueue_outbox(
+        key="scheduled", kind="card", payload={}, not_before=start + timedelta(hours=8)
+    )
+    # Marked, but a worker holds it (a reminder sent ahead of its time takes its row early).
+    await _given_back(any_store, clock, "in-flight", kind="card", error=f"{MARK}503", wait_s=600)
+    assert await any_store.claim_outbox_early(key="in-flight", worker="w2", lease_s=30)
+    clock.advance(timedelta(seconds=5))
+    before = {
+        key: m.not_before
+        for key, m in (
+            await any_store.get_outbox_many(
+                keys=["throttled", "graph", "hours", "decision", "scheduled"]
+            )
+        ).items()
+    }
+
+    assert await any_store.expedite_outbox(kinds=["card"], error_prefix=MARK) == 2
+    rows = await any_store.get_outbox_many(keys=["outage-1", "outage-2", *before, "in-flight"])
+    for key in ("outage-1", "outage-2"):
+        assert rows[key].status == "pending" and rows[key].not_before == clock.now(), key
+        # Why it waited and how often it was tried stay for the status page and the backoff.
+        assert rows[key].last_error is not None and rows[key].last_error.startswith(MARK)
+        assert rows[key].attempts == 1
+    assert {key: rows[key].not_before for key in before} == before
+    assert rows["in-flight"].status == "in_flight"
+    due = await any_store.claim_outbox(worker="w3", limit=10, lease_s=30, kinds=["card"])
+    assert sorted(m.key for m in due) == ["outage-1", "outage-2"]
+
+    # Idempotent: again (another replica, the same recovery) moves nothing.
+    assert await any_store.expedite_outbox(kinds=["card"], error_prefix=MARK) == 0
+    with pytest.raises(ValueError, match="prefix"):
+        await any_store.expedite_outbox(kinds=["card"], error_prefix="")
+
+
+async def test_expediting_from_two_replicas_at_once_moves_each_message_once(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    for n in range(30):
+        await any_store.enqueue_outbox(key=f"m{n}", kind="card", payload={})
+    for message in await any_store.claim_outbox(worker="w", limit=50, lease_s=30):
+        await any_store.retry_outbox(
+            message_id=message.id,
+            worker="w",
+            error=f"{MARK}503",
+            not_before=clock.now() + timedelta(seconds=600),
+        )
+    moved = await asyncio.gather(
+        *(any_store.expedite_outbox(kinds=["card"], error_prefix=MARK) for _ in range(3))
+    )
+    assert sum(moved) == 30
+    assert len(await any_store.claim_outbox(worker="w", limit=50, lease_s=30)) == 30
+
+
+async def test_a_failure_and_its_audit_line_are_written_together(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    for key in ("a", "b", "c"):
+        await any_store.enqueue_outbox(key=key, kind="card", payload={})
+    claimed = {m.key: m for m in await any_store.claim_outbox(worker="w", limit=5, lease_s=30)}
+    line = AuditEvent(
+        action="notify_failed", actor="bot", instance_id="i1", result="failed", detail={"k": "a"}
+    )
+    assert await any_store.fail_outbox(
+        message_id=claimed["a"].id, worker="w", error="403", result={"r": 1}, audit=[line]
+    )
+    [written] = await any_store.list_audit(actions=["notify_failed"])
+    assert (written.instance_id, written.detail, written.at) == ("i1", {"k": "a"}, clock.now())
+    failed = await any_store.get_outbox(key="a")
+    assert failed is not None and failed.status == "failed"
+
+    # The audit line cannot be written (actor is required): the row is not failed either.
+    broken = AuditEvent(action="notify_failed", actor=None, result="failed")  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        await any_store.fail_outbox(
+            message_id=claimed["b"].id, worker="w", error="403", audit=[broken]
+        )
+    row = await any_store.get_outbox(key="b")
+    assert row is not None and row.status == "in_flight" and row.last_error is None
+
+    # A claim lost to another worker fails nothing, and audits nothing.
+    assert not await any_store.fail_outbox(
+        message_id=claimed["c"].id, worker="someone-else", error="403", audit=[line]
+    )
+    assert len(await any_store.list_audit(actions=["notify_failed"])) == 1
+    row = await any_store.get_outbox(key="c")
+    assert row is not None and row.status == "in_flight"
