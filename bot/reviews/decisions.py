@@ -530,14 +530,15 @@ class DecisionService:
         )
         if ended:
             items, audit = await self._outcome(message.payload, [], dict.fromkeys(held, error))
-            await self._store.upsert_items(items=items)
-            await self._store.append_audits(events=audit)
+            # The items, their audit lines and the failure in one transaction (all or nothing).
             await self._store.fail_outbox(
                 message_id=message.id,
                 worker=worker,
                 error=str(error)[:500],
                 result={"reason": "review ended before Graph took the write"},
                 claims=claim,
+                items=items,
+                audit=audit,
             )
             self._wake_waiters(claim)
             if self._on_settled is not None and items:

@@ -392,10 +392,12 @@ class Store(Protocol):
         result: Mapping[str, Any] | None = None,
         claims: WriteClaim | None = None,
         audit: Sequence[AuditEvent] = (),
+        items: Sequence[ItemRecord] = (),
     ) -> bool:
         """Mark a claimed message failed for good (the error and ``result`` are kept and
-        reported); release and settle ``claims``. The ``audit`` lines are written in the same
-        transaction, and only if the failure took effect: both or neither. False if the claim
+        reported); release and settle ``claims``. The ``items`` (upserted; with ``claims``, not
+        those a later claim superseded) and the ``audit`` lines are written in the same
+        transaction, and only if the failure took effect: all or nothing. False if the claim
         was lost to another worker (nothing is written then; that worker decides the outcome)."""
         ...
 

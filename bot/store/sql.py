@@ -698,12 +698,17 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         claims: WriteClaim | None = None,
         settle: bool = False,
         audit: Sequence[AuditEvent] = (),
+        items: Sequence[ItemRecord] = (),
         **values: Any,
     ) -> bool:
         o = t.outbox
         now = self._now()
         audit_rows = [self._audit_row(event) for event in audit]
         async with self._write() as conn:
+            if items and claims is not None:
+                # Items a later click took over keep what that click wrote (as on completion).
+                later = await self._superseded_items(conn, claims)
+                items = [i for i in items if i.item_id not in later]
             if claims is not None:
                 await self._release_claims(conn, claims, now=now, settle=settle)
             result = await conn.execute(
@@ -712,9 +717,11 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 .values(claimed_until=None, updated_at=now, **values)
             )
             finished = bool(result.rowcount)
+            # In the same transaction: a crash leaves the outcome with its items and audit lines,
+            # or none of them.
+            if finished and items:
+                await self._upsert_items(conn, items)
             if finished and audit_rows:
-                # In the same transaction: a crash leaves the outcome and its audit line, or
-                # neither.
                 await conn.execute(self._hot("audit_insert"), audit_rows)
         return finished
 
@@ -870,12 +877,13 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         result: Mapping[str, Any] | None = None,
         claims: WriteClaim | None = None,
         audit: Sequence[AuditEvent] = (),
+        items: Sequence[ItemRecord] = (),
     ) -> bool:
         values: dict[str, Any] = {"status": "failed", "last_error": error[:2000]}
         if result is not None:
             values["result"] = _dumps(result)
         return await self._finish_claim(
-            message_id, worker, claims=claims, settle=True, audit=audit, **values
+            message_id, worker, claims=claims, settle=True, audit=audit, items=items, **values
         )
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None:

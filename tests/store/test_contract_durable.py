@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import ManualClock
-from bot.store import AuditEvent, DecisionStart, SqlStore, WriteClaim
+from bot.store import AuditEvent, DecisionStart, ItemRecord, SqlStore, WriteClaim
 
 ALEX = "aaaaaaaa-0000-0000-0000-000000000001"
 MEGAN = "aaaaaaaa-0000-0000-0000-000000000002"
@@ -386,3 +386,50 @@ async def test_a_failure_and_its_audit_line_are_written_together(
     assert len(await any_store.list_audit(actions=["notify_failed"])) == 1
     row = await any_store.get_outbox(key="c")
     assert row is not None and row.status == "in_flight"
+
+
+async def test_a_failed_write_marks_its_items_with_the_failure_in_the_same_transaction(
+    any_store: SqlStore,
+) -> None:
+    """An intent that ends failed (its review ended before Graph took it) writes its items' error
+    and its audit lines with the failure; an item a later click took over keeps that click's
+    state; a lost claim writes none of it."""
+    await any_store.upsert_items(
+        items=[ItemRecord(instance_id="i1", item_id=i, data={"saving": "Approve"}) for i in "abc"]
+    )
+    first = await _click(any_store, "k1", {"a": "Approve", "b": "Approve"})
+    assert first.message is not None
+    # A later click on b supersedes the first intent's claim on it.
+    await _click(any_store, "k2", {"b": "Deny"}, actor=MEGAN)
+    failed = [
+        ItemRecord(instance_id="i1", item_id=i, data={"writeError": "unavailable"}) for i in "ab"
+    ]
+    line = AuditEvent(action="decision", actor=ALEX, instance_id="i1", item_id="a", result="failed")
+    claim = WriteClaim(key="k1", instance_id="i1", item_ids=("a", "b"))
+
+    # Another worker's claim: nothing is written.
+    assert not await any_store.fail_outbox(
+        message_id=first.message.id,
+        worker="other",
+        error="x",
+        claims=claim,
+        items=failed,
+        audit=[line],
+    )
+    stored = {i.item_id: i for i in await any_store.list_items(instance_id="i1")}
+    assert stored["a"].data == {"saving": "Approve"}
+    assert not await any_store.list_audit(actions=["decision"])
+
+    assert await any_store.fail_outbox(
+        message_id=first.message.id,
+        worker="w",
+        error="x",
+        claims=claim,
+        items=failed,
+        audit=[line],
+    )
+    stored = {i.item_id: i for i in await any_store.list_items(instance_id="i1")}
+    assert stored["a"].data == {"writeError": "unavailable"}
+    assert stored["b"].data == {"saving": "Approve"}  # the later click's, untouched
+    assert stored["c"].data == {"saving": "Approve"}
+    assert [e.item_id for e in await any_store.list_audit(actions=["decision"])] == ["a"]
