@@ -418,6 +418,9 @@ class OutboxWorker:
         # When the current run of transient connector failures began (None: the last connector
         # answer this process saw was a success, or it saw none).
         self._failing_since: datetime | None = None
+        # No send of this worker has got through yet (see _connector_answered).
+        self._first_answer = True
+        self._started_at = self._clock.now()
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -663,28 +666,40 @@ class OutboxWorker:
     async def _connector_answered(self) -> None:
         """A send got through. If it ends an outage, the messages the outage delayed are due now.
 
-        Once per outage: the first success takes the mark; the others in flight find none.
+        Once per outage: the first success takes the mark; the others in flight find none. The
+        first success of this worker does it too, whatever it saw: the outage may have begun
+        before it started (a process restarted during it, a standby replica taking over the
+        delivery lease), and the rows it delayed carry their mark in the store.
         """
+        first, self._first_answer = self._first_answer, False
         failing_since, self._failing_since = self._failing_since, None
-        if failing_since is None:
-            return
-        outage_s = (self._clock.now() - failing_since).total_seconds()
-        if outage_s < OUTAGE_MIN_S:
+        outage_s = 0.0
+        if failing_since is not None:
+            outage_s = (self._clock.now() - failing_since).total_seconds()
+        if not first and outage_s < OUTAGE_MIN_S:
             return
         try:
             due = await self._store.expedite_outbox(
-                kinds=[CARD_KIND], error_prefix=CONNECTOR_UNAVAILABLE
+                kinds=[CARD_KIND],
+                error_prefix=CONNECTOR_UNAVAILABLE,
+                # No outage seen here: only what an earlier process saw (a chat of this
+                # worker's failing among sends that get through keeps its backoff).
+                marked_before=None if outage_s >= OUTAGE_MIN_S else self._started_at,
             )
         except Exception:
             # The next send through tries again; meanwhile the messages keep their backoff.
             log.warning("could not make the messages of the connector outage due", exc_info=True)
             if self._failing_since is None:
                 self._failing_since = failing_since
+            self._first_answer = self._first_answer or first
             return
+        if outage_s < OUTAGE_MIN_S and not due:
+            return  # a first success, and no outage before it
         self._metrics.recoveries.inc()
         self._metrics.expedited.inc(due)
         log.info(
-            "Bot Connector answers again after %.0f s of failures: %d delayed messages due now",
+            "Bot Connector answers again after %.0f s of failures seen here: %d delayed "
+            "messages due now",
             outage_s,
             due,
             extra={"outage_s": round(outage_s), "expedited": due},

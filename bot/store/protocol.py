@@ -401,13 +401,16 @@ class Store(Protocol):
         was lost to another worker (nothing is written then; that worker decides the outcome)."""
         ...
 
-    async def expedite_outbox(self, *, kinds: Sequence[str], error_prefix: str) -> int:
+    async def expedite_outbox(
+        self, *, kinds: Sequence[str], error_prefix: str, marked_before: datetime | None = None
+    ) -> int:
         """Make due now the pending messages of ``kinds`` that wait for a later try because of
         a failure whose ``last_error`` starts with ``error_prefix`` (a non-empty marker the
         caller wrote with :meth:`retry_outbox`). Messages already due, claimed, finished, or
         waiting for any other reason keep their ``not_before``; the error and the attempts are
-        kept. Idempotent: a second call (from any replica) finds nothing left to move.
-        Returns how many messages were made due."""
+        kept. With ``marked_before``, only messages last given back before that moment (an
+        outage seen by a process that has gone). Idempotent: a second call (from any replica)
+        finds nothing left to move. Returns how many messages were made due."""
         ...
 
     async def get_outbox(self, *, key: str) -> OutboxMessage | None: ...

@@ -308,7 +308,9 @@ class DurabilityMixin:
                 requeued.extend(rows.scalars())
         return sorted(requeued)
 
-    async def expedite_outbox(self, *, kinds: Sequence[str], error_prefix: str) -> int:
+    async def expedite_outbox(
+        self, *, kinds: Sequence[str], error_prefix: str, marked_before: datetime | None = None
+    ) -> int:
         if not error_prefix:
             # An empty marker would match every message that ever failed, deferrals included.
             raise ValueError("expedite_outbox needs the error prefix that marks its messages")
@@ -321,6 +323,8 @@ class DurabilityMixin:
             # autoescape: the marker is matched as written, "%" and "_" included.
             o.c.last_error.startswith(error_prefix, autoescape=True),
         )
+        if marked_before is not None:
+            waiting = sa.and_(waiting, o.c.updated_at < require_utc(marked_before))
         # Once per recovery, and possibly thousands of rows: off the loop on SQLite.
         async with self._write(inline=False) as conn:
             result = await conn.execute(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import Counter
 
 from bot.clock import ManualClock
 from bot.notify.delivery import (
@@ -274,3 +275,70 @@ async def test_a_failed_card_is_never_without_its_audit_line(harness: BotOnEmula
     [line] = await store.list_audit(actions=["notify_failed"])
     assert line.instance_id == ROLE_REVIEW and line.result == "failed"
     assert line.detail["recipient"] == JOHANNA and line.detail["reason"] == "blocked by the user"
+
+
+async def test_a_worker_started_after_an_outage_sends_what_it_delayed_at_its_first_success(
+    harness: BotOnEmulator, clock: ManualClock
+) -> None:
+    """The process that saw the outage is gone (restarted, or a standby replica took over the
+    delivery lease): the cards it gave back still carry their mark, and the new worker's first
+    send that gets through makes them due."""
+    app = harness.app
+    store = app[STORE]
+    outage = harness.cloud.faults.add(
+        FaultRule(
+            kind="status",
+            service="connector",
+            method="POST",
+            path_regex=r"^/v3/conversations",
+            status=503,
+        )
+    )
+    await app[DISCOVERY].run_once()
+    for _ in range(OUTAGE_PASSES):
+        await app[OUTBOX].run_once()
+        clock.advance(timedelta(seconds=RETRY_CAP_S + 60))
+    await app[OUTBOX].run_once()
+    delayed = await _pending_by_key(store)
+    assert min(m.not_before for m in delayed.values()) > clock.now()
+    harness.cloud.faults.remove(outage)
+    clock.advance(timedelta(seconds=1))  # the new process starts after the last mark
+
+    side = app[MICROSOFT]
+    metrics = DeliveryMetrics(None)
+    restarted = OutboxWorker(
+        store=store,
+        connector=app[CONNECTOR],
+        limiter=RateLimiter(),
+        clock=app[CLOCK],
+        tenant_id=side.tenant_id,
+        service_url=side.service_url,
+        metrics=metrics,
+    )
+    await enqueue_reminder(
+        store,
+        tenant_id=harness.cloud.tenant_id,
+        reviewer_oid=JOHANNA,
+        instance_id=ROLE_REVIEW,
+        key="reminder|after-the-restart",
+        reason="halfway",
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run_forever(stop, idle_s=0.1))
+    try:
+        await harness.eventually(
+            lambda: _every_review_card_arrived(harness),
+            timeout_s=RECOVERY_DEADLINE_S,
+            what="every card the earlier process's outage delayed",
+        )
+    finally:
+        stop.set()
+        await running
+    assert not await _pending_by_key(store)
+    assert _total(metrics.recoveries) == 1
+    assert _total(metrics.expedited) == len(delayed)
+
+
+def _total(counter: Counter) -> float:
+    """A counter's value, read through prometheus_client's public collect()."""
+    return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))

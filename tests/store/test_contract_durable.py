@@ -433,3 +433,29 @@ async def test_a_failed_write_marks_its_items_with_the_failure_in_the_same_trans
     assert stored["b"].data == {"saving": "Approve"}  # the later click's, untouched
     assert stored["c"].data == {"saving": "Approve"}
     assert [e.item_id for e in await any_store.list_audit(actions=["decision"])] == ["a"]
+
+
+async def test_expediting_can_be_limited_to_what_was_marked_before_a_moment(
+    any_store: SqlStore, clock: ManualClock
+) -> None:
+    """A worker that saw no outage itself moves only what an earlier process marked."""
+    for key in ("old", "new"):
+        await any_store.enqueue_outbox(key=key, kind="card", payload={})
+    [old] = await any_store.claim_outbox(worker="w", limit=1, lease_s=30)
+    later = clock.now() + timedelta(seconds=600)
+    await any_store.retry_outbox(
+        message_id=old.id, worker="w", error=f"{MARK}503", not_before=later
+    )
+    clock.advance(timedelta(seconds=5))
+    started = clock.now()
+    [new] = await any_store.claim_outbox(worker="w", limit=1, lease_s=30)
+    await any_store.retry_outbox(
+        message_id=new.id, worker="w", error=f"{MARK}503", not_before=later
+    )
+    assert (
+        await any_store.expedite_outbox(kinds=["card"], error_prefix=MARK, marked_before=started)
+        == 1
+    )
+    rows = {m.key: m for m in await any_store.list_outbox(status="pending")}
+    assert rows["old"].not_before == clock.now()
+    assert rows["new"].not_before == later
