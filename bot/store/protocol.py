@@ -232,6 +232,10 @@ class Store(Protocol):
     async def schema_version(self) -> int: ...
 
     # -- conversation references ---------------------------------------------------------------
+    #: How many times this store object has changed or deleted a conversation reference: a
+    #: key for callers that remember what they saw stored (another process's writes do not count).
+    conversation_references_written: int
+
     async def save_conversation_reference(
         self, *, tenant_id: str, user_oid: str, reference: Mapping[str, Any]
     ) -> bool:

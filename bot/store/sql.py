@@ -86,6 +86,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
         self._sent_upsert_stmt: Any = None
         # The statements of the click path, built once (see _hot).
         self._hot_stmts: dict[str, Any] = {}
+        self.conversation_references_written = 0
         # Bulk upserts by table, built once (see _upsert).
         self._upserts: dict[str, Any] = {}
         # Items as read, by their stored content (see _cached_item).
@@ -261,6 +262,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             await conn.execute(
                 stmt.on_conflict_do_update(index_elements=["tenant_id", "user_oid"], set_=values)
             )
+        self.conversation_references_written += 1
         return True
 
     async def get_conversation_reference(
@@ -314,6 +316,7 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                     t.conversation_refs.c.user_oid == user_oid,
                 )
             )
+        self.conversation_references_written += 1
 
     # -- snapshot ---------------------------------------------------------------------------
     async def upsert_instances(self, *, instances: Iterable[InstanceRecord]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,12 @@ _REPLY_FIELDS = frozenset(
     {"type", "text", "textFormat", "attachments", "attachmentLayout", "summary", "suggestedActions"}
 )
 _QUEUED_REPLIES = "access_review_bot.queued_replies"
+#: How long the conversation reference this process last saw stored is trusted without reading
+#: it back: another replica may have changed it meanwhile (a chat created again); then the
+#: reference of a later activity is compared with the store again, and written if it differs.
+REFERENCE_TRUST_S = 60.0
+#: People whose last seen reference is kept (cleared when full).
+REMEMBERED_MAX = 50_000
 
 
 def _status_of(error: BaseException) -> int | None:
@@ -108,6 +115,9 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         self._token_exchange = token_exchange
         self._on_new_conversation = on_new_conversation
         self._languages = languages or LanguageDefaults()
+        # (tenant, user) → (fingerprint of the reference last seen stored, the store's write
+        # count then, monotonic time): see _remember_conversation.
+        self._remembered: dict[tuple[str, str], tuple[str, int, float]] = {}
         self._commands: dict[Command, Callable[[TurnContext, tuple[str, ...]], Awaitable[None]]] = {
             Command.PENDING: self._pending,
             Command.SNOOZE: self._snooze,
@@ -501,6 +511,21 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         tenant_id = activity_tenant_id(activity)
         if not user_oid or not tenant_id or not activity.service_url:
             return
+        locale, time_zone = activity_language(activity)
+        # Nearly every activity repeats the reference this process last saw stored: known from
+        # the fields it is made of, without serializing it or reading the store.
+        person = (tenant_id, user_oid)
+        fingerprint = _reference_fingerprint(activity, locale, time_zone)
+        written = self._store.conversation_references_written
+        seen = self._remembered.get(person)
+        now = time.monotonic()
+        if (
+            seen is not None
+            and seen[0] == fingerprint
+            and seen[1] == written
+            and now - seen[2] < REFERENCE_TRUST_S
+        ):
+            return
         reference = TurnContext.get_conversation_reference(activity).serialize()
         reference.pop("activityId", None)  # per message; the reference is per conversation
         reference["conversation"]["tenantId"] = tenant_id
@@ -509,7 +534,6 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
         )
         # The client's language and zone, for the cards sent to this person later; an activity
         # that does not say keeps what an earlier one said (no write back and forth).
-        locale, time_zone = activity_language(activity)
         for key, value in ((REFERENCE_LOCALE, locale), (REFERENCE_TIME_ZONE, time_zone)):
             if isinstance(value, str) and value and len(value) <= 64:
                 reference[key] = value
@@ -518,10 +542,14 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
             else:
                 reference.pop(key, None)
         if previous == reference:
-            return  # nearly every activity: nothing to write
+            self._remember(person, fingerprint, written, now)
+            return  # nothing to write
         changed = await self._store.save_conversation_reference(
             tenant_id=tenant_id, user_oid=user_oid, reference=reference
         )
+        # Counted before anything else runs: a reference written by what follows (or by anyone
+        # meanwhile) makes the next activity look at the store again.
+        written = self._store.conversation_references_written
         if changed:
             log.info("conversation reference stored", extra={"user_oid": user_oid})
             old_id = (previous or {}).get("conversation", {}).get("id")
@@ -529,3 +557,35 @@ class ReviewBot(TeamsActivityHandler):  # type: ignore[misc]
                 # Another chat id (another name of the same chat, a reinstall, another client):
                 # the notifier decides whether the review cards must move (with what we knew).
                 await self._on_new_conversation(tenant_id, user_oid, previous)
+        self._remember(person, fingerprint, written, now)
+
+    def _remember(
+        self, key: tuple[str, str], fingerprint: str, written: int, seen_at: float
+    ) -> None:
+        """Note that the reference ``fingerprint`` stands for is what the store holds for ``key``
+        (as of ``written``, at monotonic ``seen_at``)."""
+        if len(self._remembered) >= REMEMBERED_MAX:
+            self._remembered.clear()
+        self._remembered[key] = (fingerprint, written, seen_at)
+
+
+def _reference_fingerprint(activity: Activity, locale: object, time_zone: object) -> str:
+    """Everything a stored conversation reference is made of, from the activity's fields as
+    parsed (what ``TurnContext.get_conversation_reference`` reads, and the client's language and
+    zone), in a few microseconds instead of msrest's serialization."""
+    return repr(
+        (
+            activity.service_url,
+            activity.channel_id,
+            activity.locale,
+            locale,
+            time_zone,
+            _fields(activity.from_property),
+            _fields(activity.recipient),
+            _fields(activity.conversation),
+        )
+    )
+
+
+def _fields(model: object) -> object:
+    return None if model is None else sorted(vars(model).items())

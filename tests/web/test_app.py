@@ -15,7 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import create_app
+from bot.clock import SystemClock
 from bot.settings import Settings
+from bot.store import open_store
 from bot.store.schema import LATEST_VERSION
 from bot.web.keys import STORE
 
@@ -182,6 +184,56 @@ async def test_any_message_stores_the_conversation_reference(
     assert stored is not None
     assert stored["serviceUrl"] == service_url
     assert stored["conversation"]["id"] == "a:alex-chat"
+
+
+async def test_a_reference_this_process_changed_is_compared_again_at_the_next_activity(
+    client: TestClient, connector: tuple[FakeConnector, str]
+) -> None:
+    """The bot remembers the reference it last saw stored; a write through its own store (a chat
+    created again by delivery) makes it look at the store again, and the activity's chat wins."""
+    _fake, service_url = connector
+    store = client.app[STORE]
+    await client.post("/api/messages", json=_message("hello", service_url))
+    stored = await store.get_conversation_reference(tenant_id=TENANT, user_oid=USER_OID)
+    assert stored is not None
+    moved = {**stored, "conversation": {**stored["conversation"], "id": "a:recreated"}}
+    await store.save_conversation_reference(tenant_id=TENANT, user_oid=USER_OID, reference=moved)
+    await client.post("/api/messages", json=_message("hello", service_url))
+    again = await store.get_conversation_reference(tenant_id=TENANT, user_oid=USER_OID)
+    assert again is not None and again["conversation"]["id"] == "a:alex-chat"
+    # A new language from the client is written at once, remembered reference or not.
+    await client.post("/api/messages", json=_message("hello", service_url, locale="de-DE"))
+    german = await store.get_conversation_reference(tenant_id=TENANT, user_oid=USER_OID)
+    assert german is not None and german["locale"] == "de-DE"
+
+
+async def test_a_repeated_activity_trusts_the_reference_it_saw_stored_for_a_minute(
+    client: TestClient,
+    connector: tuple[FakeConnector, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process's write (another replica) is not read back by every activity: within
+    REFERENCE_TRUST_S the bot neither serializes nor reads the reference; after it, it does."""
+    _fake, service_url = connector
+    await client.post("/api/messages", json=_message("hello", service_url))
+    other = await open_store(settings.database_url, clock=SystemClock(), migrate=False)
+    try:
+        stored = await other.get_conversation_reference(tenant_id=TENANT, user_oid=USER_OID)
+        assert stored is not None
+        moved = {**stored, "conversation": {**stored["conversation"], "id": "a:elsewhere"}}
+        await other.save_conversation_reference(
+            tenant_id=TENANT, user_oid=USER_OID, reference=moved
+        )
+        await client.post("/api/messages", json=_message("hello", service_url))
+        kept = await other.get_conversation_reference(tenant_id=TENANT, user_oid=USER_OID)
+        assert kept is not None and kept["conversation"]["id"] == "a:elsewhere"
+        monkeypatch.setattr("bot.teams.bot.REFERENCE_TRUST_S", 0.0)
+        await client.post("/api/messages", json=_message("hello", service_url))
+        back = await other.get_conversation_reference(tenant_id=TENANT, user_oid=USER_OID)
+        assert back is not None and back["conversation"]["id"] == "a:alex-chat"
+    finally:
+        await other.close()
 
 
 async def test_install_greets_and_stores_reference(
