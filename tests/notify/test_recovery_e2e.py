@@ -85,6 +85,27 @@ async def _pending_by_key(store: Store) -> dict[str, Any]:
     return {m.key: m for m in await store.list_outbox(status="pending", limit=1000)}
 
 
+async def _long_outage(harness: BotOnEmulator, clock: ManualClock) -> str:
+    """The connector answers 503 to every send for hours, from the first discovery on: each
+    card's backoff grows to its cap. Returns the fault's id (still on); from here the clock stands
+    still."""
+    outage = harness.cloud.faults.add(
+        FaultRule(
+            kind="status",
+            service="connector",
+            method="POST",
+            path_regex=r"^/v3/conversations",
+            status=503,
+        )
+    )
+    await harness.app[DISCOVERY].run_once()
+    for _ in range(OUTAGE_PASSES):
+        await harness.app[OUTBOX].run_once()
+        clock.advance(timedelta(seconds=RETRY_CAP_S + 60))
+    await harness.app[OUTBOX].run_once()  # the outage's last tries
+    return outage
+
+
 async def test_cards_delayed_by_a_connector_outage_go_out_within_seconds_of_recovery(
     harness: BotOnEmulator, clock: ManualClock
 ) -> None:
@@ -108,21 +129,7 @@ async def test_cards_delayed_by_a_connector_outage_go_out_within_seconds_of_reco
         not_before=held_until,
     )
 
-    # The connector answers 503 to every send for hours: each card's backoff grows to its cap.
-    outage = faults.add(
-        FaultRule(
-            kind="status",
-            service="connector",
-            method="POST",
-            path_regex=r"^/v3/conversations",
-            status=503,
-        )
-    )
-    await app[DISCOVERY].run_once()
-    for _ in range(OUTAGE_PASSES):
-        await app[OUTBOX].run_once()
-        clock.advance(timedelta(seconds=RETRY_CAP_S + 60))
-    await app[OUTBOX].run_once()  # the outage's last tries: from here the clock stands still
+    outage = await _long_outage(harness, clock)
     delayed = {k: m for k, m in (await _pending_by_key(store)).items() if k != HELD_ESCALATION}
     assert len(delayed) == sum(len(r) for r in DEMO_EXPECTED_ASSIGNMENTS.values())
     assert min(m.attempts for m in delayed.values()) == OUTAGE_PASSES + 1
@@ -285,20 +292,7 @@ async def test_a_worker_started_after_an_outage_sends_what_it_delayed_at_its_fir
     send that gets through makes them due."""
     app = harness.app
     store = app[STORE]
-    outage = harness.cloud.faults.add(
-        FaultRule(
-            kind="status",
-            service="connector",
-            method="POST",
-            path_regex=r"^/v3/conversations",
-            status=503,
-        )
-    )
-    await app[DISCOVERY].run_once()
-    for _ in range(OUTAGE_PASSES):
-        await app[OUTBOX].run_once()
-        clock.advance(timedelta(seconds=RETRY_CAP_S + 60))
-    await app[OUTBOX].run_once()
+    outage = await _long_outage(harness, clock)
     delayed = await _pending_by_key(store)
     assert min(m.not_before for m in delayed.values()) > clock.now()
     harness.cloud.faults.remove(outage)
