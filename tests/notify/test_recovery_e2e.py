@@ -268,7 +268,7 @@ async def test_a_failed_card_is_never_without_its_audit_line(harness: BotOnEmula
     harness.cloud.connector.set_blocked(JOHANNA)  # a 403: the card fails for good
     side = app[MICROSOFT]
     worker = OutboxWorker(
-        store=_CrashesOnSeparateAudit(store),  # type: ignore[arg-type]
+        store=_CrashesOnSeparateAudit(store),
         connector=app[CONNECTOR],
         limiter=RateLimiter(),
         clock=app[CLOCK],
