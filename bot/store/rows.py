@@ -84,5 +84,22 @@ def is_unavailable(error: BaseException) -> bool:
             return sqlite_code & 0xFF in _SQLITE_UNAVAILABLE
         sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
         return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate in _UNAVAILABLE_STATES
-    # Raised while connecting, before SQLAlchemy wraps anything (refused, reset, DNS, timeout).
-    return isinstance(error, OSError)
+    # Raised while connecting, before SQLAlchemy wraps anything (refused, reset, DNS, timeout):
+    # asyncpg lets the socket's own error through. Only one raised on the store's way counts; a
+    # network error from anywhere else (Graph, the connector) is not the database's.
+    return isinstance(error, OSError) and _raised_by_the_store(error)
+
+
+#: Modules whose frames make an OSError the store's (see is_unavailable).
+_STORE_MODULES = ("bot.store", "sqlalchemy", "asyncpg", "aiosqlite", "sqlite3")
+
+
+def _raised_by_the_store(error: BaseException) -> bool:
+    """Whether the store's code, or its database drivers', is on ``error``'s traceback."""
+    frame = error.__traceback__
+    while frame is not None:
+        module = str(frame.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_STORE_MODULES):
+            return True
+        frame = frame.tb_next
+    return False

@@ -10,8 +10,10 @@ store, once.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
+import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -104,3 +106,25 @@ async def test_unavailable_errors_are_told_apart_from_mistakes(
     finally:
         await engine.dispose()
     assert not is_unavailable(mistake.value), repr(mistake.value)
+
+
+def test_a_network_error_is_the_stores_only_when_it_comes_from_the_store() -> None:
+    """asyncpg lets a refused connection's OSError through unwrapped: unavailable. The same
+    error from somewhere else (a Graph or connector call) is not the store's."""
+
+    def refused() -> None:
+        raise ConnectionRefusedError(111, "refused")
+
+    def raise_from(module: str) -> BaseException:
+        # The same code, its frame in ``module`` (what the check reads).
+        connect = types.FunctionType(refused.__code__, {**vars(builtins), "__name__": module})
+        try:
+            connect()
+        except OSError as exc:
+            return exc
+        raise AssertionError("not raised")
+
+    assert is_unavailable(raise_from("asyncpg.connect_utils"))
+    assert is_unavailable(raise_from("bot.store.sql"))
+    assert not is_unavailable(raise_from("httpx._transports.default"))
+    assert not is_unavailable(raise_from("bot.graph.client"))
