@@ -6,32 +6,14 @@ error on the items it still writes — not on an item a later click took over an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import timedelta
 
 from bot.clock import ManualClock
 from bot.reviews.decisions import DECISION_KIND
-from bot.web.keys import DECISION_WORKER, DISCOVERY, OUTBOX, STORE
+from bot.web.keys import DECISION_WORKER, DISCOVERY, STORE
 from emulator.faults import FaultRule
-from emulator.seeds import demo_id
-from tests.bot_harness import BotOnEmulator, bot_on_emulator
-
-JOHANNA = demo_id("user", "johanna")
-ROLE_REVIEW = demo_id("review", "user_admin_role")
-MEGAN_ITEM = demo_id("decision", f"user_admin_role:{demo_id('user', 'megan')}")
-DIEGO_ITEM = demo_id("decision", f"user_admin_role:{demo_id('user', 'diego')}")
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[tuple[BotOnEmulator, ManualClock]]:
-    clock = ManualClock(datetime.now(UTC))
-    async with bot_on_emulator(tmp_path, clock=clock) as running:
-        await running.app[DISCOVERY].run_once()
-        await running.app[OUTBOX].run_once()
-        yield running, clock
+from tests.bot_harness import BotOnEmulator
+from tests.decisions.conftest import DIEGO_ITEM, JOHANNA, MEGAN_ITEM, ROLE_REVIEW
 
 
 def _unavailable() -> FaultRule:

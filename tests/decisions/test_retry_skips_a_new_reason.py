@@ -7,31 +7,14 @@ meets a transient failure is written on its retry, so store and Graph agree on t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import timedelta
 
 from bot.clock import ManualClock
 from bot.reviews.decisions import DECISION_KIND
-from bot.web.keys import DECISION_WORKER, DISCOVERY, OUTBOX, REVIEWS_API, STORE
+from bot.web.keys import DECISION_WORKER, REVIEWS_API, STORE
 from emulator.faults import FaultRule
-from emulator.seeds import demo_id
-from tests.bot_harness import BotOnEmulator, bot_on_emulator
-
-JOHANNA = demo_id("user", "johanna")
-ROLE_REVIEW = demo_id("review", "user_admin_role")
-MEGAN_ITEM = demo_id("decision", f"user_admin_role:{demo_id('user', 'megan')}")
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[tuple[BotOnEmulator, ManualClock]]:
-    clock = ManualClock(datetime.now(UTC))
-    async with bot_on_emulator(tmp_path, clock=clock) as running:
-        await running.app[DISCOVERY].run_once()
-        await running.app[OUTBOX].run_once()
-        yield running, clock
+from tests.bot_harness import BotOnEmulator
+from tests.decisions.conftest import JOHANNA, MEGAN_ITEM, ROLE_REVIEW
 
 
 def _data(reason: str) -> dict[str, object]:

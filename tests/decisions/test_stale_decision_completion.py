@@ -9,33 +9,15 @@ decision: ``Store.complete_outbox`` records items only where the intent is still
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from bot.clock import ManualClock
 from bot.reviews.decisions import DECISION_KIND
-from bot.web.keys import DISCOVERY, OUTBOX, REVIEWS_API, STORE
+from bot.web.keys import REVIEWS_API, STORE
 from emulator.faults import FaultRule
-from emulator.seeds import demo_id
-from tests.bot_harness import BotOnEmulator, bot_on_emulator
-
-JOHANNA = demo_id("user", "johanna")
-ROLE_REVIEW = demo_id("review", "user_admin_role")
-MEGAN_ITEM = demo_id("decision", f"user_admin_role:{demo_id('user', 'megan')}")
-DIEGO_ITEM = demo_id("decision", f"user_admin_role:{demo_id('user', 'diego')}")
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[tuple[BotOnEmulator, ManualClock]]:
-    clock = ManualClock(datetime.now(UTC))
-    async with bot_on_emulator(tmp_path, clock=clock) as running:
-        await running.app[DISCOVERY].run_once()
-        await running.app[OUTBOX].run_once()
-        yield running, clock
+from tests.bot_harness import BotOnEmulator
+from tests.decisions.conftest import DIEGO_ITEM, JOHANNA, MEGAN_ITEM, ROLE_REVIEW
 
 
 async def _decide(harness: BotOnEmulator, item: str, decision: str, reason: str, **kw: Any) -> Any:
