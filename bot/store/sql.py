@@ -455,6 +455,16 @@ class SqlStore(DurabilityMixin, PeopleMixin):
                 await conn.execute(sa.insert(a), added_rows[start : start + _CHUNK])
         return AssignmentChange(added=frozenset(added), removed=frozenset(removed))
 
+    async def _hot_assignments(
+        self, name: str, params: Mapping[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """(reviewer, instance, item) rows of the hot assignment read ``name``."""
+        async with self._read() as conn:
+            return [
+                (r.reviewer_oid, r.instance_id, r.item_id)
+                for r in await conn.execute(self._hot(name), params)
+            ]
+
     async def list_assignments(
         self,
         *,
@@ -471,14 +481,9 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             and reviewer_oids is None
         ):
             # A reviewer's card: the hot form, built once.
-            async with self._read() as conn:
-                return [
-                    (r.reviewer_oid, r.instance_id, r.item_id)
-                    for r in await conn.execute(
-                        self._hot("reviewer_assignments"),
-                        {"b_instance": instance_id, "b_reviewer": reviewer_oid},
-                    )
-                ]
+            return await self._hot_assignments(
+                "reviewer_assignments", {"b_instance": instance_id, "b_reviewer": reviewer_oid}
+            )
         if (
             instance_id is not None
             and reviewer_oid is None
@@ -487,14 +492,9 @@ class SqlStore(DurabilityMixin, PeopleMixin):
             and reviewer_oids is None
         ):
             # Who reviews the items a click just decided (their cards are edited): built once.
-            async with self._read() as conn:
-                return [
-                    (r.reviewer_oid, r.instance_id, r.item_id)
-                    for r in await conn.execute(
-                        self._hot("item_assignments"),
-                        {"b_instance": instance_id, "b_ids": sorted(set(item_ids))},
-                    )
-                ]
+            return await self._hot_assignments(
+                "item_assignments", {"b_instance": instance_id, "b_ids": sorted(set(item_ids))}
+            )
         query = sa.select(a.c.reviewer_oid, a.c.instance_id, a.c.item_id).order_by(
             a.c.reviewer_oid, a.c.instance_id, a.c.item_id
         )
